@@ -1,0 +1,83 @@
+/**
+ * Typed bindings of the libc functions the parent process calls itself.
+ *
+ * Opened lazily, once. Calls that can block (none today) belong in the
+ * trampoline's helpers behind nonblocking symbols; these return at once.
+ * @module
+ */
+
+const SYMBOLS = {
+  pipe2: { parameters: ["buffer", "i32"], result: "i32" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  close: { parameters: ["i32"], result: "i32" },
+  kill: { parameters: ["i32", "i32"], result: "i32" },
+  geteuid: { parameters: [], result: "u32" },
+  strerror: { parameters: ["i32"], result: "pointer" },
+  memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
+} as const;
+
+let lib: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] | undefined;
+
+/** The libc symbols, opened on first use. */
+export function libc(): Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] {
+  lib ??= Deno.dlopen("libc.so.6", SYMBOLS).symbols;
+  return lib;
+}
+
+/** errno of the last libc call made on this thread. */
+export function errno(): number {
+  const p = libc().__errno_location();
+  return p ? new Deno.UnsafePointerView(p).getInt32() : 0;
+}
+
+/** The C library's text for an errno: "Operation not permitted". */
+export function strerror(err: number): string {
+  const p = libc().strerror(err);
+  return p ? Deno.UnsafePointerView.getCString(p) : `errno ${err}`;
+}
+
+/** An OS error from a libc call, carrying its errno. */
+export class SysError extends Error {
+  /** @param op what was attempted, @param err the errno */
+  constructor(readonly op: string, readonly err: number) {
+    super(`${op}: ${strerror(err)}`);
+  }
+}
+
+/** A pipe whose both ends close on exec: [read end, write end]. */
+export function pipeCloexec(): [number, number] {
+  const fds = new Int32Array(2);
+  const O_CLOEXEC = 0o2000000;
+  if (libc().pipe2(fds, O_CLOEXEC) !== 0) throw new SysError("pipe2", errno());
+  return [fds[0], fds[1]];
+}
+
+/** Closes a file descriptor, ignoring errors (used on cleanup paths). */
+export function closeFd(fd: number): void {
+  if (fd >= 0) libc().close(fd);
+}
+
+/** Writes all of `bytes` to `fd`. */
+export function writeAll(fd: number, bytes: Uint8Array): void {
+  let done = 0;
+  while (done < bytes.length) {
+    const n = Number(libc().write(fd, bytes.subarray(done), BigInt(bytes.length - done)));
+    if (n < 0) {
+      const e = errno();
+      if (e === 4) continue;
+      throw new SysError("write", e);
+    }
+    done += n;
+  }
+}
+
+/** kill(2); returns 0 or the errno. */
+export function killPid(pid: number, signal: number): number {
+  return libc().kill(pid, signal) === 0 ? 0 : errno();
+}
+
+/** The effective user id of this process. */
+export function geteuid(): number {
+  return libc().geteuid();
+}

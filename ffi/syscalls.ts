@@ -1,0 +1,171 @@
+/**
+ * System call numbers and kernel constants the child plan uses.
+ *
+ * Plans name calls ("mount", "pivot_root"); the encoder turns names into this
+ * machine's numbers, so a plan reads the same on every architecture. Errno
+ * values and flag bits below are identical on x86_64 and aarch64.
+ * @module
+ */
+
+/** Syscall numbers for x86_64. */
+const X86_64 = {
+  read: 0,
+  write: 1,
+  close: 3,
+  ioctl: 16,
+  rt_sigprocmask: 14,
+  socket: 41,
+  execve: 59,
+  chdir: 80,
+  fchdir: 81,
+  umask: 95,
+  setsid: 112,
+  setgroups: 116,
+  setresuid: 117,
+  setresgid: 119,
+  capset: 126,
+  pivot_root: 155,
+  prctl: 157,
+  mount: 165,
+  umount2: 166,
+  sethostname: 170,
+  setdomainname: 171,
+  openat: 257,
+  mkdirat: 258,
+  mknodat: 259,
+  unlinkat: 263,
+  symlinkat: 266,
+  fchmodat: 268,
+  prlimit64: 302,
+  setns: 308,
+  unshare: 272,
+  seccomp: 317,
+  close_range: 436,
+} as const;
+
+/** The names a plan may use. */
+export type SyscallName = keyof typeof X86_64;
+
+/** Syscall numbers for aarch64 (asm-generic table). */
+const AARCH64: Record<SyscallName, number> = {
+  read: 63,
+  write: 64,
+  close: 57,
+  ioctl: 29,
+  rt_sigprocmask: 135,
+  socket: 198,
+  execve: 221,
+  chdir: 49,
+  fchdir: 50,
+  umask: 166,
+  setsid: 157,
+  setgroups: 159,
+  setresuid: 147,
+  setresgid: 149,
+  capset: 91,
+  pivot_root: 41,
+  prctl: 167,
+  mount: 40,
+  umount2: 39,
+  sethostname: 161,
+  setdomainname: 162,
+  openat: 56,
+  mkdirat: 34,
+  mknodat: 33,
+  unlinkat: 35,
+  symlinkat: 36,
+  fchmodat: 53,
+  prlimit64: 261,
+  setns: 268,
+  unshare: 97,
+  seccomp: 277,
+  close_range: 436,
+};
+
+/** The syscall table of the machine this runs on. */
+export function syscallTable(arch: string = Deno.build.arch): Record<SyscallName, number> {
+  if (arch === "x86_64") return X86_64;
+  if (arch === "aarch64") return AARCH64;
+  throw new Error(`unsupported architecture ${arch}`);
+}
+
+/** Namespace flags for clone(2). */
+export const CLONE = {
+  NEWNS: 0x00020000,
+  NEWCGROUP: 0x02000000,
+  NEWUTS: 0x04000000,
+  NEWIPC: 0x08000000,
+  NEWUSER: 0x10000000,
+  NEWPID: 0x20000000,
+  NEWNET: 0x40000000,
+} as const;
+
+/** mount(2) flags. */
+export const MS = {
+  RDONLY: 1,
+  NOSUID: 2,
+  NODEV: 4,
+  NOEXEC: 8,
+  REMOUNT: 32,
+  BIND: 4096,
+  REC: 16384,
+  PRIVATE: 1 << 18,
+  SLAVE: 1 << 19,
+  STRICTATIME: 1 << 24,
+} as const;
+
+/** Miscellaneous constants used by plans. */
+export const K = {
+  AT_FDCWD: -100,
+  MNT_DETACH: 2,
+  O_RDONLY: 0,
+  O_WRONLY: 1,
+  O_CREAT: 0o100,
+  O_DIRECTORY: 0o200000,
+  O_CLOEXEC: 0o2000000,
+  S_IFCHR: 0o020000,
+  PR_SET_PDEATHSIG: 1,
+  PR_SET_NO_NEW_PRIVS: 38,
+  SIGKILL: 9,
+  SIG_SETMASK: 2,
+  AF_INET: 2,
+  SOCK_DGRAM: 2,
+  SOCK_CLOEXEC: 0o2000000,
+  SIOCSIFFLAGS: 0x8914,
+  IFF_UP: 0x1,
+  IFF_RUNNING: 0x40,
+  CLOSE_RANGE_CLOEXEC: 4,
+} as const;
+
+/** Errno numbers by name (shared by x86_64 and aarch64). */
+export const ERRNO = {
+  EPERM: 1,
+  ENOENT: 2,
+  ESRCH: 3,
+  EINTR: 4,
+  EIO: 5,
+  ENOEXEC: 8,
+  EBADF: 9,
+  ECHILD: 10,
+  EAGAIN: 11,
+  ENOMEM: 12,
+  EACCES: 13,
+  EBUSY: 16,
+  EEXIST: 17,
+  ENOTDIR: 20,
+  EISDIR: 21,
+  EINVAL: 22,
+  ENOSPC: 28,
+  EROFS: 30,
+  ENAMETOOLONG: 36,
+  ENOSYS: 38,
+  ELOOP: 40,
+} as const;
+
+/** An errno name. */
+export type ErrnoName = keyof typeof ERRNO;
+
+/** makedev(3) for the small major/minor numbers of /dev's basic nodes. */
+export function makedev(major: number, minor: number): number {
+  return ((major & 0xfff) << 8) | (minor & 0xff) | ((minor & ~0xff) << 12);
+}

@@ -1,0 +1,218 @@
+// The only native code of minicontainer.
+//
+// mc_spawn() clones a child into new namespaces and the child replays a plan:
+// an array of ops, each a raw system call (number + six arguments) prepared
+// entirely by the TypeScript parent. The child is a copy of one thread of a
+// multi-threaded process (Deno), so it must not call malloc, printf, locks or
+// anything that may touch state owned by other threads: only syscall() and
+// arithmetic on its own stack.
+//
+// Op layout: 16 little-endian int64 words (see ffi/plan.ts, which must agree).
+//   [0] nr: syscall number, or a negative special op below
+//   [1..6] arguments
+//   [7] refmask: bit k set => argument k is the index of an earlier op whose
+//       result replaces it (open -> write -> close)
+//   [8..11] tolerated errnos (0 = unused): the plan continues past them
+//   [12] pointer to a debug line, [13] its length (0 = none)
+//   [14] flags: MC_F_DEBUG_BEFORE prints the line before the call (execve)
+// A failing op writes {int32 op index, int32 errno} to errfd and exits; the
+// pipe is O_CLOEXEC, so EOF without a record means execve succeeded.
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MC_OP_WORDS 16
+#define MC_MAX_OPS 2048
+
+#define MC_OP_WAIT_SYNC (-1)
+#define MC_OP_INIT (-2)
+#define MC_OP_RESET_SIGNALS (-3)
+
+#define MC_F_DEBUG_BEFORE 1
+
+struct mc_error {
+  int32_t op;
+  int32_t err;
+};
+
+// The kernel's own sigaction layout: raw rt_sigaction does not take libc's.
+struct mc_kernel_sigaction {
+  unsigned long handler;
+  unsigned long flags;
+  unsigned long restorer;
+  uint64_t mask;
+};
+
+static __attribute__((noreturn)) void mc_exit(int code) {
+  for (;;) syscall(SYS_exit_group, code);
+}
+
+static __attribute__((noreturn)) void mc_fail(int errfd, int32_t index, int32_t err) {
+  struct mc_error rec = {index, err};
+  syscall(SYS_write, errfd, &rec, sizeof rec);
+  mc_exit(125);
+}
+
+// Handlers installed by the runtime would run runtime code in the child, and
+// ignored signals (Rust ignores SIGPIPE) would survive execve: reset them all.
+static long mc_reset_signals(void) {
+  struct mc_kernel_sigaction dfl = {0};
+  for (int sig = 1; sig <= 64; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    syscall(SYS_rt_sigaction, sig, &dfl, 0, 8);
+  }
+  return 0;
+}
+
+// PID 1 for --init: forwards every signal it can catch to the command and
+// reaps every child (orphans included); exits with the command's status.
+// Signals stay blocked (mc_spawn blocked them) and are taken synchronously,
+// which is also what makes the kernel queue them for a namespace's init.
+static __attribute__((noreturn)) void mc_init_loop(long child) {
+  uint64_t all = ~(uint64_t)0;
+  for (;;) {
+    siginfo_t info;
+    long sig = syscall(SYS_rt_sigtimedwait, &all, &info, 0, 8);
+    if (sig < 0) continue;
+    if (sig != SIGCHLD) {
+      syscall(SYS_kill, child, sig);
+      continue;
+    }
+    for (;;) {
+      int status = 0;
+      long pid = syscall(SYS_wait4, -1, &status, WNOHANG, 0);
+      if (pid <= 0) break;
+      if (pid != child) continue;
+      if (WIFEXITED(status)) mc_exit(WEXITSTATUS(status));
+      if (WIFSIGNALED(status)) mc_exit(128 + WTERMSIG(status));
+    }
+  }
+}
+
+static long mc_init(void) {
+  long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+  if (pid != 0) {
+    if (pid < 0) return pid;
+    // The init holds no file of the runtime's: the error pipe must reach EOF
+    // when the command execs, and nothing else needs to stay open here.
+    if (syscall(SYS_close_range, 3, ~0U, 0) < 0) {
+      for (int fd = 3; fd < 1024; fd++) syscall(SYS_close, fd);
+    }
+    mc_init_loop(pid);
+  }
+  return 0;
+}
+
+static int mc_tolerated(const int64_t *op, int err) {
+  for (int k = 8; k < 12; k++) {
+    if (op[k] != 0 && op[k] == err) return 1;
+  }
+  return 0;
+}
+
+static __attribute__((noreturn)) void mc_child(const int64_t *ops, uint32_t nops, int errfd,
+                                                int debugfd) {
+  int64_t results[MC_MAX_OPS];
+  int sticky = 0;  // execvp's rule: a PATH entry found but not executable wins over ENOENT
+  for (uint32_t i = 0; i < nops; i++) {
+    const int64_t *op = ops + (uint64_t)i * MC_OP_WORDS;
+    int64_t a[6];
+    for (int k = 0; k < 6; k++) {
+      a[k] = op[1 + k];
+      if (op[7] & (1 << k)) {
+        if (a[k] < 0 || (uint64_t)a[k] >= i) mc_fail(errfd, (int32_t)i, EINVAL);
+        a[k] = results[a[k]];
+      }
+    }
+    const int debug = debugfd >= 0 && op[13] > 0;
+    if (debug && (op[14] & MC_F_DEBUG_BEFORE)) syscall(SYS_write, debugfd, (void *)op[12], op[13]);
+    long r;
+    errno = 0;
+    switch (op[0]) {
+      case MC_OP_WAIT_SYNC: {
+        char byte;
+        r = syscall(SYS_read, a[0], &byte, 1);
+        if (r != 1) mc_exit(125);  // the runtime went away before releasing us
+        break;
+      }
+      case MC_OP_INIT:
+        r = mc_init();
+        if (r < 0) {
+          errno = (int)-r;
+          r = -1;
+        }
+        break;
+      case MC_OP_RESET_SIGNALS:
+        r = mc_reset_signals();
+        break;
+      default:
+        r = syscall(op[0], a[0], a[1], a[2], a[3], a[4], a[5]);
+    }
+    if (r == -1) {
+      int err = errno;
+      if (mc_tolerated(op, err)) {
+        if (err == EACCES) sticky = EACCES;
+        results[i] = -err;
+        continue;
+      }
+      if (err == ENOENT && sticky) err = sticky;
+      mc_fail(errfd, (int32_t)i, err);
+    }
+    results[i] = r;
+    if (debug && !(op[14] & MC_F_DEBUG_BEFORE)) syscall(SYS_write, debugfd, (void *)op[12], op[13]);
+  }
+  // A plan ends in execve; getting here means every candidate was tolerated.
+  mc_fail(errfd, (int32_t)nops - 1, sticky ? sticky : ENOENT);
+}
+
+// Returns the child's pid (in the caller's PID namespace) or -errno.
+int64_t mc_spawn(uint64_t clone_flags, const int64_t *ops, uint32_t nops, int32_t errfd,
+                 int32_t debugfd) {
+  if (nops == 0 || nops > MC_MAX_OPS) return -E2BIG;
+  // Block every signal across the clone so no runtime handler can run in the
+  // child before it resets them; the parent restores its mask at once.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  long pid = syscall(SYS_clone, (unsigned long)(clone_flags | SIGCHLD), 0, 0, 0, 0);
+  if (pid == 0) mc_child(ops, nops, errfd, debugfd);
+  int err = errno;
+  pthread_sigmask(SIG_SETMASK, &old, 0);
+  return pid < 0 ? -err : pid;
+}
+
+// The layout version the TypeScript encoder checks before it trusts this .so.
+int32_t mc_abi_version(void) { return 1; }
+
+// Blocking helpers for the parent. JavaScript calls them through nonblocking
+// FFI symbols, on a worker thread, so the event loop keeps forwarding
+// signals; errno does not survive that hop, so they return -errno instead.
+
+// waitpid() for one pid, retried across EINTR: the wait status or -errno.
+int32_t mc_wait(int32_t pid) {
+  for (;;) {
+    int status = 0;
+    if (waitpid(pid, &status, __WALL) >= 0) return status;
+    if (errno != EINTR) return -errno;
+  }
+}
+
+// Reads until len bytes or EOF: the byte count or -errno.
+int32_t mc_read_full(int32_t fd, uint8_t *buf, int32_t len) {
+  int32_t got = 0;
+  while (got < len) {
+    ssize_t n = read(fd, buf + got, (size_t)(len - got));
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    got += (int32_t)n;
+  }
+  return got;
+}

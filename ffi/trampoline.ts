@@ -1,0 +1,99 @@
+/**
+ * Loads the trampoline shared object and exposes its calls.
+ *
+ * From source, the launcher builds ffi/build/libmctrampoline.so and it is
+ * dlopen()ed from there. A compiled binary carries the .so as bytes
+ * (`deno compile --include`), which cannot be dlopen()ed from the binary's
+ * virtual file system: those bytes go through memfd_create and are opened as
+ * /proc/self/fd/N.
+ * @module
+ */
+
+import { errno, libc, SysError, writeAll } from "./libc.ts";
+import type { EncodedPlan } from "./plan.ts";
+
+const SYMBOLS = {
+  mc_spawn: { parameters: ["u64", "buffer", "u32", "i32", "i32"], result: "i64" },
+  mc_wait: { parameters: ["i32"], result: "i32", nonblocking: true },
+  mc_read_full: { parameters: ["i32", "buffer", "i32"], result: "i32", nonblocking: true },
+  mc_abi_version: { parameters: [], result: "i32" },
+} as const;
+
+/** The ABI version this encoder writes; trampoline.c's mc_abi_version(). */
+export const ABI_VERSION = 1;
+
+/** Where the launcher builds the shared object. */
+export const TRAMPOLINE_URL = new URL("./build/libmctrampoline.so", import.meta.url);
+
+/** The trampoline's calls, typed. */
+export interface Trampoline {
+  /** Clones a child in `cloneFlags` that replays `plan`; its pid, or throws with the errno. */
+  spawn(cloneFlags: number, plan: EncodedPlan, errFd: number, debugFd: number): number;
+  /** Waits for `pid` without blocking the event loop; its wait status. */
+  wait(pid: number): Promise<number>;
+  /** Reads up to `len` bytes from `fd`, stopping early only at EOF. */
+  readFull(fd: number, len: number): Promise<Uint8Array>;
+}
+
+function wrap(lib: Deno.DynamicLibrary<typeof SYMBOLS>): Trampoline {
+  const s = lib.symbols;
+  const version = s.mc_abi_version();
+  if (version !== ABI_VERSION) {
+    throw new Error(`trampoline ABI ${version} does not match ${ABI_VERSION}: rebuild ffi/build`);
+  }
+  return {
+    spawn(cloneFlags, plan, errFd, debugFd) {
+      const pid = Number(s.mc_spawn(BigInt(cloneFlags), plan.buffer, plan.count, errFd, debugFd));
+      if (pid < 0) throw new SysError("clone", -pid);
+      return pid;
+    },
+    async wait(pid) {
+      const status = await s.mc_wait(pid);
+      if (status < 0) throw new SysError(`waitpid ${pid}`, -status);
+      return status;
+    },
+    async readFull(fd, len) {
+      const buf = new Uint8Array(len);
+      const n = await s.mc_read_full(fd, buf, len);
+      if (n < 0) throw new SysError("read", -n);
+      return buf.subarray(0, n);
+    },
+  };
+}
+
+let loaded: Trampoline | undefined;
+
+/** The trampoline, loaded from the built file or, failing that, from its bytes. */
+export function trampoline(): Trampoline {
+  if (loaded) return loaded;
+  let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
+  try {
+    lib = Deno.dlopen(TRAMPOLINE_URL, SYMBOLS);
+  } catch (fileError) {
+    let bytes: Uint8Array;
+    try {
+      bytes = Deno.readFileSync(TRAMPOLINE_URL);
+    } catch {
+      throw new Error(
+        `load trampoline ${TRAMPOLINE_URL.pathname}: ${(fileError as Error).message} ` +
+          `(run ./minicontainer once, or bash ffi/build.sh, to build it)`,
+      );
+    }
+    return (loaded = loadTrampolineFromBytes(bytes));
+  }
+  return (loaded = wrap(lib));
+}
+
+/** Loads a trampoline from the bytes of its shared object via memfd_create. */
+export function loadTrampolineFromBytes(bytes: Uint8Array): Trampoline {
+  const MFD_CLOEXEC = 1;
+  const fd = libc().memfd_create(
+    new TextEncoder().encode("minicontainer-trampoline\0"),
+    MFD_CLOEXEC,
+  );
+  if (fd < 0) throw new SysError("memfd_create", errno());
+  // The memfd stays open for the life of the process: the mapping needs no
+  // more than the dlopen, but /proc/self/fd/N must exist while it happens.
+  writeAll(fd, bytes);
+  return wrap(Deno.dlopen(`/proc/self/fd/${fd}`, SYMBOLS));
+}

@@ -1,0 +1,179 @@
+/**
+ * `minicontainer run [OPTIONS] [--] CMD [ARGS...]`: flags to a spec, then
+ * the container runs in the foreground and its exit status becomes ours.
+ * @module
+ */
+
+import { geteuid } from "../../ffi/libc.ts";
+import { defaultSpec } from "../container/default_spec.ts";
+import { runContainer } from "../container/run.ts";
+import { ContainerError, usageError } from "../errors.ts";
+import { defaultRootfsPath, ensureDefaultRootfs, isRootfsReady } from "../rootfs/default.ts";
+import type { Mount } from "../spec.ts";
+import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
+
+const FLAGS: FlagDef[] = [
+  {
+    name: "rootfs",
+    value: true,
+    meta: "DIR",
+    help: "Root filesystem (default: the built-in busybox rootfs)",
+  },
+  {
+    name: "hostname",
+    short: "h",
+    value: true,
+    meta: "NAME",
+    help: "Container host name (default: a generated one)",
+  },
+  {
+    name: "env",
+    short: "e",
+    value: true,
+    repeat: true,
+    meta: "K=V",
+    help: "Set an environment variable (K alone: take the host's)",
+  },
+  {
+    name: "workdir",
+    short: "w",
+    value: true,
+    meta: "DIR",
+    help: "Working directory inside the container",
+  },
+  {
+    name: "volume",
+    short: "v",
+    value: true,
+    repeat: true,
+    meta: "HOST:CTR[:ro]",
+    help: "Bind mount a host path",
+  },
+  {
+    name: "network",
+    value: true,
+    meta: "none|host",
+    help: "none: a new namespace with only lo (default); host: the host's",
+  },
+  { name: "init", help: "Run a tiny init as PID 1 that forwards signals and reaps zombies" },
+  { name: "debug", help: "Print each setup step, parent and child" },
+  { name: "help", help: "Show this help" },
+];
+
+const HELP = `Usage: minicontainer run [OPTIONS] [--] CMD [ARG...]
+
+Run CMD in new PID, mount, UTS, IPC, network and cgroup namespaces, inside a
+root filesystem of its own. The exit status is CMD's own; 125 means the
+runtime failed, 126 CMD cannot be executed, 127 CMD was not found.
+
+Options:
+${flagHelp(FLAGS)}`;
+
+/** A hostname the kernel takes: at most 64 bytes (HOST_NAME_MAX). */
+export function checkHostname(name: string): void {
+  if (new TextEncoder().encode(name).length > 64) {
+    throw usageError(`hostname "${name}" is longer than 64 bytes`);
+  }
+  if (!/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(name)) {
+    throw usageError(`hostname "${name}" may hold only letters, digits, "." and "-"`);
+  }
+}
+
+/** Parses `-v HOST:CONTAINER[:ro|rw]` into a bind mount. */
+export function parseVolume(text: string): Mount {
+  const parts = text.split(":");
+  if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) {
+    throw usageError(`volume "${text}" is not HOST:CONTAINER[:ro|rw]`);
+  }
+  const [host, target, mode = "rw"] = parts;
+  if (mode !== "ro" && mode !== "rw") throw usageError(`volume "${text}": mode must be ro or rw`);
+  if (!target.startsWith("/")) {
+    throw usageError(`volume "${text}": container path must be absolute`);
+  }
+  if (!host.startsWith("/") && !host.startsWith(".")) {
+    throw usageError(
+      `volume "${text}": host path must be absolute or start with ./ (named volumes are not supported)`,
+    );
+  }
+  const source = host.startsWith("/") ? host : `${Deno.cwd()}/${host}`;
+  try {
+    Deno.statSync(source);
+  } catch {
+    throw new ContainerError("volume", source, 2);
+  }
+  return {
+    destination: target,
+    type: "bind",
+    source,
+    options: ["rbind", mode === "ro" ? "ro" : "rw"],
+  };
+}
+
+/** Resolves `-e` entries: K=V as is, a bare K takes the host's value (or is dropped). */
+export function resolveEnv(entries: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const e of entries) {
+    if (e.startsWith("=") || e === "") throw usageError(`environment variable "${e}" has no name`);
+    if (e.includes("=")) out.push(e);
+    else {
+      const value = Deno.env.get(e);
+      if (value !== undefined) out.push(`${e}=${value}`);
+    }
+  }
+  return out;
+}
+
+function generatedHostname(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(6));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The `run` command. */
+export async function main(argv: string[]): Promise<number> {
+  const { flags, rest } = parseArgs(argv, FLAGS);
+  if (flags.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (rest.length === 0) throw usageError("run needs a command; see 'minicontainer run --help'");
+  const network = (flags.network as string | undefined) ?? "none";
+  if (network !== "none" && network !== "host") {
+    throw usageError(`--network must be none or host, not "${network}"`);
+  }
+  const hostname = (flags.hostname as string | undefined) ?? generatedHostname();
+  checkHostname(hostname);
+  const workdir = flags.workdir as string | undefined;
+  if (workdir !== undefined && !workdir.startsWith("/")) {
+    throw usageError(`--workdir "${workdir}" must be an absolute path`);
+  }
+  const env = resolveEnv((flags.env as string[] | undefined) ?? []);
+  const mounts = ((flags.volume as string[] | undefined) ?? []).map(parseVolume);
+  if (geteuid() !== 0) {
+    throw new ContainerError(
+      "run",
+      undefined,
+      1,
+      "minicontainer needs root (rootless mode is not available yet)",
+    );
+  }
+
+  let rootfs = flags.rootfs as string | undefined;
+  if (rootfs === undefined) {
+    rootfs = defaultRootfsPath();
+    if (!isRootfsReady(rootfs)) {
+      await ensureDefaultRootfs((line) => console.error(`minicontainer: ${line}`));
+    }
+  } else if (!rootfs.startsWith("/")) rootfs = `${Deno.cwd()}/${rootfs}`;
+
+  const spec = defaultSpec({
+    rootfs,
+    args: rest,
+    hostname,
+    env,
+    cwd: workdir,
+    hostNetwork: network === "host",
+    tty: Deno.stdin.isTerminal(),
+    mounts,
+  });
+  return await runContainer(spec, { init: flags.init === true, debug: flags.debug === true });
+}

@@ -1,0 +1,130 @@
+/**
+ * The spec a container gets when nothing but a rootfs and a command is
+ * given: docker's defaults for mounts, devices, namespaces and environment.
+ * @module
+ */
+
+import { type Device, type Mount, type Namespace, OCI_VERSION, type Spec } from "../spec.ts";
+
+/** docker's PATH for containers. */
+export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** The mounts every container gets before any volume. */
+export function defaultMounts(): Mount[] {
+  return [
+    { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
+    {
+      destination: "/dev",
+      type: "tmpfs",
+      source: "tmpfs",
+      options: ["nosuid", "strictatime", "mode=755", "size=65536k"],
+    },
+    {
+      destination: "/dev/pts",
+      type: "devpts",
+      source: "devpts",
+      options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+    },
+    {
+      destination: "/dev/shm",
+      type: "tmpfs",
+      source: "shm",
+      options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+    },
+    {
+      destination: "/dev/mqueue",
+      type: "mqueue",
+      source: "mqueue",
+      options: ["nosuid", "noexec", "nodev"],
+    },
+    {
+      destination: "/sys",
+      type: "sysfs",
+      source: "sysfs",
+      options: ["nosuid", "noexec", "nodev", "ro"],
+    },
+    {
+      destination: "/tmp",
+      type: "tmpfs",
+      source: "tmpfs",
+      options: ["nosuid", "nodev", "mode=1777"],
+    },
+  ];
+}
+
+/** The device nodes every container gets. */
+export function defaultDevices(): Device[] {
+  const c = (path: string, major: number, minor: number): Device => ({
+    type: "c",
+    path,
+    major,
+    minor,
+    fileMode: 0o666,
+    uid: 0,
+    gid: 0,
+  });
+  return [
+    c("/dev/null", 1, 3),
+    c("/dev/zero", 1, 5),
+    c("/dev/full", 1, 7),
+    c("/dev/random", 1, 8),
+    c("/dev/urandom", 1, 9),
+    c("/dev/tty", 5, 0),
+  ];
+}
+
+/** What {@link defaultSpec} needs. */
+export interface DefaultSpecInput {
+  rootfs: string;
+  args: string[];
+  hostname: string;
+  /** K=V pairs overriding the defaults, in order; later wins. */
+  env?: string[];
+  cwd?: string;
+  /** Share the host's network namespace instead of a new one with only lo. */
+  hostNetwork?: boolean;
+  /** stdin is a terminal: TERM gets a default. */
+  tty?: boolean;
+  /** Extra mounts after the defaults (volumes). */
+  mounts?: Mount[];
+}
+
+/** Merges K=V lists: later keys replace earlier ones in place, never duplicate. */
+export function mergeEnv(...lists: readonly string[][]): string[] {
+  const byKey = new Map<string, string>();
+  for (const list of lists) {
+    for (const kv of list) {
+      const eq = kv.indexOf("=");
+      byKey.set(eq < 0 ? kv : kv.slice(0, eq), kv);
+    }
+  }
+  return [...byKey.values()];
+}
+
+/** A complete spec with docker's defaults. */
+export function defaultSpec(input: DefaultSpecInput): Spec {
+  const namespaces: Namespace[] = [
+    { type: "pid" },
+    { type: "mount" },
+    { type: "uts" },
+    { type: "ipc" },
+    { type: "cgroup" },
+  ];
+  if (!input.hostNetwork) namespaces.push({ type: "network" });
+  const base = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${input.hostname}`, "HOME=/root"];
+  if (input.tty) base.push("TERM=xterm");
+  return {
+    ociVersion: OCI_VERSION,
+    process: {
+      terminal: false,
+      user: { uid: 0, gid: 0 },
+      args: input.args,
+      env: mergeEnv(base, input.env ?? []),
+      cwd: input.cwd ?? "/",
+    },
+    root: { path: input.rootfs },
+    hostname: input.hostname,
+    mounts: [...defaultMounts(), ...(input.mounts ?? [])],
+    linux: { namespaces, devices: defaultDevices() },
+  };
+}

@@ -1,0 +1,127 @@
+/**
+ * From a spec to the child's plan: the ordered system calls the cloned child
+ * makes between clone() and execve(). Pure: it reads nothing from the host,
+ * so tests assert on it as data.
+ * @module
+ */
+
+import type { Op } from "../../ffi/plan.ts";
+import { CLONE, K } from "../../ffi/syscalls.ts";
+import type { PreparedMount } from "../mounts/prepare.ts";
+import { rootfsOps } from "../mounts/plan.ts";
+import { loopbackUpOps } from "../net/loopback.ts";
+import type { Namespace, Spec } from "../spec.ts";
+import { execOps } from "./exec.ts";
+import { rlimitOps } from "./rlimits.ts";
+
+const NAMESPACE_FLAGS: Record<Namespace["type"], number> = {
+  pid: CLONE.NEWPID,
+  network: CLONE.NEWNET,
+  mount: CLONE.NEWNS,
+  ipc: CLONE.NEWIPC,
+  uts: CLONE.NEWUTS,
+  user: CLONE.NEWUSER,
+  cgroup: CLONE.NEWCGROUP,
+  time: 0x80,
+};
+
+function hasNamespace(spec: Spec, type: Namespace["type"]): boolean {
+  return spec.linux.namespaces.some((n) => n.type === type && !n.path);
+}
+
+/**
+ * The clone(2) flags for the spec's new namespaces. The cgroup namespace is
+ * left out: the child enters it after the runtime moved it into its cgroup,
+ * so that the namespace is rooted there.
+ */
+export function cloneFlags(spec: Spec): number {
+  let flags = 0;
+  for (const ns of spec.linux.namespaces) {
+    if (!ns.path && ns.type !== "cgroup") flags |= NAMESPACE_FLAGS[ns.type];
+  }
+  return flags;
+}
+
+/** What the plan needs besides the spec. */
+export interface ChildPlanInput {
+  spec: Spec;
+  /** spec.mounts prepared against spec.root.path. */
+  mounts: readonly PreparedMount[];
+  /** The read end of the pipe the runtime releases the child with. */
+  syncFd: number;
+  /** Run a reaping, signal-forwarding PID 1 above the command. */
+  init: boolean;
+  /** Security steps (user, capabilities, no_new_privs, seccomp), last before exec. */
+  securityOps?: readonly Op[];
+}
+
+/** The child's plan, ending in the execve ops of the command. */
+export function buildChildPlan(input: ChildPlanInput): Op[] {
+  const { spec } = input;
+  const proc = spec.process;
+  const ops: Op[] = [
+    {
+      // If the runtime dies, so does the container (the runtime's own thread
+      // made the clone and lives as long as the process).
+      call: "prctl",
+      args: [K.PR_SET_PDEATHSIG, K.SIGKILL, 0, 0, 0],
+      label: "set parent-death signal",
+    },
+    { call: "wait_sync", args: [input.syncFd], label: "wait for the runtime" },
+  ];
+  if (hasNamespace(spec, "cgroup")) {
+    ops.push({ call: "unshare", args: [CLONE.NEWCGROUP], label: "enter a new cgroup namespace" });
+  }
+  ops.push(
+    { call: "setsid", args: [], label: "start a new session" },
+    { call: "umask", args: [0], label: "umask 0 for device nodes" },
+  );
+  if (hasNamespace(spec, "mount")) {
+    ops.push(...rootfsOps({
+      rootfs: spec.root.path,
+      mounts: input.mounts,
+      devices: spec.linux.devices ?? [],
+      readonly: spec.root.readonly ?? false,
+    }));
+  }
+  if (hasNamespace(spec, "uts") && spec.hostname) {
+    ops.push({
+      call: "sethostname",
+      args: [spec.hostname, new TextEncoder().encode(spec.hostname).length],
+      label: `sethostname ${spec.hostname}`,
+    });
+  }
+  if (hasNamespace(spec, "network")) ops.push(...loopbackUpOps(ops.length));
+  ops.push(...rlimitOps(proc.rlimits));
+  ops.push({ call: "reset_signals", args: [], label: "reset signal handlers" });
+  if (input.init) ops.push({ call: "init", args: [], label: "fork the init process" });
+  ops.push({
+    call: "rt_sigprocmask",
+    args: [K.SIG_SETMASK, new Uint8Array(8), null, 8],
+    label: "unblock signals",
+  });
+  const cwdParts = proc.cwd.split("/").filter(Boolean);
+  for (let k = 1; k <= cwdParts.length; k++) {
+    const dir = `/${cwdParts.slice(0, k).join("/")}`;
+    ops.push({
+      call: "mkdirat",
+      args: [K.AT_FDCWD, dir, 0o755],
+      label: `mkdir ${dir}`,
+      tolerate: ["EEXIST"],
+    });
+  }
+  ops.push(
+    { call: "chdir", args: [proc.cwd], label: `chdir ${proc.cwd}` },
+    { call: "umask", args: [proc.user.umask ?? 0o022], label: "set umask" },
+    {
+      // Nothing the runtime holds open may reach the command.
+      call: "close_range",
+      args: [3, 0xffffffff, K.CLOSE_RANGE_CLOEXEC],
+      label: "mark inherited files close-on-exec",
+      tolerate: ["ENOSYS", "EINVAL"],
+    },
+    ...(input.securityOps ?? []),
+    ...execOps(proc.args, proc.env ?? []),
+  );
+  return ops;
+}

@@ -1,0 +1,137 @@
+/**
+ * Running one container in the foreground: prepare, clone the child with
+ * its plan, release it, forward signals, wait, report. Nothing of it stays
+ * on the host: every mount lives in the child's mount namespace.
+ * @module
+ */
+
+import { closeFd, killPid, pipeCloexec, writeAll } from "../../ffi/libc.ts";
+import { encodePlan, type Op } from "../../ffi/plan.ts";
+import { K } from "../../ffi/syscalls.ts";
+import { trampoline } from "../../ffi/trampoline.ts";
+import { ContainerError, fromDenoError } from "../errors.ts";
+import { prepareMounts } from "../mounts/prepare.ts";
+import type { Spec } from "../spec.ts";
+import { execError } from "./exec.ts";
+import { exitCodeOf } from "./exit_status.ts";
+import { buildChildPlan, cloneFlags } from "./plan.ts";
+
+/** The signals a foreground container's PID 1 receives from the runtime. */
+export const FORWARDED_SIGNALS: readonly Deno.Signal[] = [
+  "SIGINT",
+  "SIGTERM",
+  "SIGHUP",
+  "SIGQUIT",
+  "SIGUSR1",
+  "SIGUSR2",
+];
+
+const SIGNAL_NUMBERS: Partial<Record<Deno.Signal, number>> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGUSR1: 10,
+  SIGUSR2: 12,
+  SIGTERM: 15,
+};
+
+/** Host-side steps around the child's start, for concerns such as cgroups. */
+export interface RunHooks {
+  /** After the clone, before the child is released: e.g. put it in its cgroup. */
+  beforeRelease?(pid: number): void | Promise<void>;
+  /** Once the container has exited (or failed to start), on every path. */
+  cleanup?(): void | Promise<void>;
+}
+
+/** How to run. */
+export interface RunOptions {
+  /** Put a reaping, signal-forwarding init above the command. */
+  init?: boolean;
+  /** One line per step, parent and child, on stderr. */
+  debug?: boolean;
+  /** Ops from the security concern, spliced in before the exec. */
+  securityOps?: readonly Op[];
+  hooks?: RunHooks;
+}
+
+function checkRootfs(path: string): void {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(path);
+  } catch (e) {
+    throw fromDenoError("rootfs", path, e);
+  }
+  if (!info.isDirectory) throw new ContainerError("rootfs", path, 20);
+}
+
+/** Runs `spec` to completion; resolves to the container's exit status. */
+export async function runContainer(spec: Spec, opts: RunOptions = {}): Promise<number> {
+  const debug = opts.debug ?? false;
+  const say = debug ? (line: string) => console.error(`[parent] ${line}`) : () => {};
+  checkRootfs(spec.root.path);
+  const mounts = prepareMounts(spec.root.path, spec.mounts);
+
+  const [syncR, syncW] = pipeCloexec();
+  const [errR, errW] = pipeCloexec();
+  const plan = buildChildPlan({
+    spec,
+    mounts,
+    syncFd: syncR,
+    init: opts.init ?? false,
+    securityOps: opts.securityOps,
+  });
+  const encoded = encodePlan(plan, debug);
+  say(`plan has ${plan.length} ops`);
+
+  let pid = -1;
+  const forward = new Map<Deno.Signal, () => void>();
+  for (const sig of FORWARDED_SIGNALS) {
+    const handler = () => {
+      say(`forwarding ${sig} to ${pid}`);
+      if (pid > 0) killPid(pid, SIGNAL_NUMBERS[sig]!);
+    };
+    Deno.addSignalListener(sig, handler);
+    forward.set(sig, handler);
+  }
+
+  let released = false;
+  try {
+    try {
+      pid = trampoline().spawn(cloneFlags(spec), encoded, errW, debug ? 2 : -1);
+    } finally {
+      closeFd(syncR);
+      closeFd(errW);
+    }
+    say(`clone ok, pid ${pid}`);
+    await opts.hooks?.beforeRelease?.(pid);
+    writeAll(syncW, new Uint8Array([1]));
+    released = true;
+    closeFd(syncW);
+
+    const record = await trampoline().readFull(errR, 8);
+    if (record.length === 8) {
+      const view = new DataView(record.buffer, record.byteOffset, 8);
+      const index = view.getInt32(0, true);
+      const errno = view.getInt32(4, true);
+      await trampoline().wait(pid);
+      const op = plan[index];
+      say(`child failed at op ${index} (${op?.label}): errno ${errno}`);
+      if (op?.exec) throw execError(spec.process.args[0], errno);
+      throw new ContainerError(op?.label ?? `step ${index}`, undefined, errno);
+    }
+    say("execve ok");
+    const status = await trampoline().wait(pid);
+    const code = exitCodeOf(status);
+    say(`container exited, status ${code}`);
+    return code;
+  } finally {
+    if (!released) closeFd(syncW);
+    if (pid > 0 && !released) {
+      killPid(pid, K.SIGKILL);
+      await trampoline().wait(pid).catch(() => {});
+    }
+    closeFd(errR);
+    for (const [sig, handler] of forward) Deno.removeSignalListener(sig, handler);
+    await opts.hooks?.cleanup?.();
+  }
+}
