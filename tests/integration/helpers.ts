@@ -1,0 +1,86 @@
+/**
+ * Helpers for integration tests: they drive the real launcher, as a user
+ * does, and look at the host afterwards.
+ * @module
+ */
+
+/** Integration tests create namespaces and mounts: root only. */
+export const IS_ROOT = Deno.uid() === 0;
+
+/** Test options that skip, with the reason in the name, when not root. */
+export function rootOnly(name: string): { name: string; ignore: boolean } {
+  return { name: IS_ROOT ? name : `${name} (skipped: needs root)`, ignore: !IS_ROOT };
+}
+
+/** The repository root, with a trailing slash. */
+export const REPO = new URL("../../", import.meta.url).pathname;
+/** The launcher users run. */
+export const LAUNCHER = `${REPO}minicontainer`;
+
+/** What a finished command gave. */
+export interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const decoder = new TextDecoder();
+
+/** Runs `minicontainer ARGS...` to completion. */
+export async function mc(
+  args: string[],
+  opts: { stdin?: string; env?: Record<string, string>; cwd?: string } = {},
+): Promise<Result> {
+  const child = new Deno.Command(LAUNCHER, {
+    args,
+    stdin: opts.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: opts.env,
+    cwd: opts.cwd,
+  }).spawn();
+  if (opts.stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(opts.stdin));
+    await w.close();
+  }
+  const out = await child.output();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+/** Starts `minicontainer ARGS...` in the background. */
+export function spawnMc(args: string[]): Deno.ChildProcess {
+  return new Deno.Command(LAUNCHER, { args, stdin: "null", stdout: "piped", stderr: "piped" })
+    .spawn();
+}
+
+/** The host's mount table, as mount points with their sources and types. */
+export function hostMounts(): string[] {
+  return Deno.readTextFileSync("/proc/self/mountinfo").trim().split("\n").sort();
+}
+
+/** Pids of host processes whose command line contains `marker`. */
+export function processesWith(marker: string): number[] {
+  const found: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name) || Number(e.name) === Deno.pid) continue;
+    try {
+      const cmdline = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).replaceAll("\0", " ");
+      if (cmdline.includes(marker)) found.push(Number(e.name));
+    } catch { /* gone */ }
+  }
+  return found;
+}
+
+/** Waits until `check` is true, polling; throws after `ms`. */
+export async function waitFor(
+  check: () => boolean,
+  ms = 10_000,
+  what = "condition",
+): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
