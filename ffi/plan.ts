@@ -13,7 +13,7 @@ import { ERRNO, type ErrnoName, type SyscallName, syscallTable } from "./syscall
 
 /** Ops the trampoline implements itself because they are more than one call. */
 export type SpecialOp =
-  /** Block until the parent writes one byte to fd args[0] (host setup done). */
+  /** Block until the parent releases the child through the trampoline's sync pipe. */
   | "wait_sync"
   /** Fork; the parent becomes a reaping, signal-forwarding PID 1. */
   | "init"

@@ -15,11 +15,15 @@
 //   [8..11] tolerated errnos (0 = unused): the plan continues past them
 //   [12] pointer to a debug line, [13] its length (0 = none)
 //   [14] flags: MC_F_DEBUG_BEFORE prints the line before the call (execve)
-// A failing op writes {int32 op index, int32 errno} to errfd and exits; the
-// pipe is O_CLOEXEC, so EOF without a record means execve succeeded.
+// A failing op writes {int32 op index, int32 errno} to the error pipe and
+// exits; the pipe is O_CLOEXEC, so EOF without a record means execve
+// succeeded. Both pipes (error, and sync: the parent releases the child with
+// one byte) belong to the trampoline; the parent gets their ends from
+// mc_spawn.
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/syscall.h>
@@ -116,7 +120,7 @@ static int mc_tolerated(const int64_t *op, int err) {
 }
 
 static __attribute__((noreturn)) void mc_child(const int64_t *ops, uint32_t nops, int errfd,
-                                                int debugfd) {
+                                                int syncfd, int debugfd) {
   int64_t results[MC_MAX_OPS];
   int sticky = 0;  // execvp's rule: a PATH entry found but not executable wins over ENOENT
   for (uint32_t i = 0; i < nops; i++) {
@@ -136,7 +140,7 @@ static __attribute__((noreturn)) void mc_child(const int64_t *ops, uint32_t nops
     switch (op[0]) {
       case MC_OP_WAIT_SYNC: {
         char byte;
-        r = syscall(SYS_read, a[0], &byte, 1);
+        r = syscall(SYS_read, syncfd, &byte, 1);
         if (r != 1) mc_exit(125);  // the runtime went away before releasing us
         break;
       }
@@ -170,24 +174,66 @@ static __attribute__((noreturn)) void mc_child(const int64_t *ops, uint32_t nops
   mc_fail(errfd, (int32_t)nops - 1, sticky ? sticky : ENOENT);
 }
 
-// Returns the child's pid (in the caller's PID namespace) or -errno.
-int64_t mc_spawn(uint64_t clone_flags, const int64_t *ops, uint32_t nops, int32_t errfd,
-                 int32_t debugfd) {
+// Clones the child and returns its pid (in the caller's PID namespace) or
+// -errno. out[0] receives the read end of the error pipe, out[1] the write
+// end of the sync pipe; the parent owns both.
+int64_t mc_spawn(uint64_t clone_flags, const int64_t *ops, uint32_t nops, int32_t debugfd,
+                 int32_t *out) {
   if (nops == 0 || nops > MC_MAX_OPS) return -E2BIG;
+  int errp[2], syncp[2];
+  if (pipe2(errp, O_CLOEXEC) < 0) return -errno;
+  if (pipe2(syncp, O_CLOEXEC) < 0) {
+    int err = errno;
+    close(errp[0]);
+    close(errp[1]);
+    return -err;
+  }
   // Block every signal across the clone so no runtime handler can run in the
   // child before it resets them; the parent restores its mask at once.
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   long pid = syscall(SYS_clone, (unsigned long)(clone_flags | SIGCHLD), 0, 0, 0, 0);
-  if (pid == 0) mc_child(ops, nops, errfd, debugfd);
+  if (pid == 0) {
+    // The child must not hold the parent's ends: a dead parent then reads as
+    // EOF on the sync pipe.
+    syscall(SYS_close, errp[0]);
+    syscall(SYS_close, syncp[1]);
+    mc_child(ops, nops, errp[1], syncp[0], debugfd);
+  }
   int err = errno;
   pthread_sigmask(SIG_SETMASK, &old, 0);
-  return pid < 0 ? -err : pid;
+  close(errp[1]);
+  close(syncp[0]);
+  if (pid < 0) {
+    close(errp[0]);
+    close(syncp[1]);
+    return -err;
+  }
+  out[0] = errp[0];
+  out[1] = syncp[1];
+  return pid;
 }
 
+// Releases a child waiting in wait_sync and closes the sync pipe: 0 or -errno.
+int32_t mc_release(int32_t syncfd) {
+  char byte = 1;
+  ssize_t n;
+  do n = write(syncfd, &byte, 1);
+  while (n < 0 && errno == EINTR);
+  int err = n == 1 ? 0 : -errno;
+  close(syncfd);
+  return err;
+}
+
+// kill(2): 0 or -errno.
+int32_t mc_kill(int32_t pid, int32_t sig) { return kill(pid, sig) == 0 ? 0 : -errno; }
+
+// close(2), for the parent's ends of the trampoline's pipes.
+void mc_close(int32_t fd) { close(fd); }
+
 // The layout version the TypeScript encoder checks before it trusts this .so.
-int32_t mc_abi_version(void) { return 1; }
+int32_t mc_abi_version(void) { return 2; }
 
 // Blocking helpers for the parent. JavaScript calls them through nonblocking
 // FFI symbols, on a worker thread, so the event loop keeps forwarding

@@ -12,23 +12,43 @@
 import { errno, libc, SysError, writeAll } from "./libc.ts";
 import type { EncodedPlan } from "./plan.ts";
 
+// Few symbols on purpose: each costs start-up time in Deno.dlopen, and the
+// run path needs nothing else, so it never opens libc at all.
 const SYMBOLS = {
-  mc_spawn: { parameters: ["u64", "buffer", "u32", "i32", "i32"], result: "i64" },
+  mc_spawn: { parameters: ["u64", "buffer", "u32", "i32", "buffer"], result: "i64" },
+  mc_release: { parameters: ["i32"], result: "i32" },
+  mc_kill: { parameters: ["i32", "i32"], result: "i32" },
+  mc_close: { parameters: ["i32"], result: "void" },
   mc_wait: { parameters: ["i32"], result: "i32", nonblocking: true },
   mc_read_full: { parameters: ["i32", "buffer", "i32"], result: "i32", nonblocking: true },
   mc_abi_version: { parameters: [], result: "i32" },
 } as const;
 
 /** The ABI version this encoder writes; trampoline.c's mc_abi_version(). */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 /** Where the launcher builds the shared object. */
 export const TRAMPOLINE_URL = new URL("./build/libmctrampoline.so", import.meta.url);
 
+/** A child cloned by the trampoline, waiting for its release. */
+export interface Spawned {
+  pid: number;
+  /** Read end of the error pipe: EOF alone means execve succeeded. */
+  errorFd: number;
+  /** Write end of the sync pipe; {@link Trampoline.release} writes and closes it. */
+  syncFd: number;
+}
+
 /** The trampoline's calls, typed. */
 export interface Trampoline {
-  /** Clones a child in `cloneFlags` that replays `plan`; its pid, or throws with the errno. */
-  spawn(cloneFlags: number, plan: EncodedPlan, errFd: number, debugFd: number): number;
+  /** Clones a child in `cloneFlags` that replays `plan`; throws with the errno. */
+  spawn(cloneFlags: number, plan: EncodedPlan, debugFd: number): Spawned;
+  /** Lets a child past its wait_sync op and closes the sync pipe. */
+  release(syncFd: number): void;
+  /** kill(2); returns 0 or the errno. */
+  kill(pid: number, signal: number): number;
+  /** close(2), errors ignored. */
+  close(fd: number): void;
   /** Waits for `pid` without blocking the event loop; its wait status. */
   wait(pid: number): Promise<number>;
   /** Reads up to `len` bytes from `fd`, stopping early only at EOF. */
@@ -42,11 +62,18 @@ function wrap(lib: Deno.DynamicLibrary<typeof SYMBOLS>): Trampoline {
     throw new Error(`trampoline ABI ${version} does not match ${ABI_VERSION}: rebuild ffi/build`);
   }
   return {
-    spawn(cloneFlags, plan, errFd, debugFd) {
-      const pid = Number(s.mc_spawn(BigInt(cloneFlags), plan.buffer, plan.count, errFd, debugFd));
+    spawn(cloneFlags, plan, debugFd) {
+      const fds = new Int32Array(2);
+      const pid = Number(s.mc_spawn(BigInt(cloneFlags), plan.buffer, plan.count, debugFd, fds));
       if (pid < 0) throw new SysError("clone", -pid);
-      return pid;
+      return { pid, errorFd: fds[0], syncFd: fds[1] };
     },
+    release(syncFd) {
+      const err = s.mc_release(syncFd);
+      if (err < 0) throw new SysError("release the container", -err);
+    },
+    kill: (pid, signal) => -s.mc_kill(pid, signal),
+    close: (fd) => s.mc_close(fd),
     async wait(pid) {
       const status = await s.mc_wait(pid);
       if (status < 0) throw new SysError(`waitpid ${pid}`, -status);

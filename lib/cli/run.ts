@@ -4,7 +4,6 @@
  * @module
  */
 
-import { geteuid } from "../../ffi/libc.ts";
 import { defaultSpec } from "../container/default_spec.ts";
 import { runContainer } from "../container/run.ts";
 import { ContainerError, usageError } from "../errors.ts";
@@ -148,7 +147,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const env = resolveEnv((flags.env as string[] | undefined) ?? []);
   const mounts = ((flags.volume as string[] | undefined) ?? []).map(parseVolume);
-  if (geteuid() !== 0) {
+  if (Deno.uid() !== 0) {
     throw new ContainerError(
       "run",
       undefined,

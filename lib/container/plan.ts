@@ -47,8 +47,6 @@ export interface ChildPlanInput {
   spec: Spec;
   /** spec.mounts prepared against spec.root.path. */
   mounts: readonly PreparedMount[];
-  /** The read end of the pipe the runtime releases the child with. */
-  syncFd: number;
   /** Run a reaping, signal-forwarding PID 1 above the command. */
   init: boolean;
   /** Security steps (user, capabilities, no_new_privs, seccomp), last before exec. */
@@ -67,7 +65,7 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
       args: [K.PR_SET_PDEATHSIG, K.SIGKILL, 0, 0, 0],
       label: "set parent-death signal",
     },
-    { call: "wait_sync", args: [input.syncFd], label: "wait for the runtime" },
+    { call: "wait_sync", args: [], label: "wait for the runtime" },
   ];
   if (hasNamespace(spec, "cgroup")) {
     ops.push({ call: "unshare", args: [CLONE.NEWCGROUP], label: "enter a new cgroup namespace" });

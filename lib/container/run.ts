@@ -5,7 +5,6 @@
  * @module
  */
 
-import { closeFd, killPid, pipeCloexec, writeAll } from "../../ffi/libc.ts";
 import { encodePlan, type Op } from "../../ffi/plan.ts";
 import { K } from "../../ffi/syscalls.ts";
 import { trampoline } from "../../ffi/trampoline.ts";
@@ -71,66 +70,61 @@ export async function runContainer(spec: Spec, opts: RunOptions = {}): Promise<n
   checkRootfs(spec.root.path);
   const mounts = prepareMounts(spec.root.path, spec.mounts);
 
-  const [syncR, syncW] = pipeCloexec();
-  const [errR, errW] = pipeCloexec();
   const plan = buildChildPlan({
     spec,
     mounts,
-    syncFd: syncR,
     init: opts.init ?? false,
     securityOps: opts.securityOps,
   });
   const encoded = encodePlan(plan, debug);
   say(`plan has ${plan.length} ops`);
 
+  const t = trampoline();
   let pid = -1;
   const forward = new Map<Deno.Signal, () => void>();
   for (const sig of FORWARDED_SIGNALS) {
     const handler = () => {
       say(`forwarding ${sig} to ${pid}`);
-      if (pid > 0) killPid(pid, SIGNAL_NUMBERS[sig]!);
+      if (pid > 0) t.kill(pid, SIGNAL_NUMBERS[sig]!);
     };
     Deno.addSignalListener(sig, handler);
     forward.set(sig, handler);
   }
 
   let released = false;
+  let errorFd = -1;
+  let syncFd = -1;
   try {
-    try {
-      pid = trampoline().spawn(cloneFlags(spec), encoded, errW, debug ? 2 : -1);
-    } finally {
-      closeFd(syncR);
-      closeFd(errW);
-    }
+    ({ pid, errorFd, syncFd } = t.spawn(cloneFlags(spec), encoded, debug ? 2 : -1));
     say(`clone ok, pid ${pid}`);
     await opts.hooks?.beforeRelease?.(pid);
-    writeAll(syncW, new Uint8Array([1]));
     released = true;
-    closeFd(syncW);
+    t.release(syncFd);
 
-    const record = await trampoline().readFull(errR, 8);
+    const record = await t.readFull(errorFd, 8);
     if (record.length === 8) {
       const view = new DataView(record.buffer, record.byteOffset, 8);
       const index = view.getInt32(0, true);
       const errno = view.getInt32(4, true);
-      await trampoline().wait(pid);
+      await t.wait(pid);
       const op = plan[index];
       say(`child failed at op ${index} (${op?.label}): errno ${errno}`);
       if (op?.exec) throw execError(spec.process.args[0], errno);
       throw new ContainerError(op?.label ?? `step ${index}`, undefined, errno);
     }
     say("execve ok");
-    const status = await trampoline().wait(pid);
+    const status = await t.wait(pid);
     const code = exitCodeOf(status);
     say(`container exited, status ${code}`);
     return code;
   } finally {
-    if (!released) closeFd(syncW);
     if (pid > 0 && !released) {
-      killPid(pid, K.SIGKILL);
-      await trampoline().wait(pid).catch(() => {});
+      // Closing the sync pipe unblocks the child into its exit; kill to be sure.
+      t.close(syncFd);
+      t.kill(pid, K.SIGKILL);
+      await t.wait(pid).catch(() => {});
     }
-    closeFd(errR);
+    t.close(errorFd);
     for (const [sig, handler] of forward) Deno.removeSignalListener(sig, handler);
     await opts.hooks?.cleanup?.();
   }

@@ -1,7 +1,6 @@
 // The trampoline for real, without namespaces (no root needed): the .so is
 // loaded from its bytes through memfd_create, as a compiled binary does.
 import assert from "node:assert/strict";
-import { closeFd, pipeCloexec, writeAll } from "../../ffi/libc.ts";
 import { encodePlan, type Op } from "../../ffi/plan.ts";
 import { K } from "../../ffi/syscalls.ts";
 import { loadTrampolineFromBytes, TRAMPOLINE_URL } from "../../ffi/trampoline.ts";
@@ -9,18 +8,12 @@ import { exitCodeOf } from "../../lib/container/exit_status.ts";
 
 const t = loadTrampolineFromBytes(Deno.readFileSync(TRAMPOLINE_URL));
 
-async function spawn(plan: (syncFd: number) => Op[]) {
-  const [syncR, syncW] = pipeCloexec();
-  const [errR, errW] = pipeCloexec();
-  const encoded = encodePlan(plan(syncR));
-  const pid = t.spawn(0, encoded, errW, -1);
-  closeFd(syncR);
-  closeFd(errW);
-  writeAll(syncW, new Uint8Array([1]));
-  closeFd(syncW);
-  const record = await t.readFull(errR, 8);
-  closeFd(errR);
-  const status = await t.wait(pid);
+async function spawn(plan: Op[]) {
+  const child = t.spawn(0, encodePlan(plan), -1);
+  t.release(child.syncFd);
+  const record = await t.readFull(child.errorFd, 8);
+  t.close(child.errorFd);
+  const status = await t.wait(child.pid);
   const view = new DataView(record.buffer, record.byteOffset, record.length);
   return {
     code: exitCodeOf(status),
@@ -30,9 +23,23 @@ async function spawn(plan: (syncFd: number) => Op[]) {
   };
 }
 
+const WAIT: Op = { call: "wait_sync", args: [], label: "wait" };
+
+Deno.test("trampoline: a child whose runtime goes away before releasing it exits", async () => {
+  const child = t.spawn(
+    0,
+    encodePlan([WAIT, { call: "execve", args: ["/bin/true", ["true"], []], label: "e" }]),
+    -1,
+  );
+  t.close(child.syncFd);
+  assert.equal((await t.readFull(child.errorFd, 8)).length, 0);
+  t.close(child.errorFd);
+  assert.equal(exitCodeOf(await t.wait(child.pid)), 125);
+});
+
 Deno.test("trampoline from memfd: the child waits, then execs the command", async () => {
-  const r = await spawn((sync) => [
-    { call: "wait_sync", args: [sync], label: "wait" },
+  const r = await spawn([
+    WAIT,
     { call: "execve", args: ["/bin/sh", ["sh", "-c", "exit 3"], []], label: "exec", exec: true },
   ]);
   assert.equal(r.failed, null);
@@ -40,8 +47,8 @@ Deno.test("trampoline from memfd: the child waits, then execs the command", asyn
 });
 
 Deno.test("trampoline: a failing op reports its index and errno", async () => {
-  const r = await spawn((sync) => [
-    { call: "wait_sync", args: [sync], label: "wait" },
+  const r = await spawn([
+    WAIT,
     { call: "chdir", args: ["/nonexistent/dir"], label: "chdir" },
     { call: "execve", args: ["/bin/true", ["true"], []], label: "exec", exec: true },
   ]);
@@ -52,8 +59,8 @@ Deno.test("trampoline: a failing op reports its index and errno", async () => {
 Deno.test("trampoline: tolerated errnos continue; EACCES on the way beats a final ENOENT", async () => {
   const plain = Deno.makeTempFileSync();
   Deno.chmodSync(plain, 0o644);
-  const r = await spawn((sync) => [
-    { call: "wait_sync", args: [sync], label: "wait" },
+  const r = await spawn([
+    WAIT,
     { call: "mkdirat", args: [K.AT_FDCWD, "/", 0o755], label: "mkdir /", tolerate: ["EEXIST"] },
     {
       call: "execve",
@@ -71,8 +78,8 @@ Deno.test("trampoline: tolerated errnos continue; EACCES on the way beats a fina
 Deno.test("trampoline: results feed later ops (open, write, close)", async () => {
   const file = Deno.makeTempFileSync();
   try {
-    const r = await spawn((sync) => [
-      { call: "wait_sync", args: [sync], label: "wait" },
+    const r = await spawn([
+      WAIT,
       { call: "openat", args: [K.AT_FDCWD, file, K.O_WRONLY | K.O_CLOEXEC, 0], label: "open" },
       { call: "write", args: [{ ref: 1 }, new TextEncoder().encode("written"), 7], label: "write" },
       { call: "close", args: [{ ref: 1 }], label: "close" },
@@ -86,8 +93,8 @@ Deno.test("trampoline: results feed later ops (open, write, close)", async () =>
 });
 
 Deno.test("trampoline: init reaps and passes on the command's status", async () => {
-  const r = await spawn((sync) => [
-    { call: "wait_sync", args: [sync], label: "wait" },
+  const r = await spawn([
+    WAIT,
     { call: "reset_signals", args: [], label: "reset" },
     { call: "init", args: [], label: "init" },
     { call: "rt_sigprocmask", args: [K.SIG_SETMASK, new Uint8Array(8), null, 8], label: "unblock" },
