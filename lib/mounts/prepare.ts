@@ -24,8 +24,23 @@ export interface PreparedMount extends MountFlags {
   fileTarget: boolean;
 }
 
-/** Resolves `mounts` against `rootfs`; throws a ContainerError for a missing bind source. */
+/** The innermost earlier non-bind mount (a fresh, empty file system) holding `dest`. */
+function freshParent(dest: string, fresh: readonly string[]): string | undefined {
+  let best: string | undefined;
+  for (const f of fresh) {
+    if (dest.startsWith(f === "/" ? f : `${f}/`) && (!best || f.length > best.length)) best = f;
+  }
+  return best;
+}
+
+/**
+ * Resolves `mounts` against `rootfs`; throws a ContainerError for a missing
+ * bind source. A destination inside a file system mounted fresh by an earlier
+ * mount (/dev/pts inside /dev's tmpfs) holds no rootfs symlinks, so it is
+ * taken literally: no host lookups for it, which keeps this cheap.
+ */
 export function prepareMounts(rootfs: string, mounts: readonly Mount[]): PreparedMount[] {
+  const fresh: string[] = [];
   return mounts.map((m) => {
     if (!m.destination.startsWith("/")) {
       throw new ContainerError("mount", m.destination, undefined, "destination must be absolute");
@@ -40,10 +55,13 @@ export function prepareMounts(rootfs: string, mounts: readonly Mount[]): Prepare
         throw fromDenoError(`bind mount source for ${m.destination}:`, m.source, e);
       }
     }
-    const target = secureJoin(rootfs, m.destination);
+    const inside = freshParent(m.destination, fresh);
+    const target = inside ? `${rootfs}${m.destination}` : secureJoin(rootfs, m.destination);
+    if (!parsed.bind) fresh.push(m.destination.replace(/\/+$/, "") || "/");
     const rel = target.slice(rootfs.length).split("/").filter(Boolean);
     const parents: string[] = [];
-    for (let k = 1; k <= (fileTarget ? rel.length - 1 : rel.length); k++) {
+    const first = inside ? inside.split("/").filter(Boolean).length + 1 : 1;
+    for (let k = first; k <= (fileTarget ? rel.length - 1 : rel.length); k++) {
       parents.push(`${rootfs}/${rel.slice(0, k).join("/")}`);
     }
     return {
