@@ -26,10 +26,12 @@ const SPECIAL: Record<SpecialOp, number> = {
   reset_signals: -3,
 };
 
-/** Refers to the result of an earlier op, by its index in the plan. */
-export interface Ref {
-  ref: number;
-}
+/**
+ * Refers to the result of an earlier op: by its index in the plan (`ref`),
+ * or by how many ops back it is (`back: 1` is the op just before), which
+ * lets plan fragments be built without knowing where they will sit.
+ */
+export type Ref = { ref: number } | { back: number };
 
 /**
  * Bytes passed by pointer that themselves hold pointers (sock_fprog, iovec):
@@ -98,7 +100,7 @@ function cString(s: string): Uint8Array {
 }
 
 function isRef(a: Arg): a is Ref {
-  return typeof a === "object" && a !== null && "ref" in a;
+  return typeof a === "object" && a !== null && ("ref" in a || "back" in a);
 }
 
 function isStruct(a: Arg): a is Struct {
@@ -204,9 +206,12 @@ export function encodePlan(
       if (blob) value = base + BigInt(blob.offset);
       else if (a === null) value = 0n;
       else if (isRef(a)) {
-        if (a.ref < 0 || a.ref >= i) throw new Error(`op ${i} (${op.label}) refers to op ${a.ref}`);
+        const target = "ref" in a ? a.ref : i - a.back;
+        if (target < 0 || target >= i) {
+          throw new Error(`op ${i} (${op.label}) refers to op ${target}`);
+        }
         refmask |= 1n << BigInt(k);
-        value = BigInt(a.ref);
+        value = BigInt(target);
       } else value = BigInt(a as number | bigint);
       words[w + 1 + k] = value;
     });

@@ -8,6 +8,7 @@ import { defaultSpec } from "../container/default_spec.ts";
 import { runContainer } from "../container/run.ts";
 import { ContainerError, usageError } from "../errors.ts";
 import { defaultRootfsPath, ensureDefaultRootfs, isRootfsReady } from "../rootfs/default.ts";
+import { chooseMappings } from "../userns/mappings.ts";
 import type { Mount } from "../spec.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 
@@ -53,6 +54,13 @@ const FLAGS: FlagDef[] = [
     value: true,
     meta: "none|host",
     help: "none: a new namespace with only lo (default); host: the host's",
+  },
+  {
+    name: "userns",
+    value: true,
+    meta: "remap|HOSTID:SIZE",
+    help:
+      "Map container root to unprivileged host ids (remap: /etc/subuid's range or 100000:65536)",
   },
   { name: "init", help: "Run a tiny init as PID 1 that forwards signals and reaps zombies" },
   { name: "debug", help: "Print each setup step, parent and child" },
@@ -173,6 +181,7 @@ export async function main(argv: string[]): Promise<number> {
     hostNetwork: network === "host",
     tty: Deno.stdin.isTerminal(),
     mounts,
+    userns,
   });
   return await runContainer(spec, { init: flags.init === true, debug: flags.debug === true });
 }

@@ -4,7 +4,14 @@
  * @module
  */
 
-import { type Device, type Mount, type Namespace, OCI_VERSION, type Spec } from "../spec.ts";
+import {
+  type Device,
+  type IdMapping,
+  type Mount,
+  type Namespace,
+  OCI_VERSION,
+  type Spec,
+} from "../spec.ts";
 
 /** docker's PATH for containers. */
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -87,6 +94,38 @@ export interface DefaultSpecInput {
   tty?: boolean;
   /** Extra mounts after the defaults (volumes). */
   mounts?: Mount[];
+  /** A new user namespace with these mappings (--userns, rootless). */
+  userns?: { uidMappings: IdMapping[]; gidMappings: IdMapping[] };
+}
+
+function mapsGid(maps: readonly IdMapping[], gid: number): boolean {
+  return maps.some((m) => gid >= m.containerID && gid < m.containerID + m.size);
+}
+
+/**
+ * The default mounts adjusted for a user namespace: sysfs cannot be mounted
+ * without a network namespace of our own (bind the host's, read-only), and
+ * devpts refuses a gid the namespace does not map.
+ */
+function usernsMounts(
+  mounts: Mount[],
+  gidMaps: readonly IdMapping[],
+  hostNetwork: boolean,
+): Mount[] {
+  return mounts.map((m) => {
+    if (m.type === "sysfs" && hostNetwork) {
+      return {
+        destination: m.destination,
+        type: "bind",
+        source: "/sys",
+        options: ["rbind", "nosuid", "noexec", "nodev", "ro"],
+      };
+    }
+    if (m.type === "devpts" && !mapsGid(gidMaps, 5)) {
+      return { ...m, options: m.options?.filter((o) => !o.startsWith("gid=")) };
+    }
+    return m;
+  });
 }
 
 /** Merges K=V lists: later keys replace earlier ones in place, never duplicate. */
@@ -111,6 +150,10 @@ export function defaultSpec(input: DefaultSpecInput): Spec {
     { type: "cgroup" },
   ];
   if (!input.hostNetwork) namespaces.push({ type: "network" });
+  if (input.userns) namespaces.push({ type: "user" });
+  const mounts = input.userns
+    ? usernsMounts(defaultMounts(), input.userns.gidMappings, input.hostNetwork ?? false)
+    : defaultMounts();
   const base = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${input.hostname}`, "HOME=/root"];
   if (input.tty) base.push("TERM=xterm");
   return {
@@ -124,7 +167,11 @@ export function defaultSpec(input: DefaultSpecInput): Spec {
     },
     root: { path: input.rootfs },
     hostname: input.hostname,
-    mounts: [...defaultMounts(), ...(input.mounts ?? [])],
-    linux: { namespaces, devices: defaultDevices() },
+    mounts: [...mounts, ...(input.mounts ?? [])],
+    linux: {
+      namespaces,
+      devices: defaultDevices(),
+      ...(input.userns ?? {}),
+    },
   };
 }

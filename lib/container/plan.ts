@@ -67,6 +67,21 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
     },
     { call: "wait_sync", args: [], label: "wait for the runtime" },
   ];
+  if (hasNamespace(spec, "user")) {
+    // Our host ids mean nothing in the new namespace (files we create would
+    // fail with EOVERFLOW): become its root, which the maps just defined.
+    ops.push(
+      {
+        call: "setgroups",
+        args: [0, null],
+        label: "clear supplementary groups",
+        // Refused after "deny" in /proc/PID/setgroups (rootless); nothing to clear then.
+        tolerate: ["EPERM"],
+      },
+      { call: "setresgid", args: [0, 0, 0], label: "setresgid 0 in the user namespace" },
+      { call: "setresuid", args: [0, 0, 0], label: "setresuid 0 in the user namespace" },
+    );
+  }
   if (hasNamespace(spec, "cgroup")) {
     ops.push({ call: "unshare", args: [CLONE.NEWCGROUP], label: "enter a new cgroup namespace" });
   }
@@ -80,6 +95,7 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
       mounts: input.mounts,
       devices: spec.linux.devices ?? [],
       readonly: spec.root.readonly ?? false,
+      bindDevices: hasNamespace(spec, "user"),
     }));
   }
   if (hasNamespace(spec, "uts") && spec.hostname) {
@@ -89,7 +105,7 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
       label: `sethostname ${spec.hostname}`,
     });
   }
-  if (hasNamespace(spec, "network")) ops.push(...loopbackUpOps(ops.length));
+  if (hasNamespace(spec, "network")) ops.push(...loopbackUpOps());
   ops.push(...rlimitOps(proc.rlimits));
   ops.push({ call: "reset_signals", args: [], label: "reset signal handlers" });
   if (input.init) ops.push({ call: "init", args: [], label: "fork the init process" });

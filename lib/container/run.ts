@@ -11,6 +11,7 @@ import { trampoline } from "../../ffi/trampoline.ts";
 import { ContainerError, fromDenoError } from "../errors.ts";
 import { prepareMounts } from "../mounts/prepare.ts";
 import type { Spec } from "../spec.ts";
+import { writeMappings } from "../userns/mappings.ts";
 import { execError } from "./exec.ts";
 import { exitCodeOf } from "./exit_status.ts";
 import { buildChildPlan, cloneFlags } from "./plan.ts";
@@ -97,6 +98,13 @@ export async function runContainer(spec: Spec, opts: RunOptions = {}): Promise<n
   try {
     ({ pid, errorFd, syncFd } = t.spawn(cloneFlags(spec), encoded, debug ? 2 : -1));
     say(`clone ok, pid ${pid}`);
+    if (spec.linux.namespaces.some((n) => n.type === "user" && !n.path)) {
+      await writeMappings(pid, {
+        uidMappings: spec.linux.uidMappings ?? [],
+        gidMappings: spec.linux.gidMappings ?? [],
+      });
+      say("uid and gid maps written");
+    }
     await opts.hooks?.beforeRelease?.(pid);
     released = true;
     t.release(syncFd);

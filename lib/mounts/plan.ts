@@ -42,13 +42,12 @@ function mkdirOps(paths: readonly string[], rootfs: string): Op[] {
 export function mountOps(m: PreparedMount, rootfs: string): Op[] {
   const ops: Op[] = mkdirOps(m.parents, rootfs);
   if (m.fileTarget) {
-    const open = ops.length;
     ops.push({
       call: "openat",
       args: [K.AT_FDCWD, m.target, K.O_WRONLY | K.O_CREAT | K.O_CLOEXEC, 0o644],
       label: `create mount target ${m.destination}`,
     });
-    ops.push({ call: "close", args: [{ ref: open }], label: `close ${m.destination}` });
+    ops.push({ call: "close", args: [{ back: 1 }], label: `close ${m.destination}` });
   }
   const what = m.bind ? `bind ${m.source}` : `mount ${m.type ?? m.source}`;
   ops.push({
@@ -75,19 +74,47 @@ export function mountOps(m: PreparedMount, rootfs: string): Op[] {
   return ops;
 }
 
-/** Ops creating the device nodes and /dev symlinks (after /dev is mounted). */
-export function deviceOps(rootfs: string, devices: readonly Device[], withPts: boolean): Op[] {
-  const ops: Op[] = devices.map((d) => ({
-    call: "mknodat",
-    args: [
-      K.AT_FDCWD,
-      `${rootfs}${d.path}`,
-      S_IF[d.type] | (d.fileMode ?? 0o666),
-      makedev(d.major ?? 0, d.minor ?? 0),
-    ],
-    label: `mknod ${d.path}`,
-    tolerate: ["EEXIST"],
-  }));
+/**
+ * Ops creating the device nodes and /dev symlinks (after /dev is mounted).
+ * In a user namespace mknod is refused: `bind` binds the host's nodes instead.
+ */
+export function deviceOps(
+  rootfs: string,
+  devices: readonly Device[],
+  withPts: boolean,
+  bind = false,
+): Op[] {
+  const ops: Op[] = [];
+  for (const d of devices) {
+    const target = `${rootfs}${d.path}`;
+    if (!bind) {
+      ops.push({
+        call: "mknodat",
+        args: [
+          K.AT_FDCWD,
+          target,
+          S_IF[d.type] | (d.fileMode ?? 0o666),
+          makedev(d.major ?? 0, d.minor ?? 0),
+        ],
+        label: `mknod ${d.path}`,
+        tolerate: ["EEXIST"],
+      });
+      continue;
+    }
+    ops.push(
+      {
+        call: "openat",
+        args: [K.AT_FDCWD, target, K.O_WRONLY | K.O_CREAT | K.O_CLOEXEC, 0o644],
+        label: `create ${d.path}`,
+      },
+      { call: "close", args: [{ back: 1 }], label: `close ${d.path}` },
+      {
+        call: "mount",
+        args: [d.path, target, null, MS.BIND, null],
+        label: `bind ${d.path} from the host`,
+      },
+    );
+  }
   const links = withPts ? [...DEV_LINKS, ["pts/ptmx", "/dev/ptmx"] as [string, string]] : DEV_LINKS;
   for (const [to, at] of links) {
     ops.push({
@@ -110,6 +137,8 @@ export interface RootfsPlan {
   devices: readonly Device[];
   /** Make the root itself read-only once everything is mounted on it. */
   readonly: boolean;
+  /** Bind device nodes from the host instead of mknod (user namespaces). */
+  bindDevices?: boolean;
 }
 
 /** The whole file-system part of the plan, ending inside the new root at "/". */
@@ -135,11 +164,13 @@ export function rootfsOps(p: RootfsPlan): Op[] {
       m.destination === "/dev/pts" ||
       (m.destination === "/dev" && !p.mounts.some((x) => x.destination === "/dev/pts"))
     ) {
-      ops.push(...deviceOps(rootfs, p.devices, m.destination === "/dev/pts"));
+      ops.push(...deviceOps(rootfs, p.devices, m.destination === "/dev/pts", p.bindDevices));
       devicesDone = true;
     }
   }
-  if (!devicesDone && p.devices.length) ops.push(...deviceOps(rootfs, p.devices, false));
+  if (!devicesDone && p.devices.length) {
+    ops.push(...deviceOps(rootfs, p.devices, false, p.bindDevices));
+  }
   if (p.readonly) {
     ops.push({
       call: "mount",

@@ -15,15 +15,15 @@ function loopbackIfreq(): Uint8Array {
   return ifreq;
 }
 
-/** Ops that bring the loopback link up; `first` is the index the first op will have. */
-export function loopbackUpOps(first: number): Op[] {
+/** Ops that bring the loopback link up. */
+export function loopbackUpOps(): Op[] {
   return [
     {
       call: "socket",
       args: [K.AF_INET, K.SOCK_DGRAM | K.SOCK_CLOEXEC, 0],
       label: "open socket for lo",
     },
-    { call: "ioctl", args: [{ ref: first }, K.SIOCSIFFLAGS, loopbackIfreq()], label: "set lo up" },
-    { call: "close", args: [{ ref: first }], label: "close lo socket" },
+    { call: "ioctl", args: [{ back: 1 }, K.SIOCSIFFLAGS, loopbackIfreq()], label: "set lo up" },
+    { call: "close", args: [{ back: 2 }], label: "close lo socket" },
   ];
 }

@@ -69,7 +69,8 @@ Deno.test("plan: hostname set in the UTS namespace, lo brought up only with a ne
   const plan = planFor(spec());
   assert.deepEqual(plan[at(plan, "sethostname box")].args, ["box", 3]);
   const lo = at(plan, "set lo up");
-  assert.deepEqual(plan[lo].args[0], { ref: lo - 1 });
+  assert.deepEqual(plan[lo].args[0], { back: 1 });
+  assert.equal(plan[lo - 1].call, "socket");
   const host = planFor(spec({ hostNetwork: true }));
   assert.equal(at(host, "set lo up"), -1);
   assert.equal(cloneFlags(spec({ hostNetwork: true })) & CLONE.NEWNET, 0);
