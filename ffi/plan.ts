@@ -74,7 +74,8 @@ export interface Op {
 /** Words per op; must match MC_OP_WORDS in trampoline.c. */
 export const OP_WORDS = 16;
 const MAX_OPS = 2048;
-const F_DEBUG_BEFORE = 1n;
+const F_DEBUG_BEFORE = 1;
+const TWO_32 = 4294967296;
 
 /** A plan laid out for the trampoline. Keep it referenced until the spawn returns. */
 export interface EncodedPlan {
@@ -91,14 +92,6 @@ export function ref(index: number): Ref {
 
 const encoder = new TextEncoder();
 
-function cString(s: string): Uint8Array {
-  const bytes = encoder.encode(s);
-  if (bytes.includes(0)) throw new Error(`a string in the plan contains a NUL byte: ${s}`);
-  const out = new Uint8Array(bytes.length + 1);
-  out.set(bytes);
-  return out;
-}
-
 function isRef(a: Arg): a is Ref {
   return typeof a === "object" && a !== null && ("ref" in a || "back" in a);
 }
@@ -107,13 +100,90 @@ function isStruct(a: Arg): a is Struct {
   return typeof a === "object" && a !== null && "pointers" in a;
 }
 
+/** Writes a 64-bit little-endian integer; plain numbers avoid BigInt on the hot path. */
+function put64(view: DataView, at: number, n: number | bigint): void {
+  if (typeof n === "bigint") view.setBigInt64(at, n, true);
+  else if (n >= 0) {
+    view.setUint32(at, n % TWO_32, true);
+    view.setUint32(at + 4, Math.floor(n / TWO_32), true);
+  } else {
+    view.setInt32(at, n, true);
+    view.setInt32(at + 4, -1, true);
+  }
+}
+
+const align8 = (n: number) => (n + 7) & ~7;
+
 /**
- * A piece of the data area: bytes (with the addresses of other pieces to
- * patch in at given offsets), or a pointer array to other pieces.
+ * Lays out plan data: strings, bytes, pointer arrays and structs go into
+ * one buffer after the ops, and each allocation returns its absolute address.
  */
-type Blob =
-  | { bytes: Uint8Array; offset: number; patches?: { at: number; to: Blob }[] }
-  | { pointsTo: Blob[]; offset: number };
+class Arena {
+  readonly buffer: Uint8Array;
+  readonly view: DataView;
+  readonly base: number;
+  private used: number;
+
+  constructor(size: number, start: number) {
+    this.buffer = new Uint8Array(size);
+    this.view = new DataView(this.buffer.buffer);
+    this.base = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(this.buffer)));
+    this.used = start;
+  }
+
+  bytes(b: Uint8Array): number {
+    this.used = align8(this.used);
+    const at = this.used;
+    this.buffer.set(b, at);
+    this.used += b.length;
+    return this.base + at;
+  }
+
+  string(s: string): number {
+    this.used = align8(this.used);
+    const at = this.used;
+    const { written } = encoder.encodeInto(s, this.buffer.subarray(at));
+    if (this.buffer.subarray(at, at + written).includes(0)) {
+      throw new Error(`a string in the plan contains a NUL byte: ${s}`);
+    }
+    this.buffer[at + written] = 0;
+    this.used += written + 1;
+    return this.base + at;
+  }
+
+  strings(list: readonly string[]): number {
+    const addresses = list.map((s) => this.string(s));
+    this.used = align8(this.used);
+    const at = this.used;
+    addresses.forEach((a, k) => put64(this.view, at + k * 8, a));
+    put64(this.view, at + addresses.length * 8, 0);
+    this.used += (addresses.length + 1) * 8;
+    return this.base + at;
+  }
+
+  struct(s: Struct): number {
+    const targets = s.pointers.map((p) =>
+      typeof p.to === "string" ? this.string(p.to) : this.bytes(p.to)
+    );
+    const address = this.bytes(s.bytes);
+    const at = address - this.base;
+    s.pointers.forEach((p, k) => put64(this.view, at + p.at, targets[k]));
+    return address;
+  }
+}
+
+/** An upper bound of the data area an argument needs (UTF-8 is at most 3 bytes per UTF-16 unit). */
+function argSize(a: Arg): number {
+  if (typeof a === "string") return a.length * 3 + 8;
+  if (a instanceof Uint8Array) return a.length + 8;
+  if (Array.isArray(a)) return (a as readonly string[]).reduce((n, s) => n + s.length * 3 + 16, 16);
+  if (isStruct(a)) return a.pointers.reduce((n, p) => n + argSize(p.to) + 8, a.bytes.length + 8);
+  return 0;
+}
+
+function debugLine(op: Op): string {
+  return `[child] ${op.label}${op.exec ? "" : " ok"}\n`;
+}
 
 /**
  * Encodes a plan. With `debug`, each op carries the line the child prints
@@ -128,102 +198,51 @@ export function encodePlan(
     throw new Error(`a plan has 1 to ${MAX_OPS} ops, not ${plan.length}`);
   }
   const table = syscallTable(arch);
-  const blobs: Blob[] = [];
-  let size = plan.length * OP_WORDS * 8;
-  const align8 = () => (size = (size + 7) & ~7);
-  const addBytes = (bytes: Uint8Array) => {
-    const blob: Blob & { bytes: Uint8Array } = { bytes, offset: size };
-    size += bytes.length;
-    blobs.push(blob);
-    return blob;
-  };
-  const addArray = (strings: readonly string[]): Blob => {
-    const items: Blob[] = strings.map((s) => addBytes(cString(s)));
-    align8();
-    const blob = { pointsTo: items, offset: size };
-    size += (items.length + 1) * 8;
-    blobs.push(blob);
-    return blob;
-  };
-
-  // Pass 1: lay out the data area.
-  const argBlobs: (Blob | null)[][] = [];
-  const labelBlobs: (Blob | null)[] = [];
-  plan.forEach((op, i) => {
-    if (op.args.length > 6) throw new Error(`op ${i} (${op.label}) has more than six arguments`);
-    argBlobs.push(op.args.map((a) => {
-      if (typeof a === "string") return addBytes(cString(a));
-      if (a instanceof Uint8Array) {
-        align8();
-        return addBytes(a);
-      }
-      if (Array.isArray(a)) return addArray(a as readonly string[]);
-      if (isStruct(a)) {
-        const targets = a.pointers.map((p) => {
-          align8();
-          return addBytes(typeof p.to === "string" ? cString(p.to) : p.to);
-        });
-        align8();
-        const blob = addBytes(a.bytes.slice());
-        blob.patches = a.pointers.map((p, k) => ({ at: p.at, to: targets[k] }));
-        return blob;
-      }
-      return null;
-    }));
-    labelBlobs.push(
-      debug ? addBytes(encoder.encode(`[child] ${op.label}${op.exec ? "" : " ok"}\n`)) : null,
-    );
-  });
-  align8();
-
-  // Pass 2: write ops and data with absolute addresses.
-  const buffer = new Uint8Array(size);
-  const base = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer)));
-  const words = new BigInt64Array(buffer.buffer, 0, plan.length * OP_WORDS);
-  const view = new DataView(buffer.buffer);
-  for (const blob of blobs) {
-    if ("bytes" in blob) {
-      buffer.set(blob.bytes, blob.offset);
-      for (const p of blob.patches ?? []) {
-        view.setBigUint64(blob.offset + p.at, base + BigInt(p.to.offset), true);
-      }
-    } else {
-      blob.pointsTo.forEach((item, k) => {
-        view.setBigUint64(blob.offset + k * 8, base + BigInt(item.offset), true);
-      });
-      view.setBigUint64(blob.offset + blob.pointsTo.length * 8, 0n, true);
-    }
+  const opsBytes = plan.length * OP_WORDS * 8;
+  let size = opsBytes;
+  for (const op of plan) {
+    if (op.args.length > 6) throw new Error(`op (${op.label}) has more than six arguments`);
+    for (const a of op.args) size += argSize(a);
+    if (debug) size += debugLine(op).length * 3 + 8;
   }
+  const arena = new Arena(size, opsBytes);
+  const view = arena.view;
   plan.forEach((op, i) => {
-    const w = i * OP_WORDS;
-    words[w] = BigInt(
+    const w = i * OP_WORDS * 8;
+    put64(
+      view,
+      w,
       op.call in SPECIAL ? SPECIAL[op.call as SpecialOp] : table[op.call as SyscallName],
     );
-    let refmask = 0n;
+    let refmask = 0;
     op.args.forEach((a, k) => {
-      const blob = argBlobs[i][k];
-      let value: bigint;
-      if (blob) value = base + BigInt(blob.offset);
-      else if (a === null) value = 0n;
-      else if (isRef(a)) {
-        const target = "ref" in a ? a.ref : i - a.back;
+      let value: number | bigint;
+      if (a === null) value = 0;
+      else if (typeof a === "number" || typeof a === "bigint") value = a;
+      else if (typeof a === "string") value = arena.string(a);
+      else if (a instanceof Uint8Array) value = arena.bytes(a);
+      else if (Array.isArray(a)) value = arena.strings(a as readonly string[]);
+      else if (isRef(a as Arg)) {
+        const r = a as Ref;
+        const target = "ref" in r ? r.ref : i - r.back;
         if (target < 0 || target >= i) {
           throw new Error(`op ${i} (${op.label}) refers to op ${target}`);
         }
-        refmask |= 1n << BigInt(k);
-        value = BigInt(target);
-      } else value = BigInt(a as number | bigint);
-      words[w + 1 + k] = value;
+        refmask |= 1 << k;
+        value = target;
+      } else value = arena.struct(a as Struct);
+      put64(view, w + (1 + k) * 8, value);
     });
-    words[w + 7] = refmask;
-    (op.tolerate ?? []).slice(0, 4).forEach((name, k) => (words[w + 8 + k] = BigInt(ERRNO[name])));
-    if ((op.tolerate?.length ?? 0) > 4) throw new Error(`op ${i} tolerates more than four errnos`);
-    const label = labelBlobs[i];
-    if (label && "bytes" in label) {
-      words[w + 12] = base + BigInt(label.offset);
-      words[w + 13] = BigInt(label.bytes.length);
+    put64(view, w + 7 * 8, refmask);
+    const tolerate = op.tolerate ?? [];
+    if (tolerate.length > 4) throw new Error(`op ${i} tolerates more than four errnos`);
+    tolerate.forEach((name, k) => put64(view, w + (8 + k) * 8, ERRNO[name]));
+    if (debug) {
+      const line = encoder.encode(debugLine(op));
+      put64(view, w + 12 * 8, arena.bytes(line));
+      put64(view, w + 13 * 8, line.length);
     }
-    words[w + 14] = op.exec ? F_DEBUG_BEFORE : 0n;
+    put64(view, w + 14 * 8, op.exec ? F_DEBUG_BEFORE : 0);
   });
-  return { buffer, count: plan.length };
+  return { buffer: arena.buffer, count: plan.length };
 }
