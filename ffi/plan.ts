@@ -18,12 +18,15 @@ export type SpecialOp =
   /** Fork; the parent becomes a reaping, signal-forwarding PID 1. */
   | "init"
   /** Reset every signal disposition to the default. */
-  | "reset_signals";
+  | "reset_signals"
+  /** Send fd args[1] over the unix socket args[0] (SCM_RIGHTS). */
+  | "send_fd";
 
 const SPECIAL: Record<SpecialOp, number> = {
   wait_sync: -1,
   init: -2,
   reset_signals: -3,
+  send_fd: -4,
 };
 
 /**

@@ -41,6 +41,7 @@ const X86_64 = {
   unshare: 272,
   seccomp: 317,
   close_range: 436,
+  dup3: 292,
 } as const;
 
 /** The names a plan may use. */
@@ -80,6 +81,7 @@ const AARCH64: Record<SyscallName, number> = {
   unshare: 97,
   seccomp: 277,
   close_range: 436,
+  dup3: 24,
 };
 
 /** The syscall table of the machine this runs on. */
@@ -135,6 +137,12 @@ export const K = {
   IFF_UP: 0x1,
   IFF_RUNNING: 0x40,
   CLOSE_RANGE_CLOEXEC: 4,
+  O_RDWR: 2,
+  O_NOCTTY: 0o400,
+  TIOCSPTLCK: 0x40045431,
+  TIOCGPTPEER: 0x5441,
+  TIOCSWINSZ: 0x5414,
+  TIOCSCTTY: 0x540e,
 } as const;
 
 /** Errno numbers by name (shared by x86_64 and aarch64). */

@@ -26,6 +26,10 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,6 +40,7 @@
 #define MC_OP_WAIT_SYNC (-1)
 #define MC_OP_INIT (-2)
 #define MC_OP_RESET_SIGNALS (-3)
+#define MC_OP_SEND_FD (-4)
 
 #define MC_F_DEBUG_BEFORE 1
 
@@ -112,6 +117,29 @@ static long mc_init(void) {
   return 0;
 }
 
+// Sends fd over a unix socket (SCM_RIGHTS): how the pty master made inside
+// the container's devpts reaches the runtime. Stack memory and one syscall.
+static long mc_send_fd(long sock, long fd) {
+  char byte = 0;
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } control;
+  struct msghdr msg = {0};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof control.buf;
+  struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  int value = (int)fd;
+  for (size_t k = 0; k < sizeof value; k++) CMSG_DATA(cmsg)[k] = ((unsigned char *)&value)[k];
+  return syscall(SYS_sendmsg, sock, &msg, 0);
+}
+
 static int mc_tolerated(const int64_t *op, int err) {
   for (int k = 8; k < 12; k++) {
     if (op[k] != 0 && op[k] == err) return 1;
@@ -153,6 +181,9 @@ static __attribute__((noreturn)) void mc_child(const int64_t *ops, uint32_t nops
         break;
       case MC_OP_RESET_SIGNALS:
         r = mc_reset_signals();
+        break;
+      case MC_OP_SEND_FD:
+        r = mc_send_fd(a[0], a[1]);
         break;
       default:
         r = syscall(op[0], a[0], a[1], a[2], a[3], a[4], a[5]);
@@ -232,8 +263,94 @@ int32_t mc_kill(int32_t pid, int32_t sig) { return kill(pid, sig) == 0 ? 0 : -er
 // close(2), for the parent's ends of the trampoline's pipes.
 void mc_close(int32_t fd) { close(fd); }
 
+// A unix socket pair (close-on-exec) for passing a file descriptor back.
+int32_t mc_socketpair(int32_t *out) {
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0) return -errno;
+  out[0] = fds[0];
+  out[1] = fds[1];
+  return 0;
+}
+
+// Receives one fd sent with SCM_RIGHTS: the fd (close-on-exec) or -errno;
+// -ENODATA when the peer closed without sending one.
+int32_t mc_recv_fd(int32_t sock) {
+  char byte;
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } control;
+  struct msghdr msg = {0};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof control.buf;
+  ssize_t n;
+  do n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return -errno;
+  struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+  if (n == 0 || !cmsg || cmsg->cmsg_type != SCM_RIGHTS) return -ENODATA;
+  int fd;
+  memcpy(&fd, CMSG_DATA(cmsg), sizeof fd);
+  return fd;
+}
+
+// Reads what is there (at most len bytes), retrying EINTR: the count, 0 at
+// EOF, or -errno (EIO once every slave of a pty master is closed).
+int32_t mc_read_some(int32_t fd, uint8_t *buf, int32_t len) {
+  for (;;) {
+    ssize_t n = read(fd, buf, (size_t)len);
+    if (n >= 0) return (int32_t)n;
+    if (errno != EINTR) return -errno;
+  }
+}
+
+// Writes all of buf: 0 or -errno.
+int32_t mc_write_all(int32_t fd, const uint8_t *buf, int32_t len) {
+  int32_t done = 0;
+  while (done < len) {
+    ssize_t n = write(fd, buf + done, (size_t)(len - done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    done += (int32_t)n;
+  }
+  return 0;
+}
+
+// Saves terminal fd's mode into saved (at least sizeof(struct termios)
+// bytes) and makes it raw as cfmakeraw does (no echo, no signals from keys,
+// no output processing): 0 or -errno.
+int32_t mc_tty_raw(int32_t fd, uint8_t *saved, int32_t len) {
+  struct termios t;
+  if ((size_t)len < sizeof t) return -EINVAL;
+  if (tcgetattr(fd, &t) < 0) return -errno;
+  memcpy(saved, &t, sizeof t);
+  cfmakeraw(&t);
+  return tcsetattr(fd, TCSADRAIN, &t) == 0 ? 0 : -errno;
+}
+
+// Restores a mode saved by mc_tty_raw: 0 or -errno.
+int32_t mc_tty_restore(int32_t fd, const uint8_t *saved, int32_t len) {
+  struct termios t;
+  if ((size_t)len < sizeof t) return -EINVAL;
+  memcpy(&t, saved, sizeof t);
+  return tcsetattr(fd, TCSADRAIN, &t) == 0 ? 0 : -errno;
+}
+
+// Sets a terminal's window size: 0 or -errno.
+int32_t mc_set_winsize(int32_t fd, uint16_t rows, uint16_t cols) {
+  struct {
+    unsigned short rows, cols, xpixel, ypixel;
+  } ws = {rows, cols, 0, 0};
+  return ioctl(fd, TIOCSWINSZ, &ws) == 0 ? 0 : -errno;
+}
+
 // The layout version the TypeScript encoder checks before it trusts this .so.
-int32_t mc_abi_version(void) { return 2; }
+int32_t mc_abi_version(void) { return 3; }
 
 // Blocking helpers for the parent. JavaScript calls them through nonblocking
 // FFI symbols, on a worker thread, so the event loop keeps forwarding

@@ -62,6 +62,12 @@ const FLAGS: FlagDef[] = [
     help:
       "Map container root to unprivileged host ids (remap: /etc/subuid's range or 100000:65536)",
   },
+  {
+    name: "interactive",
+    short: "i",
+    help: "Keep stdin open (with -t: the host terminal in raw mode)",
+  },
+  { name: "tty", short: "t", help: "Give the container a terminal (a pty from its own devpts)" },
   { name: "init", help: "Run a tiny init as PID 1 that forwards signals and reaps zombies" },
   { name: "debug", help: "Print each setup step, parent and child" },
   { name: "help", help: "Show this help" },
@@ -153,6 +159,11 @@ export async function main(argv: string[]): Promise<number> {
   if (workdir !== undefined && !workdir.startsWith("/")) {
     throw usageError(`--workdir "${workdir}" must be an absolute path`);
   }
+  const tty = flags.tty === true;
+  const interactive = flags.interactive === true;
+  if (tty && interactive && !Deno.stdin.isTerminal()) {
+    throw usageError("the input device is not a TTY (drop -t, or run from a terminal)");
+  }
   const env = resolveEnv((flags.env as string[] | undefined) ?? []);
   const mounts = ((flags.volume as string[] | undefined) ?? []).map(parseVolume);
   if (Deno.uid() !== 0) {
@@ -179,9 +190,14 @@ export async function main(argv: string[]): Promise<number> {
     env,
     cwd: workdir,
     hostNetwork: network === "host",
-    tty: Deno.stdin.isTerminal(),
+    tty: tty || Deno.stdin.isTerminal(),
     mounts,
     userns,
   });
-  return await runContainer(spec, { init: flags.init === true, debug: flags.debug === true });
+  spec.process.terminal = tty;
+  return await runContainer(spec, {
+    init: flags.init === true,
+    debug: flags.debug === true,
+    interactive,
+  });
 }

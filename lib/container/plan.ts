@@ -10,6 +10,7 @@ import { CLONE, K } from "../../ffi/syscalls.ts";
 import type { PreparedMount } from "../mounts/prepare.ts";
 import { rootfsOps } from "../mounts/plan.ts";
 import { loopbackUpOps } from "../net/loopback.ts";
+import { ptyOps, type WindowSize } from "../tty/pty_ops.ts";
 import type { Namespace, Spec } from "../spec.ts";
 import { execOps } from "./exec.ts";
 import { rlimitOps } from "./rlimits.ts";
@@ -51,6 +52,8 @@ export interface ChildPlanInput {
   init: boolean;
   /** Security steps (user, capabilities, no_new_privs, seccomp), last before exec. */
   securityOps?: readonly Op[];
+  /** A pty for the command: its master goes back over `socketFd`. */
+  terminal?: { socketFd: number; size: WindowSize };
 }
 
 /** The child's plan, ending in the execve ops of the command. */
@@ -106,6 +109,8 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
     });
   }
   if (hasNamespace(spec, "network")) ops.push(...loopbackUpOps());
+  // Before the init fork, so the init and the command share the terminal's session.
+  if (input.terminal) ops.push(...ptyOps(input.terminal.socketFd, input.terminal.size));
   ops.push(...rlimitOps(proc.rlimits));
   ops.push({ call: "reset_signals", args: [], label: "reset signal handlers" });
   if (input.init) ops.push({ call: "init", args: [], label: "fork the init process" });

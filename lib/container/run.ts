@@ -12,6 +12,7 @@ import { ContainerError, fromDenoError } from "../errors.ts";
 import { prepareMounts } from "../mounts/prepare.ts";
 import type { Spec } from "../spec.ts";
 import { writeMappings } from "../userns/mappings.ts";
+import type { Console } from "../tty/console.ts";
 import { execError } from "./exec.ts";
 import { exitCodeOf } from "./exit_status.ts";
 import { buildChildPlan, cloneFlags } from "./plan.ts";
@@ -49,6 +50,8 @@ export interface RunOptions {
   init?: boolean;
   /** One line per step, parent and child, on stderr. */
   debug?: boolean;
+  /** With a terminal (spec.process.terminal): forward stdin to it, host terminal in raw mode. */
+  interactive?: boolean;
   /** Ops from the security concern, spliced in before the exec. */
   securityOps?: readonly Op[];
   hooks?: RunHooks;
@@ -71,11 +74,16 @@ export async function runContainer(spec: Spec, opts: RunOptions = {}): Promise<n
   checkRootfs(spec.root.path);
   const mounts = prepareMounts(spec.root.path, spec.mounts);
 
+  // The terminal code loads only for containers that have one.
+  const tty = spec.process.terminal ? await import("../tty/console.ts") : undefined;
+  const ttyFfi = tty ? await import("../../ffi/tty.ts") : undefined;
+  const sockets = ttyFfi?.socketPair();
   const plan = buildChildPlan({
     spec,
     mounts,
     init: opts.init ?? false,
     securityOps: opts.securityOps,
+    terminal: sockets && tty ? { socketFd: sockets[1], size: tty.hostWindowSize() } : undefined,
   });
   const encoded = encodePlan(plan, debug);
   say(`plan has ${plan.length} ops`);
@@ -95,8 +103,14 @@ export async function runContainer(spec: Spec, opts: RunOptions = {}): Promise<n
   let released = false;
   let errorFd = -1;
   let syncFd = -1;
+  let master: number | null = null;
+  let console_: Console | undefined;
   try {
-    ({ pid, errorFd, syncFd } = t.spawn(cloneFlags(spec), encoded, debug ? 2 : -1));
+    try {
+      ({ pid, errorFd, syncFd } = t.spawn(cloneFlags(spec), encoded, debug ? 2 : -1));
+    } finally {
+      if (sockets) t.close(sockets[1]);
+    }
     say(`clone ok, pid ${pid}`);
     if (spec.linux.namespaces.some((n) => n.type === "user" && !n.path)) {
       await writeMappings(pid, {
@@ -108,6 +122,15 @@ export async function runContainer(spec: Spec, opts: RunOptions = {}): Promise<n
     await opts.hooks?.beforeRelease?.(pid);
     released = true;
     t.release(syncFd);
+
+    if (sockets && tty && ttyFfi) {
+      master = await ttyFfi.receiveFd(sockets[0]);
+      if (master !== null) {
+        say(`terminal ready, master fd ${master}`);
+        if (opts.interactive && Deno.stdin.isTerminal()) tty.enterRawMode();
+        console_ = tty.attachConsole(master, opts.interactive ?? false);
+      }
+    }
 
     const record = await t.readFull(errorFd, 8);
     if (record.length === 8) {
@@ -122,6 +145,7 @@ export async function runContainer(spec: Spec, opts: RunOptions = {}): Promise<n
     }
     say("execve ok");
     const status = await t.wait(pid);
+    await console_?.done;
     const code = exitCodeOf(status);
     say(`container exited, status ${code}`);
     return code;
@@ -133,6 +157,10 @@ export async function runContainer(spec: Spec, opts: RunOptions = {}): Promise<n
       await t.wait(pid).catch(() => {});
     }
     t.close(errorFd);
+    console_?.detach();
+    tty?.restoreTerminal();
+    if (master !== null) t.close(master);
+    if (sockets) t.close(sockets[0]);
     for (const [sig, handler] of forward) Deno.removeSignalListener(sig, handler);
     await opts.hooks?.cleanup?.();
   }
