@@ -10,7 +10,10 @@ import { defaultRootfsPath } from "../rootfs/default.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 
 const FLAGS: FlagDef[] = [
-  { name: "from-host", help: "Copy the host's sh, ls, ps... and their libraries even if busybox is there" },
+  {
+    name: "from-host",
+    help: "Copy the host's sh, ls, ps... and their libraries even if busybox is there",
+  },
   { name: "help", help: "Show this help" },
 ];
 

@@ -11,6 +11,7 @@ import { defaultRootfsPath, ensureDefaultRootfs, isRootfsReady } from "../rootfs
 import { chooseMappings } from "../userns/mappings.ts";
 import type { Mount } from "../spec.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
+import { globalOptions } from "./global.ts";
 
 const FLAGS: FlagDef[] = [
   {
@@ -68,6 +69,14 @@ const FLAGS: FlagDef[] = [
     help: "Keep stdin open (with -t: the host terminal in raw mode)",
   },
   { name: "tty", short: "t", help: "Give the container a terminal (a pty from its own devpts)" },
+  { name: "detach", short: "d", help: "Run in the background; print the container id" },
+  {
+    name: "name",
+    value: true,
+    meta: "NAME",
+    help: "Name of a detached container (default: generated)",
+  },
+  { name: "rm", help: "Remove a detached container when it exits (foreground ones always are)" },
   { name: "init", help: "Run a tiny init as PID 1 that forwards signals and reaps zombies" },
   { name: "debug", help: "Print each setup step, parent and child" },
   { name: "help", help: "Show this help" },
@@ -166,14 +175,12 @@ export async function main(argv: string[]): Promise<number> {
   }
   const env = resolveEnv((flags.env as string[] | undefined) ?? []);
   const mounts = ((flags.volume as string[] | undefined) ?? []).map(parseVolume);
-  if (Deno.uid() !== 0) {
-    throw new ContainerError(
-      "run",
-      undefined,
-      1,
-      "minicontainer needs root (rootless mode is not available yet)",
-    );
-  }
+  // Without root, the container gets a user namespace mapping the caller to root.
+  const rootless = Deno.uid() !== 0;
+  const usernsFlag = flags.userns as string | undefined;
+  const userns = rootless || usernsFlag !== undefined
+    ? chooseMappings(usernsFlag, Deno.uid() ?? -1, Deno.gid() ?? -1)
+    : undefined;
 
   let rootfs = flags.rootfs as string | undefined;
   if (rootfs === undefined) {
@@ -195,6 +202,20 @@ export async function main(argv: string[]): Promise<number> {
     userns,
   });
   spec.process.terminal = tty;
+  if (flags.detach) {
+    if (tty || interactive) throw usageError("-d cannot be combined with -i or -t yet");
+    const { runDetached } = await import("../container/detached_run.ts");
+    const id = await runDetached(spec, {
+      stateRoot: globalOptions.stateRoot,
+      name: flags.name as string | undefined,
+      autoRemove: flags.rm === true,
+      init: flags.init === true,
+      command: rest,
+    });
+    console.log(id);
+    return 0;
+  }
+  if (flags.name !== undefined) throw usageError("--name names a detached container: add -d");
   return await runContainer(spec, {
     init: flags.init === true,
     debug: flags.debug === true,

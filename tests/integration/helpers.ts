@@ -59,14 +59,14 @@ export function hostMounts(): string[] {
   return Deno.readTextFileSync("/proc/self/mountinfo").trim().split("\n").sort();
 }
 
-/** Pids of host processes whose command line contains `marker`. */
+/** Pids of host processes whose whole command line is `marker` (args joined by spaces). */
 export function processesWith(marker: string): number[] {
   const found: number[] = [];
   for (const e of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(e.name) || Number(e.name) === Deno.pid) continue;
     try {
-      const cmdline = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).replaceAll("\0", " ");
-      if (cmdline.includes(marker)) found.push(Number(e.name));
+      const cmdline = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).replaceAll("\0", " ").trim();
+      if (cmdline === marker) found.push(Number(e.name));
     } catch { /* gone */ }
   }
   return found;

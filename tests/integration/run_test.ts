@@ -103,16 +103,17 @@ isolated("run: commands are looked up on the container's PATH", async () => {
 
 isolated("run: a command killed by SIGKILL gives 137 and leaves nothing", async () => {
   const marker = "sleep 7301";
-  const p = spawnMc(["run", "sh", "-c", `${marker}; true`]);
+  const p = spawnMc(["run", "sh", "-c", `${marker}; echo after`]);
   await waitFor(() => processesWith(marker).length > 0, 10_000, "the container to start");
   for (const pid of processesWith(marker)) Deno.kill(pid, "SIGKILL");
   const out = await p.output();
-  assert.equal(out.code, 0, "sh survives its child's SIGKILL and exits 0");
+  assert.equal(out.code, 0, "sh survives its child's SIGKILL");
+  assert.equal(new TextDecoder().decode(out.stdout), "after\n");
   const p2 = spawnMc(["run", "sleep", "7302"]);
   await waitFor(() => processesWith("sleep 7302").length > 0, 10_000, "the container to start");
   for (const pid of processesWith("sleep 7302")) Deno.kill(pid, "SIGKILL");
   assert.equal((await p2.output()).code, 137);
-  assert.deepEqual(processesWith("sleep 730"), []);
+  assert.deepEqual([...processesWith("sleep 7301"), ...processesWith("sleep 7302")], []);
 });
 
 for (const sig of ["SIGTERM", "SIGINT"] as const) {
@@ -283,10 +284,13 @@ isolated("run: bad input is one sentence, exit 125, nothing left behind", async 
 });
 
 Deno.test({
-  ...rootOnly("run: without root, one sentence and exit 125"),
+  ...rootOnly(
+    "run: rootless, as nobody: PID 1 with its own hostname and /proc, in a user namespace",
+  ),
   async fn() {
-    const denoDir = Deno.makeTempDirSync({ prefix: "mc-nobody-" });
-    Deno.chownSync(denoDir, 65534, 65534);
+    const home = Deno.makeTempDirSync({ prefix: "mc-nobody-" });
+    Deno.chmodSync(home, 0o755);
+    Deno.chownSync(home, 65534, 65534);
     try {
       const out = await new Deno.Command("setpriv", {
         args: [
@@ -295,17 +299,32 @@ Deno.test({
           "--clear-groups",
           `${REPO}minicontainer`,
           "run",
-          "true",
+          "--hostname",
+          "rootless",
+          "sh",
+          "-c",
+          "echo pid=$$; hostname; id -u; cat /proc/self/uid_map; ls -d /proc/[0-9]* | wc -l",
         ],
-        env: { DENO_DIR: denoDir, HOME: denoDir },
+        env: {
+          DENO_DIR: `${home}/deno`,
+          HOME: home,
+          PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+        },
         stdout: "piped",
         stderr: "piped",
       }).output();
-      const stderr = new TextDecoder().decode(out.stderr);
-      assert.equal(out.code, 125, stderr);
-      assert.match(stderr.trim(), /^minicontainer: run: minicontainer needs root/);
+      const stdout = new TextDecoder().decode(out.stdout);
+      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+      const [pid, hostname, uid, map, count] = stdout.trim().split("\n");
+      assert.equal(pid, "pid=1");
+      assert.equal(hostname, "rootless");
+      assert.equal(uid, "0");
+      assert.deepEqual(map.trim().split(/\s+/), ["0", "65534", "1"]);
+      assert.ok(Number(count) <= 3, stdout);
+      // The default rootfs of an unprivileged user lives in its own data folder.
+      Deno.statSync(`${home}/.local/share/minicontainer/rootfs/default/bin/busybox`);
     } finally {
-      Deno.removeSync(denoDir, { recursive: true });
+      Deno.removeSync(home, { recursive: true });
     }
   },
 });

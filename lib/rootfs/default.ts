@@ -1,0 +1,36 @@
+/**
+ * The default root filesystem: where it lives and building it on first use.
+ * @module
+ */
+
+import { buildRootfs, isReady } from "./build.ts";
+
+/**
+ * minicontainer's data folder: $MINICONTAINER_DATA, else /var/lib/minicontainer
+ * for root and $XDG_DATA_HOME/minicontainer (~/.local/share/minicontainer)
+ * for other users.
+ */
+export function dataDir(): string {
+  const set = Deno.env.get("MINICONTAINER_DATA");
+  if (set) return set;
+  if (Deno.uid() === 0) return "/var/lib/minicontainer";
+  const xdg = Deno.env.get("XDG_DATA_HOME") ?? `${Deno.env.get("HOME") ?? "/tmp"}/.local/share`;
+  return `${xdg}/minicontainer`;
+}
+
+/** Where the default rootfs lives. */
+export function defaultRootfsPath(): string {
+  return `${dataDir()}/rootfs/default`;
+}
+
+/** Whether a finished rootfs is at `dir` (one lstat: this is on every start). */
+export function isRootfsReady(dir: string): boolean {
+  return isReady(dir);
+}
+
+/** The default rootfs, built first if it is not there yet. */
+export async function ensureDefaultRootfs(log?: (line: string) => void): Promise<string> {
+  const dir = defaultRootfsPath();
+  if (!isReady(dir)) await buildRootfs(dir, { log });
+  return dir;
+}
