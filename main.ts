@@ -5,7 +5,8 @@
  * @module
  */
 
-import { ContainerError, EXIT_RUNTIME } from "./lib/errors.ts";
+import { globalOptions } from "./lib/cli/global.ts";
+import { ContainerError, EXIT_RUNTIME, usageError } from "./lib/errors.ts";
 
 /** A subcommand: runs with its arguments, resolves to the exit status. */
 type Command = (argv: string[]) => Promise<number>;
@@ -14,6 +15,30 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
   run: {
     load: async () => (await import("./lib/cli/run.ts")).main,
     summary: "Run a command in a new container",
+  },
+  ps: {
+    load: async () => (await import("./lib/cli/ps.ts")).main,
+    summary: "List containers (-a: exited ones too)",
+  },
+  logs: {
+    load: async () => (await import("./lib/cli/logs.ts")).main,
+    summary: "Show a detached container's output",
+  },
+  stop: {
+    load: async () => (await import("./lib/cli/stop.ts")).main,
+    summary: "Stop containers (SIGTERM, then SIGKILL after a grace period)",
+  },
+  kill: {
+    load: async () => (await import("./lib/cli/kill.ts")).main,
+    summary: "Send a signal to containers",
+  },
+  rm: {
+    load: async () => (await import("./lib/cli/rm.ts")).main,
+    summary: "Remove containers",
+  },
+  inspect: {
+    load: async () => (await import("./lib/cli/inspect.ts")).main,
+    summary: "Show containers' state as JSON",
   },
   rootfs: {
     load: async () => (await import("./lib/cli/rootfs.ts")).main,
@@ -28,18 +53,25 @@ function usage(): string {
   const names = Object.keys(COMMANDS);
   const width = Math.max(...names.map((n) => n.length)) + 2;
   return [
-    "Usage: minicontainer COMMAND [OPTIONS] [ARG...]",
+    "Usage: minicontainer [--root DIR] COMMAND [OPTIONS] [ARG...]",
     "",
     "A Linux container runtime.",
     "",
     "Commands:",
     ...names.map((n) => `  ${n.padEnd(width)}${COMMANDS[n].summary}`),
     "",
+    "--root DIR keeps container state in DIR (default /run/minicontainer).",
     "Run 'minicontainer COMMAND --help' for more on a command.",
   ].join("\n");
 }
 
 async function main(argv: string[]): Promise<number> {
+  while (argv[0]?.startsWith("--root")) {
+    const value = argv[0].includes("=") ? argv[0].slice(7) : argv[1];
+    if (!value) throw usageError("flag needs an argument: --root");
+    globalOptions.stateRoot = value.startsWith("/") ? value : `${Deno.cwd()}/${value}`;
+    argv = argv.slice(argv[0].includes("=") ? 1 : 2);
+  }
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     console.log(usage());
@@ -49,7 +81,8 @@ async function main(argv: string[]): Promise<number> {
     console.log(`minicontainer ${VERSION}`);
     return 0;
   }
-  const command = COMMANDS[name];
+  if (name === "__supervise") return await (await import("./lib/cli/supervise.ts")).main(rest);
+  const command = COMMANDS[name === "list" ? "ps" : name];
   if (!command) {
     console.error(`minicontainer: unknown command "${name}"; see 'minicontainer --help'`);
     return EXIT_RUNTIME;

@@ -1,6 +1,7 @@
 /**
- * The trampoline's terminal calls, opened only by containers with a pty so
- * that plain `run` pays for none of these symbols at start-up.
+ * The trampoline's calls for terminals, pipes and fd passing, opened only
+ * by the paths that need them (a pty, a detached container) so that plain
+ * `run` pays for none of these symbols at start-up.
  * @module
  */
 
@@ -8,6 +9,7 @@ import { SysError } from "./libc.ts";
 import { TRAMPOLINE_URL } from "./trampoline.ts";
 
 const SYMBOLS = {
+  mc_pipe: { parameters: ["buffer", "i32"], result: "i32" },
   mc_socketpair: { parameters: ["buffer"], result: "i32" },
   mc_recv_fd: { parameters: ["i32"], result: "i32", nonblocking: true },
   mc_read_some: { parameters: ["i32", "buffer", "i32"], result: "i32", nonblocking: true },
@@ -22,6 +24,14 @@ let lib: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] | undefined;
 function calls(): Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] {
   lib ??= Deno.dlopen(TRAMPOLINE_URL, SYMBOLS).symbols;
   return lib;
+}
+
+/** A pipe, [read end, write end]; both close on exec unless `inheritable`. */
+export function pipe(inheritable = false): [number, number] {
+  const fds = new Int32Array(2);
+  const err = calls().mc_pipe(fds, inheritable ? 0 : 1);
+  if (err < 0) throw new SysError("pipe", -err);
+  return [fds[0], fds[1]];
 }
 
 /** A close-on-exec unix socket pair. */

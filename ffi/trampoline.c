@@ -263,6 +263,15 @@ int32_t mc_kill(int32_t pid, int32_t sig) { return kill(pid, sig) == 0 ? 0 : -er
 // close(2), for the parent's ends of the trampoline's pipes.
 void mc_close(int32_t fd) { close(fd); }
 
+// A pipe, close-on-exec when cloexec is set: 0 or -errno.
+int32_t mc_pipe(int32_t *out, int32_t cloexec) {
+  int fds[2];
+  if (pipe2(fds, cloexec ? O_CLOEXEC : 0) < 0) return -errno;
+  out[0] = fds[0];
+  out[1] = fds[1];
+  return 0;
+}
+
 // A unix socket pair (close-on-exec) for passing a file descriptor back.
 int32_t mc_socketpair(int32_t *out) {
   int fds[2];

@@ -52,6 +52,8 @@ export interface ChildPlanInput {
   init: boolean;
   /** Security steps (user, capabilities, no_new_privs, seccomp), last before exec. */
   securityOps?: readonly Op[];
+  /** Files to make the container's stdin, stdout and stderr (a detached container's). */
+  stdio?: readonly [number, number, number];
   /** A pty for the command: its master goes back over `socketFd`. */
   terminal?: { socketFd: number; size: WindowSize };
 }
@@ -70,6 +72,10 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
     },
     { call: "wait_sync", args: [], label: "wait for the runtime" },
   ];
+  input.stdio?.forEach((fd, target) => {
+    // dup3 refuses equal fds; such an fd is in place already.
+    if (fd !== target) ops.push({ call: "dup3", args: [fd, target, 0], label: `set fd ${target}` });
+  });
   if (hasNamespace(spec, "user")) {
     // Our host ids mean nothing in the new namespace (files we create would
     // fail with EOVERFLOW): become its root, which the maps just defined.

@@ -40,6 +40,8 @@ const SIGNAL_NUMBERS: Partial<Record<Deno.Signal, number>> = {
 export interface RunHooks {
   /** After the clone, before the child is released: e.g. put it in its cgroup. */
   beforeRelease?(pid: number): void | Promise<void>;
+  /** Once the command was executed: the container runs. */
+  started?(pid: number): void | Promise<void>;
   /** Once the container has exited (or failed to start), on every path. */
   cleanup?(): void | Promise<void>;
 }
@@ -52,6 +54,8 @@ export interface RunOptions {
   debug?: boolean;
   /** With a terminal (spec.process.terminal): forward stdin to it, host terminal in raw mode. */
   interactive?: boolean;
+  /** The container's stdin, stdout and stderr, when not the runtime's own. */
+  stdio?: readonly [number, number, number];
   /** Ops from the security concern, spliced in before the exec. */
   securityOps?: readonly Op[];
   hooks?: RunHooks;
@@ -76,12 +80,13 @@ export async function runContainer(spec: Spec, opts: RunOptions = {}): Promise<n
 
   // The terminal code loads only for containers that have one.
   const tty = spec.process.terminal ? await import("../tty/console.ts") : undefined;
-  const ttyFfi = tty ? await import("../../ffi/tty.ts") : undefined;
+  const ttyFfi = tty ? await import("../../ffi/io.ts") : undefined;
   const sockets = ttyFfi?.socketPair();
   const plan = buildChildPlan({
     spec,
     mounts,
     init: opts.init ?? false,
+    stdio: opts.stdio,
     securityOps: opts.securityOps,
     terminal: sockets && tty ? { socketFd: sockets[1], size: tty.hostWindowSize() } : undefined,
   });
@@ -144,6 +149,7 @@ export async function runContainer(spec: Spec, opts: RunOptions = {}): Promise<n
       throw new ContainerError(op?.label ?? `step ${index}`, undefined, errno);
     }
     say("execve ok");
+    await opts.hooks?.started?.(pid);
     const status = await t.wait(pid);
     await console_?.done;
     const code = exitCodeOf(status);

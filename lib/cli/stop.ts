@@ -1,0 +1,45 @@
+/**
+ * `minicontainer stop [-t SECONDS] NAME...`: the stop signal (SIGTERM
+ * unless the image says otherwise), then SIGKILL after the grace period.
+ * @module
+ */
+
+import { stopContainer } from "../container/lifecycle.ts";
+import { usageError } from "../errors.ts";
+import { StateStore } from "../state/store.ts";
+import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
+import { globalOptions } from "./global.ts";
+
+const FLAGS: FlagDef[] = [
+  {
+    name: "time",
+    short: "t",
+    value: true,
+    meta: "SECONDS",
+    help: "Grace period before SIGKILL (default 10)",
+  },
+  { name: "help", help: "Show this help" },
+];
+
+/** The `stop` command. */
+export async function main(argv: string[]): Promise<number> {
+  const { flags, rest } = parseArgs(argv, FLAGS);
+  if (flags.help) {
+    console.log(`Usage: minicontainer stop [OPTIONS] NAME...\n\nOptions:\n${flagHelp(FLAGS)}`);
+    return 0;
+  }
+  if (!rest.length) throw usageError("stop needs a container name or id");
+  const grace = Number((flags.time as string | undefined) ?? 10);
+  if (!Number.isFinite(grace) || grace < 0) {
+    throw usageError(`--time must be a number of seconds, not "${flags.time}"`);
+  }
+  const store = new StateStore(globalOptions.stateRoot);
+  for (const ref of rest) {
+    const id = store.resolve(ref);
+    // No lock held while waiting: the supervisor must be able to record the exit.
+    const state = store.read(id);
+    if (state) await stopContainer(store, state, grace);
+    console.log(ref);
+  }
+  return 0;
+}

@@ -1,0 +1,61 @@
+/**
+ * `run -d`: register the container, start its supervisor, and return once
+ * the command runs (or fail with the supervisor's sentence, leaving nothing).
+ * @module
+ */
+
+import { ContainerError } from "../errors.ts";
+import type { Spec } from "../spec.ts";
+import { checkName, generatedName, newId, StateStore } from "../state/store.ts";
+import { selfCommand, startDaemon } from "./detach.ts";
+
+/** How to run detached. */
+export interface DetachedRun {
+  stateRoot: string;
+  name?: string;
+  autoRemove: boolean;
+  init: boolean;
+  command: string[];
+}
+
+/** Starts `spec` in the background; resolves to the container's id. */
+export async function runDetached(spec: Spec, opts: DetachedRun): Promise<string> {
+  const store = new StateStore(opts.stateRoot);
+  const name = opts.name ?? generatedName();
+  checkName(name);
+  const id = newId();
+  store.create({
+    id,
+    name,
+    status: "created",
+    created: new Date().toISOString(),
+    command: opts.command,
+    spec,
+    detached: true,
+    init: opts.init,
+    autoRemove: opts.autoRemove,
+    logPath: `${store.dir(id)}/container.log`,
+  });
+  let said: string;
+  try {
+    said = await startDaemon(
+      selfCommand(["--root", opts.stateRoot, "__supervise", id]),
+      `${store.dir(id)}/supervisor.log`,
+    );
+  } catch (e) {
+    store.removeFiles(id, name);
+    throw e;
+  }
+  if (said.startsWith("ok ")) return id;
+  store.removeFiles(id, name);
+  const m = /^error (\d+) (.*)$/s.exec(said.trim());
+  if (m) {
+    throw new ContainerError("run", undefined, undefined, m[2].replace(/^run: /, ""), Number(m[1]));
+  }
+  throw new ContainerError(
+    "start container",
+    name,
+    undefined,
+    `its supervisor exited without a word${said ? `: ${said}` : ""}`,
+  );
+}

@@ -1,0 +1,99 @@
+/**
+ * The supervisor of a detached container (`minicontainer __supervise ID`,
+ * started by `run -d`): runs the stored spec with stdout and stderr going to
+ * the log, records the start and the exit in the state, cleans up, and tells
+ * the launcher on fd 3 whether the command started.
+ * @module
+ */
+
+import { pipe, readSome, writeAllTo } from "../../ffi/io.ts";
+import { trampoline } from "../../ffi/trampoline.ts";
+import { ContainerError } from "../errors.ts";
+import { processStartTime } from "../state/liveness.ts";
+import { LogWriter } from "../state/logs.ts";
+import type { StateStore } from "../state/store.ts";
+import { runContainer } from "./run.ts";
+
+const REPORT_FD = 3;
+
+function report(text: string): void {
+  try {
+    writeAllTo(REPORT_FD, new TextEncoder().encode(text));
+  } catch { /* the launcher is gone */ }
+  trampoline().close(REPORT_FD);
+}
+
+async function pump(fd: number, stream: "stdout" | "stderr", log: LogWriter): Promise<void> {
+  const buf = new Uint8Array(16384);
+  const decoder = new TextDecoder();
+  for (;;) {
+    const n = await readSome(fd, buf);
+    if (n === 0) break;
+    log.write(stream, decoder.decode(buf.subarray(0, n), { stream: true }));
+  }
+  trampoline().close(fd);
+}
+
+/** Runs container `id` to its end; resolves to its exit status. */
+export async function supervise(store: StateStore, id: string): Promise<number> {
+  const state = store.read(id);
+  if (!state) {
+    report("error 125 no such container\n");
+    return 125;
+  }
+  const log = new LogWriter(state.logPath ?? `${store.dir(id)}/container.log`);
+  const [outR, outW] = pipe();
+  const [errR, errW] = pipe();
+  const t = trampoline();
+  const pumps = [pump(outR, "stdout", log), pump(errR, "stderr", log)];
+  let code: number;
+  try {
+    code = await runContainer(state.spec, {
+      init: state.init,
+      stdio: [0, outW, errW],
+      hooks: {
+        beforeRelease() {
+          // The child holds its own copies; ours must go for EOF to come.
+          t.close(outW);
+          t.close(errW);
+        },
+        started(pid) {
+          store.write({
+            ...state,
+            status: "running",
+            pid,
+            pidStart: processStartTime(pid),
+            supervisorPid: Deno.pid,
+            started: new Date().toISOString(),
+          });
+          report(`ok ${pid}\n`);
+        },
+      },
+    });
+  } catch (e) {
+    const err = e instanceof ContainerError
+      ? e
+      : new ContainerError("run", undefined, undefined, String(e));
+    t.close(outW);
+    t.close(errW);
+    await Promise.all(pumps);
+    log.close();
+    store.removeFiles(id, state.name);
+    report(`error ${err.exitCode} ${err.message}\n`);
+    return err.exitCode;
+  }
+  await Promise.all(pumps);
+  log.close();
+  const current = store.read(id);
+  if (state.autoRemove) store.removeFiles(id, state.name);
+  else if (current) {
+    store.write({
+      ...current,
+      status: "exited",
+      exitCode: code,
+      finished: new Date().toISOString(),
+      pid: undefined,
+    });
+  }
+  return code;
+}
