@@ -24,6 +24,10 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
     load: async () => (await import("./lib/cli/logs.ts")).main,
     summary: "Show a detached container's output",
   },
+  exec: {
+    load: async () => (await import("./lib/cli/exec.ts")).main,
+    summary: "Run a command in a running container",
+  },
   stop: {
     load: async () => (await import("./lib/cli/stop.ts")).main,
     summary: "Stop containers (SIGTERM, then SIGKILL after a grace period)",

@@ -1,0 +1,87 @@
+/**
+ * `minicontainer exec [-it] [-e K=V] [-w DIR] NAME CMD...`: run a command
+ * in a running container, in all of its namespaces; its exit status is ours.
+ * @module
+ */
+
+import { mergeEnv } from "../container/default_spec.ts";
+import { buildJoinPlan } from "../container/join.ts";
+import { launch } from "../container/launch.ts";
+import { liveStatus } from "../container/lifecycle.ts";
+import { ContainerError, usageError } from "../errors.ts";
+import { StateStore } from "../state/store.ts";
+import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
+import { globalOptions } from "./global.ts";
+import { resolveEnv } from "./run.ts";
+
+const FLAGS: FlagDef[] = [
+  {
+    name: "interactive",
+    short: "i",
+    help: "Keep stdin open (with -t: the host terminal in raw mode)",
+  },
+  { name: "tty", short: "t", help: "Give the command a terminal" },
+  {
+    name: "env",
+    short: "e",
+    value: true,
+    repeat: true,
+    meta: "K=V",
+    help: "Set an environment variable",
+  },
+  {
+    name: "workdir",
+    short: "w",
+    value: true,
+    meta: "DIR",
+    help: "Working directory inside the container",
+  },
+  { name: "debug", help: "Print each step" },
+  { name: "help", help: "Show this help" },
+];
+
+/** The `exec` command. */
+export async function main(argv: string[]): Promise<number> {
+  const { flags, rest } = parseArgs(argv, FLAGS);
+  if (flags.help) {
+    console.log(
+      `Usage: minicontainer exec [OPTIONS] NAME CMD [ARG...]\n\nOptions:\n${flagHelp(FLAGS)}`,
+    );
+    return 0;
+  }
+  if (rest.length < 2) throw usageError("exec needs a container and a command");
+  const tty = flags.tty === true;
+  const interactive = flags.interactive === true;
+  if (tty && interactive && !Deno.stdin.isTerminal()) {
+    throw usageError("the input device is not a TTY (drop -t, or run from a terminal)");
+  }
+  const store = new StateStore(globalOptions.stateRoot);
+  const id = store.resolve(rest[0]);
+  const state = store.read(id);
+  if (!state || liveStatus(state) !== "running" || !state.pid) {
+    throw new ContainerError("exec", rest[0], undefined, "the container is not running");
+  }
+  const spec = state.spec;
+  const env = mergeEnv(
+    spec.process.env ?? [],
+    resolveEnv((flags.env as string[] | undefined) ?? []),
+  );
+  const cwd = (flags.workdir as string | undefined) ?? spec.process.cwd;
+  const pid = state.pid;
+  return await launch({
+    plan: (terminal) =>
+      buildJoinPlan({
+        pid,
+        namespaces: spec.linux.namespaces.filter((n) => !n.path).map((n) => n.type),
+        args: rest.slice(1),
+        env,
+        cwd,
+        terminal,
+      }),
+    cloneFlags: 0,
+    command: rest[1],
+    terminal: tty,
+    interactive,
+    debug: flags.debug === true,
+  });
+}

@@ -1,0 +1,111 @@
+/**
+ * `exec`: a new process in a running container. The child opens the
+ * container's namespace files, joins them with setns (user first, mount
+ * last, since the paths are resolved in the host's /proc), then forks: the
+ * PID namespace applies only to children. The fork's parent stays as a
+ * signal-forwarding waiter, the child runs the command.
+ * @module
+ */
+
+import type { Op } from "../../ffi/plan.ts";
+import { K } from "../../ffi/syscalls.ts";
+import type { Namespace } from "../spec.ts";
+import { ptyOps, type WindowSize } from "../tty/pty_ops.ts";
+import { execOps } from "./exec.ts";
+
+/** setns order: the user namespace grants the rights to join the others. */
+const ORDER: readonly Namespace["type"][] = [
+  "user",
+  "ipc",
+  "uts",
+  "network",
+  "pid",
+  "cgroup",
+  "mount",
+];
+const FILE: Record<Namespace["type"], string> = {
+  user: "user",
+  ipc: "ipc",
+  uts: "uts",
+  network: "net",
+  pid: "pid",
+  cgroup: "cgroup",
+  mount: "mnt",
+  time: "time",
+};
+
+/** What {@link buildJoinPlan} needs. */
+export interface JoinInput {
+  /** The container's PID 1, as the host sees it. */
+  pid: number;
+  /** The namespaces the container has of its own. */
+  namespaces: readonly Namespace["type"][];
+  args: readonly string[];
+  env: readonly string[];
+  cwd: string;
+  terminal?: { socketFd: number; size: WindowSize };
+  /** Security steps of the container (user, capabilities, seccomp), last before exec. */
+  securityOps?: readonly Op[];
+}
+
+/** The plan of a process joining a running container. */
+export function buildJoinPlan(input: JoinInput): Op[] {
+  const joined = ORDER.filter((t) => input.namespaces.includes(t));
+  const ops: Op[] = [
+    {
+      call: "prctl",
+      args: [K.PR_SET_PDEATHSIG, K.SIGKILL, 0, 0, 0],
+      label: "set parent-death signal",
+    },
+    { call: "wait_sync", args: [], label: "wait for the runtime" },
+  ];
+  for (const t of joined) {
+    ops.push({
+      call: "openat",
+      args: [K.AT_FDCWD, `/proc/${input.pid}/ns/${FILE[t]}`, K.O_RDONLY | K.O_CLOEXEC, 0],
+      label: `open /proc/${input.pid}/ns/${FILE[t]}`,
+    });
+  }
+  // The opens sit at indices 2, 3, ... (after prctl and wait_sync).
+  joined.forEach((t, k) => {
+    ops.push({ call: "setns", args: [{ ref: 2 + k }, 0], label: `join the ${t} namespace` });
+  });
+  joined.forEach((_, k) =>
+    ops.push({ call: "close", args: [{ ref: 2 + k }], label: "close namespace file" })
+  );
+  if (joined.includes("user")) {
+    ops.push(
+      {
+        call: "setgroups",
+        args: [0, null],
+        label: "clear supplementary groups",
+        tolerate: ["EPERM"],
+      },
+      { call: "setresgid", args: [0, 0, 0], label: "setresgid 0 in the user namespace" },
+      { call: "setresuid", args: [0, 0, 0], label: "setresuid 0 in the user namespace" },
+    );
+  }
+  ops.push(
+    { call: "reset_signals", args: [], label: "reset signal handlers" },
+    { call: "init", args: [], label: "fork into the PID namespace" },
+    { call: "setsid", args: [], label: "start a new session" },
+  );
+  if (input.terminal) ops.push(...ptyOps(input.terminal.socketFd, input.terminal.size));
+  ops.push(
+    {
+      call: "rt_sigprocmask",
+      args: [K.SIG_SETMASK, new Uint8Array(8), null, 8],
+      label: "unblock signals",
+    },
+    { call: "chdir", args: [input.cwd], label: `chdir ${input.cwd}` },
+    {
+      call: "close_range",
+      args: [3, 0xffffffff, K.CLOSE_RANGE_CLOEXEC],
+      label: "mark inherited files close-on-exec",
+      tolerate: ["ENOSYS", "EINVAL"],
+    },
+    ...(input.securityOps ?? []),
+    ...execOps(input.args, input.env),
+  );
+  return ops;
+}

@@ -1,0 +1,206 @@
+// Detached containers and the verbs around them, against the real kernel.
+import assert from "node:assert/strict";
+import { hostMounts, mc, processesWith, rootOnly, waitFor } from "./helpers.ts";
+
+/** A state root of the test's own, so real containers are never touched. */
+function withRoot(
+  name: string,
+  body: (m: (args: string[]) => ReturnType<typeof mc>, root: string) => Promise<void>,
+) {
+  Deno.test({
+    ...rootOnly(name),
+    async fn() {
+      const root = Deno.makeTempDirSync({ prefix: "mc-state-" });
+      const mounts = hostMounts();
+      const m = (args: string[]) => mc(["--root", root, ...args]);
+      try {
+        await body(m, root);
+      } finally {
+        for (const e of Deno.readDirSync(root)) {
+          if (e.name !== "names") await m(["rm", "-f", e.name]);
+        }
+        const left = [...Deno.readDirSync(root)].map((e) => e.name).filter((n) => n !== "names");
+        Deno.removeSync(root, { recursive: true });
+        assert.deepEqual(left, [], "state left behind");
+        assert.deepEqual(hostMounts(), mounts, "the host mount table changed");
+      }
+    },
+  });
+}
+
+withRoot(
+  "run -d: returns at once with the id, survives its launcher; logs, logs -f, ps",
+  async (m) => {
+    const started = await m([
+      "run",
+      "-d",
+      "--name",
+      "ticker",
+      "sh",
+      "-c",
+      "echo hello; echo oops >&2; sleep 0.6; echo bye",
+    ]);
+    assert.equal(started.code, 0, started.stderr);
+    assert.match(started.stdout.trim(), /^[0-9a-f]{64}$/);
+    const id = started.stdout.trim();
+    const ps = await m(["ps"]);
+    assert.match(ps.stdout, new RegExp(`^${id.slice(0, 12)} .* Up .* ticker$`, "m"));
+    const follow = await m(["logs", "-f", "ticker"]);
+    assert.equal(follow.stdout, "hello\nbye\n");
+    assert.equal(follow.stderr, "oops\n");
+    const tail = await m(["logs", "--tail", "1", "-t", id.slice(0, 6)]);
+    assert.match(tail.stdout, /^\d{4}-\d\d-\d\dT[\d:.]+Z bye$/m);
+    const json = (await m(["ps", "-a", "--format", "json"])).stdout.trim().split("\n").map((l) =>
+      JSON.parse(l)
+    );
+    assert.equal(json.length, 1);
+    assert.equal(json[0].Names, "ticker");
+    assert.equal(json[0].State, "exited");
+    assert.equal(
+      (await m(["ps"])).stdout.trim().split("\n").length,
+      1,
+      "ps without -a shows no exited container",
+    );
+    const inspect = JSON.parse((await m(["inspect", "ticker"])).stdout)[0];
+    assert.equal(inspect.State.ExitCode, 0);
+    assert.ok(inspect.State.StartedAt && inspect.State.FinishedAt);
+  },
+);
+
+withRoot(
+  "exec: joins the container's namespaces, sees its PID 1, returns the command's status",
+  async (m) => {
+    assert.equal(
+      (await m(["run", "-d", "--name", "app", "--hostname", "apphost", "sleep", "300"])).code,
+      0,
+    );
+    const r = await m([
+      "exec",
+      "-e",
+      "X=1",
+      "-w",
+      "/tmp",
+      "app",
+      "sh",
+      "-c",
+      "hostname; cat /proc/1/cmdline | tr '\\0' ' '; echo; echo $X; pwd; exit 3",
+    ]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.deepEqual(r.stdout.split("\n").slice(0, 4), ["apphost", "sleep 300 ", "1", "/tmp"]);
+    const missing = await m(["exec", "app", "nosuch"]);
+    assert.equal(missing.code, 127);
+  },
+);
+
+withRoot(
+  "stop: 137 after the grace period when SIGTERM is ignored, 143 when it ends the container",
+  async (m) => {
+    await m(["run", "-d", "--name", "stubborn", "sleep", "300"]);
+    const t0 = Date.now();
+    assert.equal((await m(["stop", "-t", "1", "stubborn"])).code, 0);
+    assert.ok(Date.now() - t0 >= 1000, "waited the grace period");
+    assert.equal(JSON.parse((await m(["inspect", "stubborn"])).stdout)[0].State.ExitCode, 137);
+    await m(["run", "-d", "--init", "--name", "polite", "sleep", "300"]);
+    assert.equal((await m(["stop", "polite"])).code, 0);
+    assert.equal(JSON.parse((await m(["inspect", "polite"])).stdout)[0].State.ExitCode, 143);
+    assert.deepEqual(processesWith("sleep 300"), []);
+  },
+);
+
+withRoot(
+  "kill -s, then rm leaves no state; two rm at once: one removes, the other says it is gone",
+  async (m, root) => {
+    await m([
+      "run",
+      "-d",
+      "--name",
+      "victim",
+      "sh",
+      "-c",
+      "trap 'exit 42' USR1; while true; do sleep 0.1; done",
+    ]);
+    assert.equal((await m(["kill", "-s", "USR1", "victim"])).code, 0);
+    const stateFile = `${root}/${Deno.readTextFileSync(`${root}/names/victim`)}/state.json`;
+    await waitFor(
+      () => JSON.parse(Deno.readTextFileSync(stateFile)).status === "exited",
+      10_000,
+      "the exit",
+    );
+    assert.equal(JSON.parse(Deno.readTextFileSync(stateFile)).exitCode, 42);
+    const [a, b] = await Promise.all([m(["rm", "victim"]), m(["rm", "victim"])]);
+    assert.deepEqual([a.code, b.code].sort(), [0, 125]);
+    assert.match(a.code ? a.stderr : b.stderr, /no such container/);
+    assert.deepEqual([...Deno.readDirSync(root)].map((e) => e.name), ["names"]);
+    assert.deepEqual([...Deno.readDirSync(`${root}/names`)], []);
+  },
+);
+
+withRoot(
+  "rm of a running container needs -f; --rm removes a detached container when it exits",
+  async (m, root) => {
+    await m(["run", "-d", "--name", "busy", "sleep", "300"]);
+    const refused = await m(["rm", "busy"]);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /it is running; stop it first or use rm -f/);
+    assert.equal((await m(["rm", "-f", "busy"])).code, 0);
+    await m(["run", "-d", "--rm", "--name", "brief", "true"]);
+    await waitFor(
+      () => [...Deno.readDirSync(root)].length === 1,
+      10_000,
+      "--rm to remove the container",
+    );
+  },
+);
+
+withRoot("ps after the supervisor is killed does not claim the container runs", async (m) => {
+  await m(["run", "-d", "--name", "orphan", "sleep", "300"]);
+  const state = JSON.parse((await m(["inspect", "orphan"])).stdout)[0];
+  assert.equal(state.State.Status, "running");
+  const supervisors = processesWith("sleep 300").length;
+  assert.equal(supervisors, 1);
+  // The supervisor is the container's parent: kill it as a crash would.
+  const ppid = Number(
+    Deno.readTextFileSync(`/proc/${state.State.Pid}/stat`).split(") ")[1].split(" ")[1],
+  );
+  Deno.kill(ppid, "SIGKILL");
+  await waitFor(
+    () => processesWith("sleep 300").length === 0,
+    10_000,
+    "the container to die with its supervisor",
+  );
+  const ps = await m(["ps", "-a"]);
+  assert.doesNotMatch(ps.stdout, /Up /);
+  assert.match(ps.stdout, /orphan/);
+  assert.equal(JSON.parse((await m(["inspect", "orphan"])).stdout)[0].State.Running, false);
+});
+
+withRoot(
+  "bad input: unknown names, names in use, ambiguous prefixes, exec into a stopped container",
+  async (m) => {
+    for (
+      const args of [["exec", "ghost", "true"], ["stop", "ghost"], ["logs", "ghost"], [
+        "rm",
+        "ghost",
+      ], ["inspect", "ghost"]]
+    ) {
+      const r = await m(args);
+      assert.equal(r.code, 125, args.join(" "));
+      assert.equal(r.stderr.trim(), "minicontainer: find container ghost: no such container");
+    }
+    await m(["run", "-d", "--name", "taken", "true"]);
+    const dup = await m(["run", "-d", "--name", "taken", "true"]);
+    assert.equal(dup.code, 125);
+    assert.match(dup.stderr, /the name is already in use by container [0-9a-f]{12}/);
+    // Enough containers that some share a first hex digit.
+    for (let i = 0; i < 17; i++) await m(["run", "-d", "true"]);
+    const ids = (await m(["ps", "-a", "-q"])).stdout.trim().split("\n");
+    const firsts = ids.map((id) => id[0]);
+    const shared = firsts.find((c, i) => firsts.indexOf(c) !== i)!;
+    const ambiguous = await m(["inspect", shared]);
+    assert.equal(ambiguous.code, 125);
+    assert.match(ambiguous.stderr, /the id prefix matches \d+ containers/);
+    const stopped = await m(["exec", "taken", "true"]);
+    assert.equal(stopped.code, 125);
+    assert.match(stopped.stderr, /the container is not running/);
+  },
+);
