@@ -5,7 +5,7 @@
  * @module
  */
 
-import { makeRaw, readSome, restoreMode, setWindowSize, writeAllTo } from "../../ffi/tty.ts";
+import { makeRaw, readSome, restoreMode, setWindowSize, writeAllTo } from "../../ffi/io.ts";
 import type { WindowSize } from "./pty_ops.ts";
 
 /** The host terminal's size, or 24x80 when stdout is not a terminal. */
