@@ -9,6 +9,8 @@ import { buildJoinPlan } from "../container/join.ts";
 import { launch } from "../container/launch.ts";
 import { liveStatus } from "../container/lifecycle.ts";
 import { ContainerError, usageError } from "../errors.ts";
+import { securityOps } from "../security/process_ops.ts";
+import { resolveUser } from "../security/users.ts";
 import { StateStore } from "../state/store.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { globalOptions } from "./global.ts";
@@ -35,6 +37,13 @@ const FLAGS: FlagDef[] = [
     value: true,
     meta: "DIR",
     help: "Working directory inside the container",
+  },
+  {
+    name: "user",
+    short: "u",
+    value: true,
+    meta: "USER[:GROUP]",
+    help: "Run as this user (from the container's /etc/passwd)",
   },
   { name: "debug", help: "Print each step" },
   { name: "help", help: "Show this help" },
@@ -68,6 +77,13 @@ export async function main(argv: string[]): Promise<number> {
   );
   const cwd = (flags.workdir as string | undefined) ?? spec.process.cwd;
   const pid = state.pid;
+  // The container's own security settings, with -u as the only override.
+  const user = flags.user as string | undefined;
+  const execSpec = user === undefined ? spec : {
+    ...spec,
+    process: { ...spec.process, user: resolveUser(spec.root.path, user) },
+  };
+  const security = securityOps(execSpec);
   return await launch({
     plan: (terminal) =>
       buildJoinPlan({
@@ -77,6 +93,7 @@ export async function main(argv: string[]): Promise<number> {
         env,
         cwd,
         terminal,
+        securityOps: security,
       }),
     cloneFlags: 0,
     command: rest[1],

@@ -12,6 +12,7 @@ import { chooseMappings } from "../userns/mappings.ts";
 import type { Mount } from "../spec.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { globalOptions } from "./global.ts";
+import { applySecurityFlags, SECURITY_FLAGS } from "./security_flags.ts";
 
 const FLAGS: FlagDef[] = [
   {
@@ -78,6 +79,7 @@ const FLAGS: FlagDef[] = [
   },
   { name: "rm", help: "Remove a detached container when it exits (foreground ones always are)" },
   { name: "init", help: "Run a tiny init as PID 1 that forwards signals and reaps zombies" },
+  ...SECURITY_FLAGS,
   { name: "debug", help: "Print each setup step, parent and child" },
   { name: "help", help: "Show this help" },
 ];
@@ -202,6 +204,7 @@ export async function main(argv: string[]): Promise<number> {
     userns,
   });
   spec.process.terminal = tty;
+  applySecurityFlags(spec, flags);
   if (flags.detach) {
     if (tty || interactive) throw usageError("-d cannot be combined with -i or -t yet");
     const { runDetached } = await import("../container/detached_run.ts");

@@ -7,6 +7,7 @@
 
 import type { Op } from "../../ffi/plan.ts";
 import { CLONE, K } from "../../ffi/syscalls.ts";
+import { type MaskedPath, maskOps } from "../mounts/masks.ts";
 import type { PreparedMount } from "../mounts/prepare.ts";
 import { rootfsOps } from "../mounts/plan.ts";
 import { loopbackUpOps } from "../net/loopback.ts";
@@ -50,6 +51,8 @@ export interface ChildPlanInput {
   mounts: readonly PreparedMount[];
   /** Run a reaping, signal-forwarding PID 1 above the command. */
   init: boolean;
+  /** spec.linux.maskedPaths, classified on the host (file or directory). */
+  masked?: readonly MaskedPath[];
   /** Security steps (user, capabilities, no_new_privs, seccomp), last before exec. */
   securityOps?: readonly Op[];
   /** Files to make the container's stdin, stdout and stderr (a detached container's). */
@@ -106,6 +109,7 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
       readonly: spec.root.readonly ?? false,
       bindDevices: hasNamespace(spec, "user"),
     }));
+    ops.push(...maskOps(input.masked ?? [], spec.linux.readonlyPaths ?? []));
   }
   if (hasNamespace(spec, "uts") && spec.hostname) {
     ops.push({

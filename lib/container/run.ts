@@ -7,7 +7,9 @@
 
 import type { Op } from "../../ffi/plan.ts";
 import { ContainerError, fromDenoError } from "../errors.ts";
+import { classifyMaskedPaths } from "../mounts/masks.ts";
 import { prepareMounts } from "../mounts/prepare.ts";
+import { securityOps } from "../security/process_ops.ts";
 import type { Spec } from "../spec.ts";
 import { launch, type RunHooks } from "./launch.ts";
 import { buildChildPlan, cloneFlags } from "./plan.ts";
@@ -24,7 +26,7 @@ export interface RunOptions {
   interactive?: boolean;
   /** The container's stdin, stdout and stderr, when not the runtime's own. */
   stdio?: readonly [number, number, number];
-  /** Ops from the security concern, spliced in before the exec. */
+  /** Ops spliced in before the exec instead of those the spec calls for. */
   securityOps?: readonly Op[];
   hooks?: RunHooks;
 }
@@ -51,7 +53,8 @@ export async function runContainer(spec: Spec, opts: RunOptions = {}): Promise<n
         mounts,
         init: opts.init ?? false,
         stdio: opts.stdio,
-        securityOps: opts.securityOps,
+        masked: classifyMaskedPaths(spec.linux.maskedPaths ?? []),
+        securityOps: opts.securityOps ?? securityOps(spec),
         terminal,
       }),
     cloneFlags: cloneFlags(spec),

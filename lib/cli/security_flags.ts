@@ -1,0 +1,124 @@
+/**
+ * docker's security flags, turned into spec fields: --cap-add/--cap-drop,
+ * --privileged, --security-opt, -u/--user, --group-add, --read-only. The
+ * defaults are at least as tight as docker's: its fourteen capabilities,
+ * its seccomp allowlist, its masked and read-only paths, and no_new_privs.
+ * @module
+ */
+
+import { usageError } from "../errors.ts";
+import { resolveCapabilities } from "../security/capabilities.ts";
+import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from "../security/paths.ts";
+import { defaultSeccompProfile, readSeccompProfile } from "../security/seccomp.ts";
+import { resolveUser } from "../security/users.ts";
+import type { Spec } from "../spec.ts";
+import type { FlagDef } from "./args.ts";
+
+/** The flags, for `run` (and their help). */
+export const SECURITY_FLAGS: FlagDef[] = [
+  {
+    name: "cap-add",
+    value: true,
+    repeat: true,
+    meta: "CAP",
+    help: "Add a capability (CAP_ prefix optional; ALL)",
+  },
+  {
+    name: "cap-drop",
+    value: true,
+    repeat: true,
+    meta: "CAP",
+    help: "Drop a capability (ALL drops every one)",
+  },
+  { name: "privileged", help: "Every capability, no seccomp filter, no masked paths" },
+  {
+    name: "security-opt",
+    value: true,
+    repeat: true,
+    meta: "OPT",
+    help: "no-new-privileges=false, seccomp=unconfined or seccomp=PROFILE.json",
+  },
+  {
+    name: "user",
+    short: "u",
+    value: true,
+    meta: "USER[:GROUP]",
+    help: "Run as this user (name or id, from the rootfs)",
+  },
+  {
+    name: "group-add",
+    value: true,
+    repeat: true,
+    meta: "GROUP",
+    help: "Add a supplementary group",
+  },
+  {
+    name: "read-only",
+    help: "Mount the root filesystem read-only (/tmp, /run, /dev stay writable)",
+  },
+];
+
+type Flags = Record<string, string | string[] | boolean | undefined>;
+
+/** Applies the security flags to `spec` (whose root.path is the rootfs). */
+export function applySecurityFlags(spec: Spec, flags: Flags): void {
+  const privileged = flags.privileged === true;
+  const caps = resolveCapabilities(
+    (flags["cap-add"] as string[] | undefined) ?? [],
+    (flags["cap-drop"] as string[] | undefined) ?? [],
+    privileged,
+  );
+  spec.process.capabilities = caps;
+  let noNewPrivileges = true;
+  let seccomp: "default" | "unconfined" | string = privileged ? "unconfined" : "default";
+  for (const opt of (flags["security-opt"] as string[] | undefined) ?? []) {
+    const [key, value] = opt.includes("=")
+      ? [opt.slice(0, opt.indexOf("=")), opt.slice(opt.indexOf("=") + 1)]
+      : [opt, "true"];
+    if (key === "no-new-privileges") {
+      if (value !== "true" && value !== "false") {
+        throw usageError(`--security-opt ${opt}: takes true or false`);
+      }
+      noNewPrivileges = value === "true";
+    } else if (key === "seccomp") {
+      if (!value) throw usageError(`--security-opt ${opt}: give unconfined or a profile path`);
+      seccomp = value;
+    } else {
+      throw usageError(`--security-opt "${opt}" is not supported (no-new-privileges, seccomp)`);
+    }
+  }
+  spec.process.noNewPrivileges = noNewPrivileges;
+  if (seccomp === "default") spec.linux.seccomp = defaultSeccompProfile(caps.bounding);
+  else if (seccomp !== "unconfined") {
+    spec.linux.seccomp = readSeccompProfile(seccomp, { capabilities: caps.bounding });
+  }
+  if (!privileged) {
+    spec.linux.maskedPaths = [...DEFAULT_MASKED_PATHS];
+    spec.linux.readonlyPaths = [...DEFAULT_READONLY_PATHS];
+  }
+  const user = flags.user as string | undefined;
+  const groupAdd = (flags["group-add"] as string[] | undefined) ?? [];
+  if (user !== undefined || groupAdd.length) {
+    const resolved = resolveUser(spec.root.path, user ?? "0", groupAdd);
+    spec.process.user = {
+      uid: resolved.uid,
+      gid: resolved.gid,
+      additionalGids: resolved.additionalGids,
+    };
+    const env = spec.process.env ?? [];
+    const i = env.findIndex((kv) => kv.startsWith("HOME="));
+    // docker: HOME follows the user unless -e set it.
+    if (resolved.home && i >= 0 && env[i] === "HOME=/root") env[i] = `HOME=${resolved.home}`;
+  }
+  if (flags["read-only"]) {
+    spec.root.readonly = true;
+    if (!spec.mounts.some((m) => m.destination === "/run")) {
+      spec.mounts.push({
+        destination: "/run",
+        type: "tmpfs",
+        source: "tmpfs",
+        options: ["nosuid", "nodev", "mode=755"],
+      });
+    }
+  }
+}
