@@ -59,13 +59,14 @@ export function findStaticBusybox(): string | undefined {
   return undefined;
 }
 
+/** The first `tool` on a standard PATH, as found (not resolved: that is where it goes). */
 function which(tool: string): string | undefined {
   for (
     const dir of ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
   ) {
     try {
       const path = `${dir}/${tool}`;
-      if (Deno.statSync(path).isFile) return Deno.realPathSync(path);
+      if (Deno.statSync(path).isFile) return path;
     } catch { /* not here */ }
   }
   return undefined;
@@ -106,11 +107,14 @@ function skeleton(root: string): void {
   Deno.writeTextFileSync(`${root}/etc/resolv.conf`, "");
 }
 
+/** Copies the file `from` resolves to into `root` at `as`, as a plain file. */
 function copyFile(from: string, root: string, as = from): number {
   const target = `${root}${as}`;
   Deno.mkdirSync(target.slice(0, target.lastIndexOf("/")), { recursive: true });
   Deno.copyFileSync(Deno.realPathSync(from), target);
-  Deno.chmodSync(target, Deno.statSync(from).mode! & 0o7777);
+  // No setuid/setgid: a copy of the host's setuid mount would be one more
+  // root-owned setuid binary on the host, one that never gets security updates.
+  Deno.chmodSync(target, Deno.statSync(from).mode! & 0o777);
   return 1;
 }
 
@@ -124,8 +128,12 @@ async function busyboxTree(root: string, busybox: string): Promise<number> {
   const out = await new Deno.Command(busybox, {
     args: ["--list-full"],
     stdout: "piped",
-    stderr: "null",
+    stderr: "piped",
   }).output();
+  if (!out.success) {
+    const why = new TextDecoder().decode(out.stderr).trim() || `exit status ${out.code}`;
+    throw new ContainerError("list applets of", busybox, undefined, why);
+  }
   let files = 1;
   for (const applet of new TextDecoder().decode(out.stdout).split("\n").filter(Boolean)) {
     const path = `/${applet}`;
@@ -154,12 +162,18 @@ function hostTree(root: string, log: (l: string) => void): { files: number; miss
       log(`rootfs: the host has no ${tool}; leaving it out`);
       continue;
     }
-    files += copyFile(path, root, `/bin/${tool}`);
+    // Same path as on the host, so a $ORIGIN run path still points at its libraries.
+    files += copyFile(path, root);
     binaries.push(path);
   }
-  if (missing.includes("sh")) {
-    throw new ContainerError("build rootfs", root, undefined, "the host has no sh to copy");
+  const sh = binaries.find((b) => b.endsWith("/sh"));
+  if (!sh) throw new ContainerError("build rootfs", root, undefined, "the host has no sh to copy");
+  // /bin/sh is where everyone looks (passwd, `sh -c`), wherever the host keeps it.
+  if (sh !== "/bin/sh") {
+    Deno.symlinkSync(relativeLink("/bin", sh), `${root}/bin/sh`);
+    files++;
   }
+  // Each library at the path it is asked for (…/libc.so.6), the loader at its PT_INTERP path.
   for (const lib of resolveSharedLibraries(binaries)) files += copyFile(lib, root);
   return { files, missing };
 }
@@ -177,16 +191,22 @@ export async function buildRootfs(dir: string, opts: BuildOptions = {}): Promise
       "no static busybox on this host (apt-get install busybox-static)",
     );
   }
+  dir = (dir.startsWith("/") ? dir : `${Deno.cwd()}/${dir}`).replace(/(.)\/+$/, "$1");
   const parent = dir.slice(0, dir.lastIndexOf("/")) || "/";
-  try {
-    Deno.mkdirSync(parent, { recursive: true });
-  } catch (e) {
-    throw fromDenoError("create", parent, e);
-  }
+  const created = missingAncestors(parent);
+  const undo = () => {
+    for (const d of created) {
+      try {
+        Deno.removeSync(d); // only if still empty: a racing build may be using it
+      } catch { /* not empty, or gone */ }
+    }
+  };
   let tmp: string;
   try {
+    Deno.mkdirSync(parent, { recursive: true });
     tmp = Deno.makeTempDirSync({ dir: parent, prefix: ".rootfs-build-" });
   } catch (e) {
+    undo();
     throw fromDenoError("create a build directory in", parent, e);
   }
   try {
@@ -197,7 +217,8 @@ export async function buildRootfs(dir: string, opts: BuildOptions = {}): Promise
       log(`rootfs: building ${dir} from ${busybox}`);
       report = { dir, source: "busybox", files: await busyboxTree(tmp, busybox), missing: [] };
     } else {
-      log(`rootfs: building ${dir} from the host's tools (no static busybox)`);
+      const why = source === "auto" ? " (no static busybox)" : "";
+      log(`rootfs: building ${dir} from the host's tools${why}`);
       report = { dir, source: "host", ...hostTree(tmp, log) };
     }
     Deno.writeTextFileSync(`${tmp}/${READY_MARKER}`, `${report.source}\n`);
@@ -206,6 +227,7 @@ export async function buildRootfs(dir: string, opts: BuildOptions = {}): Promise
     } catch (e) {
       // Another build finished first (or an old tree is there): keep it.
       if (isReady(dir)) {
+        log(`rootfs: ${dir} was finished by another build; keeping that one`);
         Deno.removeSync(tmp, { recursive: true });
         return report;
       }
@@ -224,8 +246,23 @@ export async function buildRootfs(dir: string, opts: BuildOptions = {}): Promise
     try {
       Deno.removeSync(tmp, { recursive: true });
     } catch { /* nothing to clean */ }
+    undo();
     throw e instanceof ContainerError ? e : fromDenoError("build rootfs", dir, e);
   }
+}
+
+/** The directories on the way to `dir` that do not exist yet, deepest first. */
+function missingAncestors(dir: string): string[] {
+  const missing: string[] = [];
+  for (let d = dir; d !== "" && d !== "/"; d = d.slice(0, d.lastIndexOf("/"))) {
+    try {
+      Deno.lstatSync(d);
+      break;
+    } catch {
+      missing.push(d);
+    }
+  }
+  return missing;
 }
 
 /** Whether `dir` holds a finished rootfs. */

@@ -33,6 +33,18 @@ export function readElfDeps(path: string): ElfDeps {
   } catch (e) {
     throw fromDenoError("read ELF", path, e);
   }
+  try {
+    return parseElf(bytes, path);
+  } catch (e) {
+    // DataView throws RangeError when an offset points past the end of the file.
+    if (e instanceof RangeError) {
+      throw new ContainerError("read ELF", path, undefined, "truncated or corrupt ELF file");
+    }
+    throw e;
+  }
+}
+
+function parseElf(bytes: Uint8Array, path: string): ElfDeps {
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const isElf = bytes.length > 64 && bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c &&
     bytes[3] === 0x46;
@@ -157,7 +169,10 @@ export function resolveSharedLibraries(binaries: readonly string[]): string[] {
     const deps = readElfDeps(file);
     if (deps.interpreter) found.add(deps.interpreter);
     const origin = file.slice(0, file.lastIndexOf("/"));
-    const dirs = [...deps.runpath.map((d) => d.replace("$ORIGIN", origin)), ...search];
+    const dirs = [
+      ...deps.runpath.map((d) => d.replace(/\$\{ORIGIN\}|\$ORIGIN/g, origin)),
+      ...search,
+    ];
     for (const lib of deps.needed) {
       const path = lib.includes("/") ? lib : dirs.map((d) => `${d}/${lib}`).find(exists);
       if (!path) {
