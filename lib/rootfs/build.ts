@@ -8,9 +8,9 @@
 
 import { ContainerError, fromDenoError } from "../errors.ts";
 import { readElfDeps, resolveSharedLibraries } from "./elf.ts";
+import { isReady, READY_MARKER } from "./marker.ts";
 
-/** Written last: a tree without it is not a finished rootfs. */
-export const READY_MARKER = ".minicontainer-rootfs";
+export { isReady, READY_MARKER } from "./marker.ts";
 
 /** The tools a host-built rootfs holds (those the host has). */
 export const HOST_TOOLS = [
@@ -263,14 +263,4 @@ function missingAncestors(dir: string): string[] {
     }
   }
   return missing;
-}
-
-/** Whether `dir` holds a finished rootfs. */
-export function isReady(dir: string): boolean {
-  try {
-    Deno.lstatSync(`${dir}/${READY_MARKER}`);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -3,7 +3,7 @@
  * @module
  */
 
-import { buildRootfs, isReady } from "./build.ts";
+import { isReady } from "./marker.ts";
 
 /**
  * minicontainer's data folder: $MINICONTAINER_DATA, else /var/lib/minicontainer
@@ -31,6 +31,9 @@ export function isRootfsReady(dir: string): boolean {
 /** The default rootfs, built first if it is not there yet. */
 export async function ensureDefaultRootfs(log?: (line: string) => void): Promise<string> {
   const dir = defaultRootfsPath();
-  if (!isReady(dir)) await buildRootfs(dir, { log });
+  if (!isReady(dir)) {
+    const { buildRootfs } = await import("./build.ts");
+    await buildRootfs(dir, { log });
+  }
   return dir;
 }
