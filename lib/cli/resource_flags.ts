@@ -69,6 +69,8 @@ export function parseCpuList(flag: string, text: string): number[] {
     const lo = Number(m[1]);
     const hi = m[2] === undefined ? lo : Number(m[2]);
     if (hi < lo) throw invalid(flag, text, `range ${part} runs backwards`);
+    // The kernel numbers CPUs and nodes below 8192 (NR_CPUS); this also bounds the loop.
+    if (hi >= 8192) throw invalid(flag, text, `${hi} is beyond any CPU or memory node number`);
     for (let i = lo; i <= hi; i++) out.push(i);
   }
   return out;
