@@ -100,5 +100,11 @@ export async function main(argv: string[]): Promise<number> {
     terminal: tty,
     interactive,
     debug: flags.debug === true,
+    hooks: {
+      async beforeRelease(child) {
+        // The container's limits bind exec'd processes too (root only: the cgroups are root's).
+        if (Deno.uid() === 0) (await import("../cgroups/join.ts")).joinCgroupsOf(pid, child);
+      },
+    },
   });
 }

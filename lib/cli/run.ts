@@ -12,6 +12,7 @@ import { chooseMappings } from "../userns/mappings.ts";
 import type { Mount } from "../spec.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { globalOptions } from "./global.ts";
+import { resourcesFromFlags } from "./resource_flags.ts";
 import { applySecurityFlags, SECURITY_FLAGS } from "./security_flags.ts";
 
 const FLAGS: FlagDef[] = [
@@ -80,6 +81,45 @@ const FLAGS: FlagDef[] = [
   { name: "rm", help: "Remove a detached container when it exits (foreground ones always are)" },
   { name: "init", help: "Run a tiny init as PID 1 that forwards signals and reaps zombies" },
   ...SECURITY_FLAGS,
+  {
+    name: "memory",
+    short: "m",
+    value: true,
+    meta: "BYTES",
+    help: "Memory limit (docker units: 512k, 64m, 1g)",
+  },
+  {
+    name: "memory-swap",
+    value: true,
+    meta: "BYTES",
+    help: "Memory plus swap limit (-1: unlimited swap)",
+  },
+  { name: "memory-reservation", value: true, meta: "BYTES", help: "Soft memory limit" },
+  { name: "cpus", value: true, meta: "N", help: "CPUs the container may use, e.g. 0.5" },
+  {
+    name: "cpu-shares",
+    short: "c",
+    value: true,
+    meta: "N",
+    help: "Relative CPU weight (1024 is the default)",
+  },
+  { name: "cpuset-cpus", value: true, meta: "LIST", help: "CPUs the container may run on (0-1,3)" },
+  { name: "cpuset-mems", value: true, meta: "LIST", help: "Memory nodes the container may use" },
+  { name: "pids-limit", value: true, meta: "N", help: "Most processes at once (-1: unlimited)" },
+  { name: "blkio-weight", value: true, meta: "N", help: "Block I/O weight, 10 to 1000" },
+  {
+    name: "ulimit",
+    value: true,
+    repeat: true,
+    meta: "NAME=SOFT[:HARD]",
+    help: "An rlimit (nofile, nproc, core, ...)",
+  },
+  {
+    name: "cgroup-parent",
+    value: true,
+    meta: "PATH",
+    help: "Parent cgroup (default: the runtime's own)",
+  },
   { name: "debug", help: "Print each setup step, parent and child" },
   { name: "help", help: "Show this help" },
 ];
@@ -205,6 +245,23 @@ export async function main(argv: string[]): Promise<number> {
   });
   spec.process.terminal = tty;
   applySecurityFlags(spec, flags);
+  const limits = resourcesFromFlags({
+    memory: flags.memory as string | undefined,
+    memorySwap: flags["memory-swap"] as string | undefined,
+    memoryReservation: flags["memory-reservation"] as string | undefined,
+    cpus: flags.cpus as string | undefined,
+    cpuShares: flags["cpu-shares"] as string | undefined,
+    cpusetCpus: flags["cpuset-cpus"] as string | undefined,
+    cpusetMems: flags["cpuset-mems"] as string | undefined,
+    pidsLimit: flags["pids-limit"] as string | undefined,
+    blkioWeight: flags["blkio-weight"] as string | undefined,
+    ulimits: flags.ulimit as string[] | undefined,
+  });
+  spec.linux.resources = { ...limits.resources, ...spec.linux.resources };
+  if (limits.rlimits.length) spec.process.rlimits = limits.rlimits;
+  if (flags["cgroup-parent"] !== undefined) {
+    spec.linux.cgroupsPath = flags["cgroup-parent"] as string;
+  }
   if (flags.detach) {
     if (tty || interactive) throw usageError("-d cannot be combined with -i or -t yet");
     const { runDetached } = await import("../container/detached_run.ts");

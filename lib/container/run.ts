@@ -18,6 +18,8 @@ export { FORWARDED_SIGNALS, type RunHooks } from "./launch.ts";
 
 /** How to run. */
 export interface RunOptions {
+  /** The container's id (names its cgroup); a random one when not given. */
+  id?: string;
   /** Put a reaping, signal-forwarding init above the command. */
   init?: boolean;
   /** One line per step, parent and child, on stderr. */
@@ -26,6 +28,8 @@ export interface RunOptions {
   interactive?: boolean;
   /** The container's stdin, stdout and stderr, when not the runtime's own. */
   stdio?: readonly [number, number, number];
+  /** Called when the kernel's OOM killer ended the container. */
+  onOom?: () => void;
   /** Ops spliced in before the exec instead of those the spec calls for. */
   securityOps?: readonly Op[];
   hooks?: RunHooks;
@@ -41,30 +45,113 @@ function checkRootfs(path: string): void {
   if (!info.isDirectory) throw new ContainerError("rootfs", path, 20);
 }
 
+function mib(bytes: number): string {
+  return `${Math.round(bytes / 1048576)} MiB`;
+}
+
+/** Whether the spec asks for a limit a cgroup enforces. */
+function hasLimits(spec: Spec): boolean {
+  const r = spec.linux.resources;
+  return !!r && ["memory", "cpu", "pids", "blockIO", "unified"].some((k) => k in r);
+}
+
+/**
+ * The container's cgroup, made before the clone: under the runtime's own
+ * cgroup (or spec.linux.cgroupsPath). Without root there is none unless the
+ * spec asks for limits, which then cannot be applied: a warning, not silence.
+ */
+async function makeCgroup(spec: Spec, id: string, debug: boolean) {
+  if (Deno.uid() !== 0) {
+    if (hasLimits(spec)) {
+      console.error(
+        "minicontainer: warning: resource limits need root (cgroups are not delegated here); running without them",
+      );
+    }
+    return undefined;
+  }
+  const { createCgroup } = await import("../cgroups/cgroup.ts");
+  const cg = createCgroup(id, spec.linux.resources ?? {}, {
+    parent: spec.linux.cgroupsPath,
+    warn: (message) => console.error(`minicontainer: warning: ${message}`),
+  });
+  if (debug) console.error(`[parent] cgroup ${cg.paths.join(" ")}`);
+  return cg;
+}
+
 /** Runs `spec` to completion; resolves to the container's exit status. */
 export async function runContainer(spec: Spec, opts: RunOptions = {}): Promise<number> {
   checkRootfs(spec.root.path);
   const mounts = prepareMounts(spec.root.path, spec.mounts);
   const userns = spec.linux.namespaces.some((n) => n.type === "user" && !n.path);
-  return await launch({
-    plan: (terminal) =>
-      buildChildPlan({
-        spec,
-        mounts,
-        init: opts.init ?? false,
-        stdio: opts.stdio,
-        masked: classifyMaskedPaths(spec.linux.maskedPaths ?? []),
-        securityOps: opts.securityOps ?? securityOps(spec),
-        terminal,
-      }),
-    cloneFlags: cloneFlags(spec),
-    command: spec.process.args[0],
-    terminal: spec.process.terminal,
-    interactive: opts.interactive,
-    idMaps: userns
-      ? { uidMappings: spec.linux.uidMappings ?? [], gidMappings: spec.linux.gidMappings ?? [] }
-      : undefined,
-    debug: opts.debug,
-    hooks: opts.hooks,
-  });
+  const id = opts.id ??
+    Array.from(crypto.getRandomValues(new Uint8Array(32)), (b) => b.toString(16).padStart(2, "0"))
+      .join("");
+  const cg = await makeCgroup(spec, id, opts.debug ?? false);
+  let oom: string | undefined;
+  let code: number;
+  try {
+    code = await launch({
+      plan: (terminal) =>
+        buildChildPlan({
+          spec,
+          mounts,
+          init: opts.init ?? false,
+          stdio: opts.stdio,
+          masked: classifyMaskedPaths(spec.linux.maskedPaths ?? []),
+          securityOps: opts.securityOps ?? securityOps(spec),
+          terminal,
+        }),
+      cloneFlags: cloneFlags(spec),
+      command: spec.process.args[0],
+      terminal: spec.process.terminal,
+      interactive: opts.interactive,
+      idMaps: userns
+        ? { uidMappings: spec.linux.uidMappings ?? [], gidMappings: spec.linux.gidMappings ?? [] }
+        : undefined,
+      debug: opts.debug,
+      hooks: {
+        ...opts.hooks,
+        async beforeRelease(pid) {
+          cg?.addProcess(pid);
+          await opts.hooks?.beforeRelease?.(pid);
+        },
+        async cleanup() {
+          try {
+            if (cg) {
+              const stats = cg.stats();
+              if (stats.oomKilled) {
+                oom = `container killed: out of memory${
+                  stats.memoryLimitBytes ? ` (limit ${mib(stats.memoryLimitBytes)})` : ""
+                }`;
+              }
+              if (opts.debug) {
+                console.error(
+                  `[parent] peak memory ${
+                    stats.memoryPeakBytes === undefined ? "unknown" : mib(stats.memoryPeakBytes)
+                  }, ` +
+                    `cpu time ${
+                      stats.cpuUsageUsec === undefined
+                        ? "unknown"
+                        : `${(stats.cpuUsageUsec / 1e6).toFixed(3)} s`
+                    }`,
+                );
+              }
+              cg.destroy();
+            }
+          } finally {
+            await opts.hooks?.cleanup?.();
+          }
+        },
+      },
+    });
+  } finally {
+    // Idempotent; covers failures before launch could run its own cleanup.
+    cg?.destroy();
+  }
+  if (oom) {
+    console.error(`minicontainer: ${oom}`);
+    opts.onOom?.();
+    return 137;
+  }
+  return code;
 }

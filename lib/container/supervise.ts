@@ -47,8 +47,11 @@ export async function supervise(store: StateStore, id: string): Promise<number> 
   const t = trampoline();
   const pumps = [pump(outR, "stdout", log), pump(errR, "stderr", log)];
   let code: number;
+  let oomKilled = false;
   try {
     code = await runContainer(state.spec, {
+      id,
+      onOom: () => (oomKilled = true),
       init: state.init,
       stdio: [0, outW, errW],
       hooks: {
@@ -91,6 +94,7 @@ export async function supervise(store: StateStore, id: string): Promise<number> 
       ...current,
       status: "exited",
       exitCode: code,
+      oomKilled,
       finished: new Date().toISOString(),
       pid: undefined,
     });
