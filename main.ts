@@ -5,6 +5,7 @@
  * @module
  */
 
+import { SysError } from "./ffi/libc.ts";
 import { globalOptions } from "./lib/cli/global.ts";
 import { ContainerError, EXIT_RUNTIME, usageError } from "./lib/errors.ts";
 
@@ -102,6 +103,10 @@ if (import.meta.main) {
     if (e instanceof ContainerError) {
       console.error(`minicontainer: ${e.message}`);
       code = e.exitCode;
+    } else if (e instanceof SysError) {
+      // A system call of the runtime's own failed: still one sentence, exit 125.
+      console.error(`minicontainer: ${e.message}`);
+      code = EXIT_RUNTIME;
     } else {
       console.error(`minicontainer: internal error: ${(e as Error)?.stack ?? e}`);
       code = EXIT_RUNTIME;

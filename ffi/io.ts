@@ -10,6 +10,7 @@ import { TRAMPOLINE_URL } from "./trampoline.ts";
 
 const SYMBOLS = {
   mc_pipe: { parameters: ["buffer", "i32"], result: "i32" },
+  mc_bpf: { parameters: ["i32", "buffer", "u32"], result: "i64" },
   mc_socketpair: { parameters: ["buffer"], result: "i32" },
   mc_recv_fd: { parameters: ["i32"], result: "i32", nonblocking: true },
   mc_read_some: { parameters: ["i32", "buffer", "i32"], result: "i32", nonblocking: true },
@@ -82,4 +83,11 @@ export function makeRaw(fd: number): Uint8Array {
 export function restoreMode(fd: number, saved: Uint8Array): void {
   const err = calls().mc_tty_restore(fd, saved, saved.length);
   if (err < 0) throw new SysError("restore the terminal", -err);
+}
+
+/** bpf(2): its result (often an fd), or throws naming `what` with the errno. */
+export function bpf(cmd: number, attr: Uint8Array, what: string): number {
+  const r = Number(calls().mc_bpf(cmd, attr, attr.length));
+  if (r < 0) throw new SysError(what, -r);
+  return r;
 }

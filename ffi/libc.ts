@@ -14,6 +14,7 @@ const SYMBOLS = {
   geteuid: { parameters: [], result: "u32" },
   strerror: { parameters: ["i32"], result: "pointer" },
   memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
+  open: { parameters: ["buffer", "i32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -80,4 +81,11 @@ export function killPid(pid: number, signal: number): number {
 /** The effective user id of this process. */
 export function geteuid(): number {
   return libc().geteuid();
+}
+
+/** open(path, O_RDONLY|O_DIRECTORY|O_CLOEXEC): a directory's fd, for calls that take one. */
+export function openDirectory(path: string): number {
+  const fd = libc().open(new TextEncoder().encode(`${path}\0`), 0o200000 | 0o2000000);
+  if (fd < 0) throw new SysError(`open ${path}`, errno());
+  return fd;
 }

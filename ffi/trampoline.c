@@ -350,6 +350,12 @@ int32_t mc_tty_restore(int32_t fd, const uint8_t *saved, int32_t len) {
   return tcsetattr(fd, TCSADRAIN, &t) == 0 ? 0 : -errno;
 }
 
+// bpf(2) for the parent (device programs on cgroup v2): the result or -errno.
+int64_t mc_bpf(int32_t cmd, void *attr, uint32_t size) {
+  long r = syscall(SYS_bpf, cmd, attr, size);
+  return r < 0 ? -errno : r;
+}
+
 // Sets a terminal's window size: 0 or -errno.
 int32_t mc_set_winsize(int32_t fd, uint16_t rows, uint16_t cols) {
   struct {

@@ -9,6 +9,7 @@
 import type { ContainerError } from "../errors.ts";
 import type { Resources } from "../spec.ts";
 import { applyWrites, parentSegments, pathSegments, validateResources } from "./common.ts";
+import { v1DeviceWrites } from "./devices.ts";
 import {
   ERRNO,
   exists,
@@ -155,7 +156,7 @@ class V1Cgroup implements ContainerCgroup {
   }
 
   create(memberships: readonly Membership[]): void {
-    const writes = v1Writes(this.resources);
+    const writes = [...v1Writes(this.resources), ...v1DeviceWrites(this.resources.devices ?? [])];
     const wanted = new Set([...ALWAYS, ...writes.map((w) => w.controller!)]);
     try {
       for (const m of memberships) {

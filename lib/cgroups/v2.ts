@@ -9,6 +9,7 @@
 import type { ContainerError } from "../errors.ts";
 import type { Resources } from "../spec.ts";
 import { applyWrites, parentSegments, pathSegments, validateResources } from "./common.ts";
+import { attachDeviceFilter } from "./devices.ts";
 import {
   ERRNO,
   keyedValues,
@@ -183,6 +184,8 @@ class V2Cgroup implements ContainerCgroup {
         (c) => (c === undefined || enabled.has(c) ? this.dir : undefined),
         this.warn,
       );
+      // v2 has no devices file: the rules are a BPF program on the directory.
+      if (this.resources.devices?.length) attachDeviceFilter(this.dir, this.resources.devices);
       // After any move into the leaf, which the warm-up must not undo.
       if (this.warm) warmAttach(`${this.#ownDir}/cgroup.procs`);
     } catch (e) {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { usageError } from "../errors.ts";
+import { ContainerError, fromDenoError, usageError } from "../errors.ts";
 import { resolveCapabilities } from "../security/capabilities.ts";
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from "../security/paths.ts";
 import { defaultSeccompProfile, readSeccompProfile } from "../security/seccomp.ts";
@@ -56,6 +56,13 @@ export const SECURITY_FLAGS: FlagDef[] = [
     name: "read-only",
     help: "Mount the root filesystem read-only (/tmp, /run, /dev stay writable)",
   },
+  {
+    name: "device",
+    value: true,
+    repeat: true,
+    meta: "HOST[:CTR][:rwm]",
+    help: "Give the container a host device node (access r, w, m)",
+  },
 ];
 
 type Flags = Record<string, string | string[] | boolean | undefined>;
@@ -95,7 +102,11 @@ export function applySecurityFlags(spec: Spec, flags: Flags): void {
   if (!privileged) {
     spec.linux.maskedPaths = [...DEFAULT_MASKED_PATHS];
     spec.linux.readonlyPaths = [...DEFAULT_READONLY_PATHS];
+  } else {
+    // docker's --privileged: every device may be used (none is created).
+    spec.linux.resources = { ...spec.linux.resources, devices: [{ allow: true, access: "rwm" }] };
   }
+  for (const text of (flags.device as string[] | undefined) ?? []) addDevice(spec, text);
   const user = flags.user as string | undefined;
   const groupAdd = (flags["group-add"] as string[] | undefined) ?? [];
   if (user !== undefined || groupAdd.length) {
@@ -121,4 +132,49 @@ export function applySecurityFlags(spec: Spec, flags: Flags): void {
       });
     }
   }
+}
+
+/** --device HOST[:CONTAINER][:PERMS]: the node is created in the container and allowed in its cgroup. */
+function addDevice(spec: Spec, text: string): void {
+  const parts = text.split(":");
+  const host = parts[0];
+  let target = host;
+  let access = "rwm";
+  if (parts.length === 3) [, target, access] = parts;
+  else if (parts.length === 2) {
+    if (/^[rwm]+$/.test(parts[1])) access = parts[1];
+    else target = parts[1];
+  }
+  if (
+    !host.startsWith("/") || !target.startsWith("/") || !/^[rwm]+$/.test(access) || parts.length > 3
+  ) {
+    throw usageError(`--device "${text}" is not HOST[:CONTAINER][:rwm] with absolute paths`);
+  }
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(host);
+  } catch (e) {
+    throw fromDenoError("--device", host, e);
+  }
+  if (!info.isCharDevice && !info.isBlockDevice) {
+    throw new ContainerError("--device", host, undefined, "not a device node");
+  }
+  const rdev = info.rdev ?? 0;
+  const major = ((rdev >> 8) & 0xfff) | ((rdev >> 32) & ~0xfff);
+  const minor = (rdev & 0xff) | ((rdev >> 12) & ~0xff);
+  const type = info.isCharDevice ? "c" : "b";
+  (spec.linux.devices ??= []).push({
+    type,
+    path: target,
+    major,
+    minor,
+    fileMode: (info.mode ?? 0o600) & 0o777,
+    uid: 0,
+    gid: 0,
+  });
+  const rules = spec.linux.resources?.devices ?? [];
+  spec.linux.resources = {
+    ...spec.linux.resources,
+    devices: [...rules, { allow: true, type, major, minor, access }],
+  };
 }

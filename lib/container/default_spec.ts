@@ -6,6 +6,7 @@
 
 import {
   type Device,
+  type DeviceRule,
   type IdMapping,
   type Mount,
   type Namespace,
@@ -77,6 +78,35 @@ export function defaultDevices(): Device[] {
     c("/dev/random", 1, 8),
     c("/dev/urandom", 1, 9),
     c("/dev/tty", 5, 0),
+  ];
+}
+
+/**
+ * The devices a container may use (runc's defaults): nothing, then the
+ * nodes it is given, its ptys, and mknod of any node (creating one grants
+ * no access to it).
+ */
+export function defaultDeviceRules(): DeviceRule[] {
+  const c = (major: number, minor: number): DeviceRule => ({
+    allow: true,
+    type: "c",
+    major,
+    minor,
+    access: "rwm",
+  });
+  return [
+    { allow: false, access: "rwm" },
+    { allow: true, type: "c", access: "m" },
+    { allow: true, type: "b", access: "m" },
+    c(1, 3),
+    c(1, 5),
+    c(1, 7),
+    c(1, 8),
+    c(1, 9),
+    c(5, 0),
+    c(5, 1),
+    c(5, 2),
+    { allow: true, type: "c", major: 136, access: "rwm" },
   ];
 }
 
@@ -171,6 +201,7 @@ export function defaultSpec(input: DefaultSpecInput): Spec {
     linux: {
       namespaces,
       devices: defaultDevices(),
+      resources: { devices: defaultDeviceRules() },
       ...(input.userns ?? {}),
     },
   };

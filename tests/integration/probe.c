@@ -63,8 +63,8 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(m, "read-block") && argc > 3) {
-    if (mknod("/tmp/disk", S_IFBLK | 0600, makedev(atoi(argv[2]), atoi(argv[3]))) < 0) return report(-1);
-    int fd = open("/tmp/disk", O_RDONLY);
+    if (mknod("/dev/probe-disk", S_IFBLK | 0600, makedev(atoi(argv[2]), atoi(argv[3]))) < 0) return report(-1);
+    int fd = open("/dev/probe-disk", O_RDONLY);
     if (fd < 0) return report(-1);
     char buf[512];
     return report(read(fd, buf, sizeof buf));

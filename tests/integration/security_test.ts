@@ -173,6 +173,22 @@ test("security: the classic chroot breakout stays inside the container", async (
   }
 });
 
+test("security: a block node made with mknod for a host device cannot be opened (devices cgroup)", async () => {
+  // loop0 (7:0): a block device this host lets root open, not one a container is given.
+  assert.equal(await probe("--", "read-block", "7", "0"), "EPERM");
+  assert.equal(await probe("--privileged", "--", "read-block", "7", "0"), "ok");
+  const r = await mc([
+    "run",
+    "--device",
+    "/dev/loop0:/dev/xloop:r",
+    "sh",
+    "-c",
+    "head -c 1 /dev/xloop | wc -c; echo x > /dev/xloop",
+  ]);
+  assert.equal(r.stdout.trim(), "0", "read allowed by --device ...:r");
+  assert.match(r.stderr, /Operation not permitted/, "write refused: only r was granted");
+});
+
 test("security: bad input is one sentence and exit 125", async () => {
   const bad = Deno.makeTempFileSync({ suffix: ".json" });
   Deno.writeTextFileSync(bad, '{"defaultAction": "SCMP_ACT_BOGUS"}');
