@@ -1,6 +1,6 @@
 // Detached containers and the verbs around them, against the real kernel.
 import assert from "node:assert/strict";
-import { hostMounts, mc, processesWith, rootOnly, waitFor } from "./helpers.ts";
+import { containerCgroups, hostMounts, mc, processesWith, rootOnly, waitFor } from "./helpers.ts";
 
 /** A state root of the test's own, so real containers are never touched. */
 function withRoot(
@@ -12,6 +12,7 @@ function withRoot(
     async fn() {
       const root = Deno.makeTempDirSync({ prefix: "mc-state-" });
       const mounts = hostMounts();
+      const cgroups = containerCgroups();
       const m = (args: string[]) => mc(["--root", root, ...args]);
       try {
         await body(m, root);
@@ -23,6 +24,7 @@ function withRoot(
         Deno.removeSync(root, { recursive: true });
         assert.deepEqual(left, [], "state left behind");
         assert.deepEqual(hostMounts(), mounts, "the host mount table changed");
+        assert.deepEqual(containerCgroups(), cgroups, "a container cgroup was left behind");
       }
     },
   });

@@ -1,11 +1,11 @@
 """Drives `minicontainer run -it ... sh` from a real pty, as a person at a
 terminal would, and prints what it saw as JSON (used by tty_test.ts).
 
-usage: pty_driver.py LAUNCHER [RUN-FLAGS...]
+usage: pty_driver.py LAUNCHER ARGS...   (e.g. run -it sh, or exec -it NAME sh)
 """
 import json, os, select, signal, struct, sys, termios, time, fcntl
 
-launcher, flags = sys.argv[1], sys.argv[2:]
+launcher, args = sys.argv[1], sys.argv[2:]
 master, slave = os.openpty()
 fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
 mode_before = termios.tcgetattr(slave)
@@ -16,7 +16,7 @@ if pid == 0:
     fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
     for fd in (0, 1, 2):
         os.dup2(slave, fd)
-    os.execv(launcher, [launcher, "run", "-it", *flags, "sh"])
+    os.execv(launcher, [launcher, *args])
 
 out = b""
 

@@ -2,9 +2,9 @@
 import assert from "node:assert/strict";
 import { LAUNCHER, mc, REPO, rootOnly } from "./helpers.ts";
 
-async function drive(flags: string[] = []): Promise<Record<string, unknown>> {
+async function drive(args: string[]): Promise<Record<string, unknown>> {
   const out = await new Deno.Command("python3", {
-    args: [`${REPO}tests/integration/pty_driver.py`, LAUNCHER, ...flags],
+    args: [`${REPO}tests/integration/pty_driver.py`, LAUNCHER, ...args],
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -20,7 +20,7 @@ for (const flags of [[], ["--init"]]) {
       `run -it ${flags.join(" ")}: a terminal, its size followed, Ctrl-C to the job, mode restored`,
     ),
     async fn() {
-      const r = await drive(flags);
+      const r = await drive(["run", "-it", ...flags, "sh"]);
       assert.equal(r.tty, "/dev/pts/0", "the pty comes from the container's own devpts");
       assert.equal(r.size, "30 100");
       assert.equal(r.resized, "40 120");
@@ -31,6 +31,29 @@ for (const flags of [[], ["--init"]]) {
     },
   });
 }
+
+Deno.test({
+  ...rootOnly("exec -it: a terminal in a running container, its size followed, Ctrl-C to the job"),
+  async fn() {
+    const root = Deno.makeTempDirSync({ prefix: "mc-state-" });
+    try {
+      assert.equal(
+        (await mc(["--root", root, "run", "-d", "--name", "t", "sleep", "300"])).code,
+        0,
+      );
+      const r = await drive(["--root", root, "exec", "-it", "t", "sh"]);
+      assert.match(String(r.tty), /^\/dev\/pts\/\d+$/);
+      assert.equal(r.size, "30 100");
+      assert.equal(r.resized, "40 120");
+      assert.equal(r.interrupted, true);
+      assert.equal(r.exit, 7);
+      assert.equal(r.mode_restored, true);
+    } finally {
+      await mc(["--root", root, "rm", "-f", "t"]);
+      Deno.removeSync(root, { recursive: true });
+    }
+  },
+});
 
 Deno.test({
   ...rootOnly("run -t without a terminal on stdin: output through a pty; -it refuses"),
