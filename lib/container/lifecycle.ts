@@ -136,6 +136,11 @@ export async function removeContainer(
     await waitStopped(state, 10_000);
     await waitRecorded(store, state.id);
   }
+  if (state.cgroupPaths?.length) {
+    // Normally gone with the supervisor's cleanup; left behind if it crashed.
+    const { removeCgroupDirs } = await import("../cgroups/remove.ts");
+    removeCgroupDirs(state.cgroupPaths);
+  }
   for (const path of state.removeOnDelete ?? []) {
     try {
       Deno.removeSync(path, { recursive: true });

@@ -28,6 +28,8 @@ export interface RunOptions {
   interactive?: boolean;
   /** The container's stdin, stdout and stderr, when not the runtime's own. */
   stdio?: readonly [number, number, number];
+  /** Called with the container's cgroup directories once they exist. */
+  onCgroup?: (paths: readonly string[]) => void;
   /** Called when the kernel's OOM killer ended the container. */
   onOom?: () => void;
   /** Ops spliced in before the exec instead of those the spec calls for. */
@@ -87,6 +89,7 @@ export async function runContainer(spec: Spec, opts: RunOptions = {}): Promise<n
     Array.from(crypto.getRandomValues(new Uint8Array(32)), (b) => b.toString(16).padStart(2, "0"))
       .join("");
   const cg = await makeCgroup(spec, id, opts.debug ?? false);
+  if (cg) opts.onCgroup?.(cg.paths);
   let oom: string | undefined;
   let code: number;
   try {

@@ -52,6 +52,8 @@ export async function supervise(store: StateStore, id: string): Promise<number> 
     code = await runContainer(state.spec, {
       id,
       onOom: () => (oomKilled = true),
+      // Recorded so that rm can remove them if this supervisor dies.
+      onCgroup: (paths) => store.write({ ...state, cgroupPaths: [...paths] }),
       init: state.init,
       stdio: [0, outW, errW],
       hooks: {
@@ -62,7 +64,7 @@ export async function supervise(store: StateStore, id: string): Promise<number> 
         },
         started(pid) {
           store.write({
-            ...state,
+            ...(store.read(id) ?? state),
             status: "running",
             pid,
             pidStart: processStartTime(pid),

@@ -40,6 +40,8 @@ export interface ContainerState {
   spec: Spec;
   /** The log file of a detached container. */
   logPath?: string;
+  /** The container's cgroup directories, for rm to remove if its supervisor died. */
+  cgroupPaths?: string[];
   /** Cleanup the runtime must do at rm (image roots). */
   removeOnDelete?: string[];
   /** Signal `stop` sends first. */
