@@ -8,6 +8,7 @@
  * @module
  */
 
+import { defaultMounts } from "../lib/container/default_spec.ts";
 import { ensureDefaultRootfs } from "../lib/rootfs/default.ts";
 
 const ROUNDS = Number(Deno.env.get("ROUNDS") ?? 40);
@@ -60,33 +61,8 @@ function ociBundle(rootfs: string): string {
     },
     root: { path: rootfs, readonly: false },
     hostname: "bench",
-    mounts: [
-      { destination: "/proc", type: "proc", source: "proc" },
-      {
-        destination: "/dev",
-        type: "tmpfs",
-        source: "tmpfs",
-        options: ["nosuid", "strictatime", "mode=755", "size=65536k"],
-      },
-      {
-        destination: "/dev/pts",
-        type: "devpts",
-        source: "devpts",
-        options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
-      },
-      {
-        destination: "/dev/shm",
-        type: "tmpfs",
-        source: "shm",
-        options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
-      },
-      {
-        destination: "/sys",
-        type: "sysfs",
-        source: "sysfs",
-        options: ["nosuid", "noexec", "nodev", "ro"],
-      },
-    ],
+    // The same mounts minicontainer gives its containers, for a like-for-like start.
+    mounts: defaultMounts(),
     linux: {
       namespaces: ["pid", "network", "ipc", "uts", "mount", "cgroup"].map((type) => ({ type })),
     },

@@ -165,9 +165,13 @@ export const ERRNO = {
   EINVAL: 22,
   ENOSPC: 28,
   EROFS: 30,
+  ERANGE: 34,
   ENAMETOOLONG: 36,
   ENOSYS: 38,
+  ENOTEMPTY: 39,
   ELOOP: 40,
+  ENODATA: 61,
+  EOPNOTSUPP: 95,
 } as const;
 
 /** An errno name. */

@@ -6,6 +6,7 @@
  */
 
 import { strerror } from "../ffi/libc.ts";
+import { ERRNO, type ErrnoName } from "../ffi/syscalls.ts";
 
 /** Exit status for the runtime's own failures (docker's and runc's 125). */
 export const EXIT_RUNTIME = 125;
@@ -40,23 +41,21 @@ export function usageError(message: string): ContainerError {
   return new ContainerError("usage", undefined, undefined, message);
 }
 
+/**
+ * The errno behind a Deno error: its message ends the OS part with
+ * "(os error N)" even when `code` names no errno (ESRCH, EBUSY).
+ */
+export function denoErrno(e: unknown): number | undefined {
+  const m = /\(os error (\d+)\)/.exec((e as Error)?.message ?? "");
+  if (m) return Number(m[1]);
+  const code = (e as { code?: string })?.code;
+  return code && code in ERRNO ? ERRNO[code as ErrnoName] : undefined;
+}
+
 /** Turns a Deno file-system error into a ContainerError naming `op` and `path`. */
 export function fromDenoError(op: string, path: string, e: unknown): ContainerError {
   if (e instanceof ContainerError) return e;
-  const code = (e as { code?: string }).code;
-  const errnoByCode: Record<string, number> = {
-    EPERM: 1,
-    ENOENT: 2,
-    EACCES: 13,
-    EEXIST: 17,
-    ENOTDIR: 20,
-    EISDIR: 21,
-    EINVAL: 22,
-    ENOSPC: 28,
-    EROFS: 30,
-    ELOOP: 40,
-  };
-  const errno = code ? errnoByCode[code] : undefined;
+  const errno = denoErrno(e);
   return new ContainerError(
     op,
     path,

@@ -6,49 +6,17 @@
  * @module
  */
 
-import { ContainerError } from "../errors.ts";
+import { ERRNO } from "../../ffi/syscalls.ts";
+import { ContainerError, denoErrno } from "../errors.ts";
 
-/** errno values the cgroup code reacts to. */
-export const ERRNO = {
-  ENOENT: 2,
-  ESRCH: 3,
-  EBUSY: 16,
-  EEXIST: 17,
-  EINVAL: 22,
-} as const;
+export { ERRNO };
 
-const ERRNO_BY_CODE: Record<string, number> = {
-  EPERM: 1,
-  ENOENT: 2,
-  ESRCH: 3,
-  EACCES: 13,
-  EBUSY: 16,
-  EEXIST: 17,
-  ENOTDIR: 20,
-  EISDIR: 21,
-  EINVAL: 22,
-  ENOSPC: 28,
-  EROFS: 30,
-  ERANGE: 34,
-  ENOTEMPTY: 39,
-  EOPNOTSUPP: 95,
-};
-
-/**
- * The errno behind a Deno file-system error. Deno names only some errnos in
- * `code` (ESRCH and EBUSY can come without one), but its message always ends
- * the OS part with "(os error N)".
- */
-export function errnoOf(e: unknown): number | undefined {
-  const m = /\(os error (\d+)\)/.exec((e as Error)?.message ?? "");
-  if (m) return Number(m[1]);
-  const code = (e as { code?: string })?.code;
-  return code ? ERRNO_BY_CODE[code] : undefined;
-}
+/** The errno behind a Deno file-system error. */
+export const errnoOf: (e: unknown) => number | undefined = denoErrno;
 
 function failure(op: string, path: string, e: unknown): ContainerError {
   if (e instanceof ContainerError) return e;
-  const errno = errnoOf(e);
+  const errno = denoErrno(e);
   return new ContainerError(
     op,
     path,

@@ -13,16 +13,12 @@ import { securityOps } from "../security/process_ops.ts";
 import { resolveUser } from "../security/users.ts";
 import { StateStore } from "../state/store.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
+import { TERMINAL_FLAGS, terminalFlags } from "./terminal_flags.ts";
 import { globalOptions } from "./global.ts";
 import { resolveEnv } from "./run.ts";
 
 const FLAGS: FlagDef[] = [
-  {
-    name: "interactive",
-    short: "i",
-    help: "Keep stdin open (with -t: the host terminal in raw mode)",
-  },
-  { name: "tty", short: "t", help: "Give the command a terminal" },
+  ...TERMINAL_FLAGS,
   {
     name: "env",
     short: "e",
@@ -59,11 +55,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (rest.length < 2) throw usageError("exec needs a container and a command");
-  const tty = flags.tty === true;
-  const interactive = flags.interactive === true;
-  if (tty && interactive && !Deno.stdin.isTerminal()) {
-    throw usageError("the input device is not a TTY (drop -t, or run from a terminal)");
-  }
+  const { tty, interactive } = terminalFlags(flags);
   const store = new StateStore(globalOptions.stateRoot);
   const id = store.resolve(rest[0]);
   const state = store.read(id);

@@ -11,6 +11,7 @@ import { defaultRootfsPath, ensureDefaultRootfs, isRootfsReady } from "../rootfs
 import { chooseMappings } from "../userns/mappings.ts";
 import type { Mount } from "../spec.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
+import { TERMINAL_FLAGS, terminalFlags } from "./terminal_flags.ts";
 import { globalOptions } from "./global.ts";
 import { resourcesFromFlags } from "./resource_flags.ts";
 import { applySecurityFlags, SECURITY_FLAGS } from "./security_flags.ts";
@@ -65,12 +66,7 @@ const FLAGS: FlagDef[] = [
     help:
       "Map container root to unprivileged host ids (remap: /etc/subuid's range or 100000:65536)",
   },
-  {
-    name: "interactive",
-    short: "i",
-    help: "Keep stdin open (with -t: the host terminal in raw mode)",
-  },
-  { name: "tty", short: "t", help: "Give the container a terminal (a pty from its own devpts)" },
+  ...TERMINAL_FLAGS,
   { name: "detach", short: "d", help: "Run in the background; print the container id" },
   {
     name: "name",
@@ -210,11 +206,7 @@ export async function main(argv: string[]): Promise<number> {
   if (workdir !== undefined && !workdir.startsWith("/")) {
     throw usageError(`--workdir "${workdir}" must be an absolute path`);
   }
-  const tty = flags.tty === true;
-  const interactive = flags.interactive === true;
-  if (tty && interactive && !Deno.stdin.isTerminal()) {
-    throw usageError("the input device is not a TTY (drop -t, or run from a terminal)");
-  }
+  const { tty, interactive } = terminalFlags(flags);
   const env = resolveEnv((flags.env as string[] | undefined) ?? []);
   const mounts = ((flags.volume as string[] | undefined) ?? []).map(parseVolume);
   // Without root, the container gets a user namespace mapping the caller to root.
