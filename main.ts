@@ -45,6 +45,22 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
     load: async () => (await import("./lib/cli/inspect.ts")).main,
     summary: "Show containers' state as JSON",
   },
+  import: {
+    load: async () => (await import("./lib/cli/import.ts")).main,
+    summary: "Import a rootfs tarball as an image",
+  },
+  images: {
+    load: async () => (await import("./lib/cli/images.ts")).main,
+    summary: "List images",
+  },
+  rmi: {
+    load: async () => (await import("./lib/cli/rmi.ts")).main,
+    summary: "Remove images (and the layers nothing else uses)",
+  },
+  image: {
+    load: async () => (await import("./lib/cli/rmi.ts")).image,
+    summary: "Manage images: image ls, image rm, image prune",
+  },
   rootfs: {
     load: async () => (await import("./lib/cli/rootfs.ts")).main,
     summary: "Build the default root filesystem (rootfs build [DIR])",

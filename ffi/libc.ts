@@ -15,6 +15,9 @@ const SYMBOLS = {
   strerror: { parameters: ["i32"], result: "pointer" },
   memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
   open: { parameters: ["buffer", "i32"], result: "i32" },
+  mknod: { parameters: ["buffer", "u32", "u64"], result: "i32" },
+  lchown: { parameters: ["buffer", "u32", "u32"], result: "i32" },
+  lsetxattr: { parameters: ["buffer", "buffer", "buffer", "usize", "i32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -88,4 +91,26 @@ export function openDirectory(path: string): number {
   const fd = libc().open(new TextEncoder().encode(`${path}\0`), 0o200000 | 0o2000000);
   if (fd < 0) throw new SysError(`open ${path}`, errno());
   return fd;
+}
+
+const cpath = (path: string) => new TextEncoder().encode(`${path}\0`);
+
+/** mknod(2) for device nodes and overlay whiteouts (Deno has none). */
+export function mknod(path: string, mode: number, major: number, minor: number): void {
+  const dev = (BigInt(major & 0xfff) << 8n) | BigInt(minor & 0xff) |
+    (BigInt(minor & ~0xff) << 12n) |
+    (BigInt(major & ~0xfff) << 32n);
+  if (libc().mknod(cpath(path), mode, dev) !== 0) throw new SysError(`mknod ${path}`, errno());
+}
+
+/** lchown(2): ownership of the link itself, not of what it points to. */
+export function lchown(path: string, uid: number, gid: number): void {
+  if (libc().lchown(cpath(path), uid, gid) !== 0) throw new SysError(`lchown ${path}`, errno());
+}
+
+/** lsetxattr(2). */
+export function lsetxattr(path: string, name: string, value: Uint8Array): void {
+  if (libc().lsetxattr(cpath(path), cpath(name), value, BigInt(value.length), 0) !== 0) {
+    throw new SysError(`set ${name} on ${path}`, errno());
+  }
 }

@@ -15,7 +15,7 @@ import { StateStore } from "../state/store.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { TERMINAL_FLAGS, terminalFlags } from "./terminal_flags.ts";
 import { globalOptions } from "./global.ts";
-import { resolveEnv } from "./run.ts";
+import { PASSWD_ROOT, resolveEnv } from "./run.ts";
 
 const FLAGS: FlagDef[] = [
   ...TERMINAL_FLAGS,
@@ -73,7 +73,10 @@ export async function main(argv: string[]): Promise<number> {
   const user = flags.user as string | undefined;
   const execSpec = user === undefined ? spec : {
     ...spec,
-    process: { ...spec.process, user: resolveUser(spec.root.path, user) },
+    process: {
+      ...spec.process,
+      user: resolveUser(spec.annotations?.[PASSWD_ROOT] ?? spec.root.path, user),
+    },
   };
   const security = securityOps(execSpec);
   return await launch({

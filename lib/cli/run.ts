@@ -7,12 +7,20 @@
 import { defaultSpec } from "../container/default_spec.ts";
 import { runContainer } from "../container/run.ts";
 import { ContainerError, usageError } from "../errors.ts";
-import { defaultRootfsPath, ensureDefaultRootfs, isRootfsReady } from "../rootfs/default.ts";
+import {
+  dataDir,
+  defaultRootfsPath,
+  defaultScratchDir,
+  ensureDefaultRootfs,
+  isRootfsReady,
+} from "../rootfs/default.ts";
 import { chooseMappings } from "../userns/mappings.ts";
+import type { RootOverlay } from "../mounts/plan.ts";
 import type { Mount } from "../spec.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { TERMINAL_FLAGS, terminalFlags } from "./terminal_flags.ts";
 import { globalOptions } from "./global.ts";
+import { newId } from "../state/store.ts";
 import { resourcesFromFlags } from "./resource_flags.ts";
 import { applySecurityFlags, SECURITY_FLAGS } from "./security_flags.ts";
 
@@ -67,6 +75,12 @@ const FLAGS: FlagDef[] = [
       "Map container root to unprivileged host ids (remap: /etc/subuid's range or 100000:65536)",
   },
   ...TERMINAL_FLAGS,
+  {
+    name: "entrypoint",
+    value: true,
+    meta: "CMD",
+    help: 'Replace the image\'s entrypoint ("" clears it)',
+  },
   { name: "detach", short: "d", help: "Run in the background; print the container id" },
   {
     name: "name",
@@ -120,14 +134,19 @@ const FLAGS: FlagDef[] = [
   { name: "help", help: "Show this help" },
 ];
 
-const HELP = `Usage: minicontainer run [OPTIONS] [--] CMD [ARG...]
+const HELP = `Usage: minicontainer run [OPTIONS] [--] IMAGE|CMD [ARG...]
 
-Run CMD in new PID, mount, UTS, IPC, network and cgroup namespaces, inside a
-root filesystem of its own. The exit status is CMD's own; 125 means the
+Run a command in new PID, mount, UTS, IPC, network and cgroup namespaces,
+inside a root filesystem of its own: an image's (a local one named by the
+first word, on an overlayfs of its layers), --rootfs DIR, or the default
+busybox rootfs. The exit status is CMD's own; 125 means the
 runtime failed, 126 CMD cannot be executed, 127 CMD was not found.
 
 Options:
 ${flagHelp(FLAGS)}`;
+
+/** Annotation naming the host directory whose /etc holds the container's users. */
+export const PASSWD_ROOT = "org.minicontainer.passwd-root";
 
 /** A hostname the kernel takes: at most 64 bytes (HOST_NAME_MAX). */
 export function checkHostname(name: string): void {
@@ -195,7 +214,9 @@ export async function main(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  if (rest.length === 0) throw usageError("run needs a command; see 'minicontainer run --help'");
+  if (rest.length === 0) {
+    throw usageError("run needs a command or an image; see 'minicontainer run --help'");
+  }
   const network = (flags.network as string | undefined) ?? "none";
   if (network !== "none" && network !== "host") {
     throw usageError(`--network must be none or host, not "${network}"`);
@@ -207,7 +228,7 @@ export async function main(argv: string[]): Promise<number> {
     throw usageError(`--workdir "${workdir}" must be an absolute path`);
   }
   const { tty, interactive } = terminalFlags(flags);
-  const env = resolveEnv((flags.env as string[] | undefined) ?? []);
+  let env = resolveEnv((flags.env as string[] | undefined) ?? []);
   const mounts = ((flags.volume as string[] | undefined) ?? []).map(parseVolume);
   // Without root, the container gets a user namespace mapping the caller to root.
   const rootless = Deno.uid() !== 0;
@@ -216,61 +237,148 @@ export async function main(argv: string[]): Promise<number> {
     ? chooseMappings(usernsFlag, Deno.uid() ?? -1, Deno.gid() ?? -1)
     : undefined;
 
-  let rootfs = flags.rootfs as string | undefined;
+  // `run IMAGE [CMD...]` when the first word names a local image (and no --rootfs).
+  let args = rest;
+  let cwd = workdir;
+  let image: Awaited<ReturnType<typeof imageMode>>;
+  if (flags.rootfs === undefined) {
+    image = await imageMode(rest, {
+      entrypoint: flags.entrypoint as string | undefined,
+      env,
+      workdir,
+      user: flags.user as string | undefined,
+    });
+    if (image) ({ args, env, cwd } = image.process);
+  } else if (flags.entrypoint !== undefined) {
+    throw usageError("--entrypoint applies to images, not to --rootfs");
+  }
+
+  let rootfs = image?.root.rootfs ?? flags.rootfs as string | undefined;
+  let overlay: RootOverlay | undefined = image?.overlay;
+  let userRoot = image?.userRoot;
   if (rootfs === undefined) {
-    rootfs = defaultRootfsPath();
-    if (!isRootfsReady(rootfs)) {
+    const base = defaultRootfsPath();
+    if (!isRootfsReady(base)) {
       await ensureDefaultRootfs((line) => console.error(`minicontainer: ${line}`));
     }
+    // Shared by every container: an overlay keeps it pristine, its upper
+    // layer a tmpfs of the container's own, so nothing written stays.
+    const scratch = defaultScratchDir();
+    overlay = { lower: [base], upper: `${scratch}/upper`, work: `${scratch}/work`, scratch };
+    rootfs = `${scratch}/root`;
+    userRoot = base;
   } else if (!rootfs.startsWith("/")) rootfs = `${Deno.cwd()}/${rootfs}`;
 
-  const spec = defaultSpec({
-    rootfs,
-    args: rest,
-    hostname,
-    env,
-    cwd: workdir,
-    hostNetwork: network === "host",
-    tty: tty || Deno.stdin.isTerminal(),
-    mounts,
-    userns,
-  });
-  spec.process.terminal = tty;
-  applySecurityFlags(spec, flags);
-  const limits = resourcesFromFlags({
-    memory: flags.memory as string | undefined,
-    memorySwap: flags["memory-swap"] as string | undefined,
-    memoryReservation: flags["memory-reservation"] as string | undefined,
-    cpus: flags.cpus as string | undefined,
-    cpuShares: flags["cpu-shares"] as string | undefined,
-    cpusetCpus: flags["cpuset-cpus"] as string | undefined,
-    cpusetMems: flags["cpuset-mems"] as string | undefined,
-    pidsLimit: flags["pids-limit"] as string | undefined,
-    blkioWeight: flags["blkio-weight"] as string | undefined,
-    ulimits: flags.ulimit as string[] | undefined,
-  });
-  spec.linux.resources = { ...limits.resources, ...spec.linux.resources };
-  if (limits.rlimits.length) spec.process.rlimits = limits.rlimits;
-  if (flags["cgroup-parent"] !== undefined) {
-    spec.linux.cgroupsPath = flags["cgroup-parent"] as string;
+  try {
+    return await runSpec();
+  } finally {
+    // A foreground container's root goes with it; a detached one's at rm.
+    if (image && !flags.detach) image.remove();
   }
-  if (flags.detach) {
-    if (tty || interactive) throw usageError("-d cannot be combined with -i or -t yet");
-    const { runDetached } = await import("../container/detached_run.ts");
-    const id = await runDetached(spec, {
-      stateRoot: globalOptions.stateRoot,
-      name: flags.name as string | undefined,
-      autoRemove: flags.rm === true,
-      init: flags.init === true,
-      command: rest,
+
+  async function runSpec(): Promise<number> {
+    const spec = defaultSpec({
+      rootfs: rootfs!,
+      args,
+      hostname,
+      env,
+      cwd,
+      hostNetwork: network === "host",
+      tty: tty || Deno.stdin.isTerminal(),
+      mounts,
+      userns,
     });
-    console.log(id);
-    return 0;
+    spec.process.terminal = tty;
+    // Where /etc/passwd is on the host, for exec -u later (an overlay root is not).
+    if (userRoot) spec.annotations = { ...spec.annotations, [PASSWD_ROOT]: userRoot };
+    applySecurityFlags(
+      spec,
+      { ...flags, user: image?.process.user ?? flags.user },
+      userRoot,
+    );
+    const limits = resourcesFromFlags({
+      memory: flags.memory as string | undefined,
+      memorySwap: flags["memory-swap"] as string | undefined,
+      memoryReservation: flags["memory-reservation"] as string | undefined,
+      cpus: flags.cpus as string | undefined,
+      cpuShares: flags["cpu-shares"] as string | undefined,
+      cpusetCpus: flags["cpuset-cpus"] as string | undefined,
+      cpusetMems: flags["cpuset-mems"] as string | undefined,
+      pidsLimit: flags["pids-limit"] as string | undefined,
+      blkioWeight: flags["blkio-weight"] as string | undefined,
+      ulimits: flags.ulimit as string[] | undefined,
+    });
+    spec.linux.resources = { ...limits.resources, ...spec.linux.resources };
+    if (limits.rlimits.length) spec.process.rlimits = limits.rlimits;
+    if (flags["cgroup-parent"] !== undefined) {
+      spec.linux.cgroupsPath = flags["cgroup-parent"] as string;
+    }
+    if (flags.detach) {
+      if (tty || interactive) throw usageError("-d cannot be combined with -i or -t yet");
+      const { runDetached } = await import("../container/detached_run.ts");
+      try {
+        const id = await runDetached(spec, {
+          id: image?.id,
+          stateRoot: globalOptions.stateRoot,
+          name: flags.name as string | undefined,
+          autoRemove: flags.rm === true,
+          init: flags.init === true,
+          command: rest,
+          overlay,
+          removeOnDelete: image ? [image.root.dir] : undefined,
+          stopSignal: image?.process.stopSignal,
+        });
+        console.log(id);
+        return 0;
+      } catch (e) {
+        image?.remove();
+        throw e;
+      }
+    }
+    if (flags.name !== undefined) throw usageError("--name names a detached container: add -d");
+    return await runContainer(spec, {
+      id: image?.id,
+      init: flags.init === true,
+      debug: flags.debug === true,
+      interactive,
+      overlay,
+    });
   }
-  if (flags.name !== undefined) throw usageError("--name names a detached container: add -d");
-  return await runContainer(spec, {
-    init: flags.init === true,
-    debug: flags.debug === true,
-    interactive,
+}
+
+/** The image `run`'s first word names, prepared as a container root; undefined when none does. */
+async function imageMode(
+  rest: string[],
+  flags: { entrypoint?: string; env: string[]; workdir?: string; user?: string },
+) {
+  const storeRoot = `${dataDir()}/images`;
+  try {
+    Deno.lstatSync(`${storeRoot}/index.json`);
+  } catch {
+    return undefined; // no images: the run path reads nothing more
+  }
+  const { findLocalImage, mergeImageConfig, prepareImageRoot, removeImageRoot } = await import(
+    "../image/run_image.ts"
+  );
+  const found = findLocalImage(storeRoot, rest[0]);
+  if (!found) return undefined;
+  const process = mergeImageConfig(found.config, { ...flags, cmd: rest.slice(1) });
+  const id = newId();
+  const root = prepareImageRoot(storeRoot, found, id);
+  // /etc/passwd and /etc/group for -u/USER come from the top-most layer that has them.
+  const userRoot = root.lowerdirs.find((l) => {
+    try {
+      return Deno.lstatSync(`${l}/etc/passwd`).isFile;
+    } catch {
+      return false;
+    }
   });
+  return {
+    id,
+    root,
+    process,
+    userRoot,
+    overlay: { lower: root.lowerdirs, upper: root.upperdir, work: root.workdir },
+    remove: () => removeImageRoot(root.dir),
+  };
 }

@@ -67,8 +67,15 @@ export const SECURITY_FLAGS: FlagDef[] = [
 
 type Flags = Record<string, string | string[] | boolean | undefined>;
 
-/** Applies the security flags to `spec` (whose root.path is the rootfs). */
-export function applySecurityFlags(spec: Spec, flags: Flags): void {
+/**
+ * Applies the security flags to `spec`. Users and groups are looked up in
+ * `userRoot`'s /etc (default: the rootfs).
+ */
+export function applySecurityFlags(
+  spec: Spec,
+  flags: Flags,
+  userRoot: string = spec.root.path,
+): void {
   const privileged = flags.privileged === true;
   const caps = resolveCapabilities(
     (flags["cap-add"] as string[] | undefined) ?? [],
@@ -110,7 +117,7 @@ export function applySecurityFlags(spec: Spec, flags: Flags): void {
   const user = flags.user as string | undefined;
   const groupAdd = (flags["group-add"] as string[] | undefined) ?? [];
   if (user !== undefined || groupAdd.length) {
-    const resolved = resolveUser(spec.root.path, user ?? "0", groupAdd);
+    const resolved = resolveUser(userRoot, user ?? "0", groupAdd);
     spec.process.user = {
       uid: resolved.uid,
       gid: resolved.gid,

@@ -5,13 +5,22 @@
  */
 
 import { ContainerError } from "../errors.ts";
+import type { RootOverlay } from "../mounts/plan.ts";
 import type { Spec } from "../spec.ts";
 import { checkName, generatedName, newId, StateStore } from "../state/store.ts";
 import { selfCommand, startDaemon } from "./detach.ts";
 
 /** How to run detached. */
 export interface DetachedRun {
+  /** The container's id (default: a new one). */
+  id?: string;
   stateRoot: string;
+  /** An image's overlayfs root. */
+  overlay?: RootOverlay;
+  /** What rm removes besides the state (an image root). */
+  removeOnDelete?: string[];
+  /** The image's StopSignal. */
+  stopSignal?: string;
   name?: string;
   autoRemove: boolean;
   init: boolean;
@@ -23,7 +32,7 @@ export async function runDetached(spec: Spec, opts: DetachedRun): Promise<string
   const store = new StateStore(opts.stateRoot);
   const name = opts.name ?? generatedName();
   checkName(name);
-  const id = newId();
+  const id = opts.id ?? newId();
   store.create({
     id,
     name,
@@ -35,6 +44,9 @@ export async function runDetached(spec: Spec, opts: DetachedRun): Promise<string
     init: opts.init,
     autoRemove: opts.autoRemove,
     logPath: `${store.dir(id)}/container.log`,
+    overlay: opts.overlay,
+    removeOnDelete: opts.removeOnDelete,
+    stopSignal: opts.stopSignal,
   });
   let said: string;
   try {

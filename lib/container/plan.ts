@@ -9,7 +9,7 @@ import type { Op } from "../../ffi/plan.ts";
 import { CLONE, K } from "../../ffi/syscalls.ts";
 import { type MaskedPath, maskOps } from "../mounts/masks.ts";
 import type { PreparedMount } from "../mounts/prepare.ts";
-import { rootfsOps } from "../mounts/plan.ts";
+import { rootfsOps, type RootOverlay } from "../mounts/plan.ts";
 import { loopbackUpOps } from "../net/loopback.ts";
 import { ptyOps, type WindowSize } from "../tty/pty_ops.ts";
 import type { Namespace, Spec } from "../spec.ts";
@@ -57,6 +57,8 @@ export interface ChildPlanInput {
   securityOps?: readonly Op[];
   /** Files to make the container's stdin, stdout and stderr (a detached container's). */
   stdio?: readonly [number, number, number];
+  /** An image's overlayfs root, mounted on spec.root.path. */
+  overlay?: RootOverlay;
   /** A pty for the command: its master goes back over `socketFd`. */
   terminal?: { socketFd: number; size: WindowSize };
 }
@@ -108,6 +110,7 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
       devices: spec.linux.devices ?? [],
       readonly: spec.root.readonly ?? false,
       bindDevices: hasNamespace(spec, "user"),
+      overlay: input.overlay,
     }));
     ops.push(...maskOps(input.masked ?? [], spec.linux.readonlyPaths ?? []));
   }

@@ -8,6 +8,7 @@
 import type { Op } from "../../ffi/plan.ts";
 import { ContainerError, fromDenoError } from "../errors.ts";
 import { classifyMaskedPaths } from "../mounts/masks.ts";
+import type { RootOverlay } from "../mounts/plan.ts";
 import { prepareMounts } from "../mounts/prepare.ts";
 import { securityOps } from "../security/process_ops.ts";
 import type { Spec } from "../spec.ts";
@@ -28,6 +29,8 @@ export interface RunOptions {
   interactive?: boolean;
   /** The container's stdin, stdout and stderr, when not the runtime's own. */
   stdio?: readonly [number, number, number];
+  /** An image's overlayfs root to mount on spec.root.path. */
+  overlay?: RootOverlay;
   /** Called with the container's cgroup directories once they exist. */
   onCgroup?: (paths: readonly string[]) => void;
   /** Called when the kernel's OOM killer ended the container. */
@@ -82,8 +85,9 @@ async function makeCgroup(spec: Spec, id: string, debug: boolean) {
 
 /** Runs `spec` to completion; resolves to the container's exit status. */
 export async function runContainer(spec: Spec, opts: RunOptions = {}): Promise<number> {
-  checkRootfs(spec.root.path);
-  const mounts = prepareMounts(spec.root.path, spec.mounts);
+  // A scratch overlay's root exists only in the container, once mounted.
+  for (const dir of opts.overlay?.scratch ? opts.overlay.lower : [spec.root.path]) checkRootfs(dir);
+  const mounts = prepareMounts(spec.root.path, spec.mounts, opts.overlay?.lower);
   const userns = spec.linux.namespaces.some((n) => n.type === "user" && !n.path);
   const id = opts.id ??
     Array.from(crypto.getRandomValues(new Uint8Array(32)), (b) => b.toString(16).padStart(2, "0"))
@@ -100,6 +104,7 @@ export async function runContainer(spec: Spec, opts: RunOptions = {}): Promise<n
           mounts,
           init: opts.init ?? false,
           stdio: opts.stdio,
+          overlay: opts.overlay,
           masked: classifyMaskedPaths(spec.linux.maskedPaths ?? []),
           securityOps: opts.securityOps ?? securityOps(spec),
           terminal,

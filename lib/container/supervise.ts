@@ -55,6 +55,7 @@ export async function supervise(store: StateStore, id: string): Promise<number> 
       // Recorded so that rm can remove them if this supervisor dies.
       onCgroup: (paths) => store.write({ ...state, cgroupPaths: [...paths] }),
       init: state.init,
+      overlay: state.overlay,
       stdio: [0, outW, errW],
       hooks: {
         beforeRelease() {
@@ -90,8 +91,14 @@ export async function supervise(store: StateStore, id: string): Promise<number> 
   await Promise.all(pumps);
   log.close();
   const current = store.read(id);
-  if (state.autoRemove) store.removeFiles(id, state.name);
-  else if (current) {
+  if (state.autoRemove) {
+    for (const path of state.removeOnDelete ?? []) {
+      try {
+        Deno.removeSync(path, { recursive: true });
+      } catch { /* already gone */ }
+    }
+    store.removeFiles(id, state.name);
+  } else if (current) {
     store.write({
       ...current,
       status: "exited",

@@ -139,6 +139,22 @@ export interface RootfsPlan {
   readonly: boolean;
   /** Bind device nodes from the host instead of mknod (user namespaces). */
   bindDevices?: boolean;
+  /** An image's root: an overlayfs mounted on `rootfs` first, in the container's namespace. */
+  overlay?: RootOverlay;
+}
+
+/** The directories of an overlayfs root. */
+export interface RootOverlay {
+  /** Read-only layers, top first. */
+  lower: readonly string[];
+  upper: string;
+  work: string;
+  /**
+   * A directory to mount a private tmpfs on first, holding upper, work and
+   * the root itself: the container's writes then vanish with it and the
+   * host keeps nothing (the default rootfs is run this way).
+   */
+  scratch?: string;
 }
 
 /** The whole file-system part of the plan, ending inside the new root at "/". */
@@ -151,12 +167,38 @@ export function rootfsOps(p: RootfsPlan): Op[] {
       args: [null, "/", null, MS.REC | MS.PRIVATE, null],
       label: "make / rprivate",
     },
+  ];
+  if (p.overlay?.scratch) {
+    ops.push({
+      call: "mount",
+      args: ["tmpfs", p.overlay.scratch, "tmpfs", MS.NOSUID | MS.NODEV, "mode=755"],
+      label: `mount a private tmpfs on ${p.overlay.scratch}`,
+    });
+    ops.push(...mkdirOps([p.overlay.upper, p.overlay.work, rootfs], ""));
+  }
+  if (p.overlay) {
+    // In the container's own namespace: it goes away with the container.
+    ops.push({
+      call: "mount",
+      args: [
+        "overlay",
+        rootfs,
+        "overlay",
+        0,
+        `lowerdir=${
+          p.overlay.lower.join(":")
+        },upperdir=${p.overlay.upper},workdir=${p.overlay.work}`,
+      ],
+      label: `mount the image's overlay on ${rootfs}`,
+    });
+  }
+  ops.push(
     {
       call: "mount",
       args: [rootfs, rootfs, null, MS.BIND | MS.REC, null],
       label: `bind rootfs ${rootfs}`,
     },
-  ];
+  );
   let devicesDone = false;
   for (const m of p.mounts) {
     ops.push(...mountOps(m, rootfs));

@@ -8,7 +8,7 @@
 import { ContainerError, fromDenoError } from "../errors.ts";
 import type { Mount } from "../spec.ts";
 import { type MountFlags, parseMountOptions } from "./options.ts";
-import { secureJoin } from "./secure_join.ts";
+import { layeredLinks, secureJoin } from "./secure_join.ts";
 
 /** A mount with its target resolved on the host and its options parsed. */
 export interface PreparedMount extends MountFlags {
@@ -39,7 +39,14 @@ function freshParent(dest: string, fresh: readonly string[]): string | undefined
  * mount (/dev/pts inside /dev's tmpfs) holds no rootfs symlinks, so it is
  * taken literally: no host lookups for it, which keeps this cheap.
  */
-export function prepareMounts(rootfs: string, mounts: readonly Mount[]): PreparedMount[] {
+export function prepareMounts(
+  rootfs: string,
+  mounts: readonly Mount[],
+  layers?: readonly string[],
+): PreparedMount[] {
+  // An image's root is an overlay mounted later, in the container: its
+  // symlinks are read from the layers.
+  const links = layers ? layeredLinks(layers) : undefined;
   const fresh: string[] = [];
   return mounts.map((m) => {
     if (!m.destination.startsWith("/")) {
@@ -56,7 +63,7 @@ export function prepareMounts(rootfs: string, mounts: readonly Mount[]): Prepare
       }
     }
     const inside = freshParent(m.destination, fresh);
-    const target = inside ? `${rootfs}${m.destination}` : secureJoin(rootfs, m.destination);
+    const target = inside ? `${rootfs}${m.destination}` : secureJoin(rootfs, m.destination, links);
     if (!parsed.bind) fresh.push(m.destination.replace(/\/+$/, "") || "/");
     const rel = target.slice(rootfs.length).split("/").filter(Boolean);
     const parents: string[] = [];

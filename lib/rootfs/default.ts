@@ -37,3 +37,17 @@ export async function ensureDefaultRootfs(log?: (line: string) => void): Promise
   }
   return dir;
 }
+
+/**
+ * An empty directory each container mounts its own private tmpfs on (in its
+ * own mount namespace, so any number share it) to overlay the default rootfs.
+ */
+export function defaultScratchDir(): string {
+  const dir = `${dataDir()}/rootfs/.scratch`;
+  try {
+    Deno.lstatSync(dir);
+  } catch {
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  }
+  return dir;
+}

@@ -44,6 +44,8 @@ export interface ContainerState {
   cgroupPaths?: string[];
   /** Cleanup the runtime must do at rm (image roots). */
   removeOnDelete?: string[];
+  /** An image's overlayfs root, mounted by the supervisor in the container. */
+  overlay?: { lower: readonly string[]; upper: string; work: string };
   /** Signal `stop` sends first. */
   stopSignal?: string;
 }
