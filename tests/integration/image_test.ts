@@ -1,0 +1,151 @@
+// Images: import, run, layers kept intact, hostile layers refused, rmi/prune.
+import assert from "node:assert/strict";
+import { extractLayer } from "../../lib/image/extract.ts";
+import { mc, rootOnly } from "./helpers.ts";
+
+const data = Deno.makeTempDirSync({ prefix: "mc-data-" });
+const env = { MINICONTAINER_DATA: data };
+const m = (args: string[]) => mc(args, { env });
+
+async function sh(script: string): Promise<void> {
+  const out = await new Deno.Command("sh", { args: ["-c", script], stderr: "piped" }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+}
+
+/** A tarball made by Python's tarfile, which writes any entry we ask for. */
+async function pyTar(path: string, body: string): Promise<void> {
+  await sh(`python3 - <<'EOF'
+import tarfile, io
+t = tarfile.open("${path}", "w")
+def add(name, data=b"", kind=tarfile.REGTYPE, link=""):
+    i = tarfile.TarInfo(name); i.type = kind; i.linkname = link; i.size = len(data); i.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
+    t.addfile(i, io.BytesIO(data))
+${body}
+t.close()
+EOF`);
+}
+
+let tarball = "";
+async function bbTarball(): Promise<string> {
+  if (tarball) return tarball;
+  const dir = Deno.makeTempDirSync({ prefix: "mc-bb-" });
+  await sh(
+    `mkdir -p ${dir}/root/bin ${dir}/root/etc ${dir}/root/tmp && cp /bin/busybox ${dir}/root/bin/ && ` +
+      `for a in sh cat ls echo id mkdir; do ln -s busybox ${dir}/root/bin/$a; done && ` +
+      `echo 'root:x:0:0:root:/root:/bin/sh' > ${dir}/root/etc/passwd && echo 'from the image' > ${dir}/root/etc/motd && ` +
+      `tar -C ${dir}/root -czf ${dir}/bb.tar.gz .`,
+  );
+  return (tarball = `${dir}/bb.tar.gz`);
+}
+
+function test(name: string, fn: () => Promise<void>) {
+  Deno.test({ ...rootOnly(name), fn });
+}
+
+test("image: import a rootfs tarball, list it, run it with the image's defaults", async () => {
+  const imp = await m(["import", await bbTarball(), "bb:1"]);
+  assert.equal(imp.code, 0, imp.stderr);
+  assert.match(imp.stdout.trim(), /^sha256:[0-9a-f]{64}$/);
+  const list = (await m(["images", "--format", "json"])).stdout.trim().split("\n").map((l) =>
+    JSON.parse(l)
+  );
+  assert.deepEqual(list.map((i) => `${i.Repository}:${i.Tag}`), ["bb:1"]);
+  const r = await m(["run", "bb:1", "cat", "/etc/motd"]);
+  assert.equal(r.stdout, "from the image\n", r.stderr);
+  // No command: the image's Cmd (/bin/sh) reads stdin.
+  const shell = await mc(["run", "bb:1"], { env, stdin: "echo from-cmd\n" });
+  assert.equal(shell.stdout, "from-cmd\n");
+});
+
+test("image: a container's writes never reach the image's layers", async () => {
+  await m(["import", await bbTarball(), "bb:2"]);
+  const w = await m([
+    "run",
+    "bb:2",
+    "sh",
+    "-c",
+    "echo changed > /etc/motd; mkdir /newdir; cat /etc/motd",
+  ]);
+  assert.equal(w.stdout, "changed\n", w.stderr);
+  assert.equal((await m(["run", "bb:2", "cat", "/etc/motd"])).stdout, "from the image\n");
+  assert.deepEqual(
+    [...Deno.readDirSync(`${data}/images/containers`)],
+    [],
+    "container roots are removed",
+  );
+});
+
+test("image: zstd tarballs import too", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "mc-zst-" });
+  await sh(
+    `mkdir ${dir}/x && tar -C ${dir}/x -xzf ${await bbTarball()} && tar -C ${dir}/x -cf - . | zstd -q -o ${dir}/bb.tar.zst`,
+  );
+  assert.equal((await m(["import", `${dir}/bb.tar.zst`, "bbz"])).code, 0);
+  assert.equal((await m(["run", "bbz", "cat", "/etc/motd"])).stdout, "from the image\n");
+});
+
+test("image: hostile layers are refused by entry name and write nothing outside", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "mc-evil-" });
+  const outside = Deno.makeTempDirSync({ prefix: "mc-outside-" });
+  await pyTar(
+    `${dir}/dotdot.tar`,
+    `add("ok.txt", b"ok")\nadd("../../../../../..${outside}/evil", b"pwned")`,
+  );
+  await pyTar(
+    `${dir}/link.tar`,
+    `add("escape", kind=tarfile.SYMTYPE, link="${outside}")\nadd("escape/evil", b"pwned")`,
+  );
+  for (
+    const [file, message] of [["dotdot.tar", /would land outside the layer root/], [
+      "link.tar",
+      /written through the symlink escape/,
+    ]] as const
+  ) {
+    const r = await m(["import", `${dir}/${file}`, "evil"]);
+    assert.equal(r.code, 125, file);
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assert.match(r.stderr, message);
+  }
+  assert.deepEqual([...Deno.readDirSync(outside)], [], "nothing written outside");
+  assert.equal((await m(["images", "-q"])).stdout.includes("evil"), false);
+  const layers = [...Deno.readDirSync(`${data}/images/layers`)].map((e) => e.name);
+  assert.ok(layers.every((n) => !n.startsWith(".unpack-")), "no half-unpacked layer left");
+});
+
+test("image: whiteouts become what overlayfs reads", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "mc-wh-" });
+  await pyTar(
+    `${dir}/wh.tar`,
+    `add("etc", kind=tarfile.DIRTYPE)\nadd("etc/.wh.motd")\nadd("opaque", kind=tarfile.DIRTYPE)\nadd("opaque/.wh..wh..opq")`,
+  );
+  const dest = Deno.makeTempDirSync({ prefix: "mc-layer-" });
+  await extractLayer((await Deno.open(`${dir}/wh.tar`)).readable, dest, "wh.tar");
+  const info = Deno.lstatSync(`${dest}/etc/motd`);
+  assert.ok(info.isCharDevice && info.rdev === 0, "a 0/0 character device hides etc/motd");
+  const xattr = await new Deno.Command("getfattr", {
+    args: ["-n", "trusted.overlay.opaque", "--only-values", `${dest}/opaque`],
+    stdout: "piped",
+    stderr: "null",
+  }).output().catch(() => undefined);
+  if (xattr) assert.equal(new TextDecoder().decode(xattr.stdout), "y");
+});
+
+test("image: rmi frees its layers; unknown images are one sentence, exit 125", async () => {
+  await m(["import", await bbTarball(), "gone:1"]);
+  const before = [...Deno.readDirSync(`${data}/images/layers`)].length;
+  for (const ref of ["bb:1", "bb:2", "bbz", "gone:1"]) await m(["rmi", ref]);
+  const after = [...Deno.readDirSync(`${data}/images/layers`)].filter((e) => e.isDirectory).length;
+  assert.ok(after < before, `${before} -> ${after}`);
+  assert.equal(after, 0);
+  const r = await m(["rmi", "nosuch:1"]);
+  assert.equal(r.code, 125);
+  assert.match(r.stderr, /^minicontainer: remove image nosuch:1: no such image$/m);
+  const notImage = await m(["run", "nosuch-image-or-command"]);
+  assert.equal(notImage.code, 127, "a word that is no image is a command");
+});
+
+addEventListener("unload", () => {
+  try {
+    Deno.removeSync(data, { recursive: true });
+  } catch { /* not root: nothing was made */ }
+});
