@@ -45,6 +45,10 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
     load: async () => (await import("./lib/cli/inspect.ts")).main,
     summary: "Show containers' state as JSON",
   },
+  pull: {
+    load: async () => (await import("./lib/cli/pull.ts")).main,
+    summary: "Pull an image from a registry",
+  },
   import: {
     load: async () => (await import("./lib/cli/import.ts")).main,
     summary: "Import a rootfs tarball as an image",

@@ -1,0 +1,40 @@
+/**
+ * `minicontainer pull [--insecure] [--platform OS/ARCH] [REGISTRY/]NAME[:TAG|@DIGEST]`.
+ * @module
+ */
+
+import { usageError } from "../errors.ts";
+import { pull } from "../image/pull.ts";
+import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
+import { imageStore } from "./import.ts";
+
+const FLAGS: FlagDef[] = [
+  { name: "insecure", help: "Plain HTTP (a local registry without TLS)" },
+  { name: "platform", value: true, meta: "OS/ARCH", help: "Which image of a multi-platform index" },
+  { name: "quiet", short: "q", help: "Print only the image name" },
+  { name: "help", help: "Show this help" },
+];
+
+/** The `pull` command. */
+export async function main(argv: string[]): Promise<number> {
+  const { flags, rest } = parseArgs(argv, FLAGS);
+  if (flags.help) {
+    console.log(
+      `Usage: minicontainer pull [OPTIONS] [REGISTRY/]NAME[:TAG|@DIGEST]\n\nOptions:\n${
+        flagHelp(FLAGS)
+      }`,
+    );
+    return 0;
+  }
+  if (rest.length !== 1) throw usageError("pull takes one image reference");
+  const store = imageStore();
+  const ref = await store.locked(() =>
+    pull(store, rest[0], {
+      insecure: flags.insecure === true,
+      platform: flags.platform as string | undefined,
+      log: flags.quiet ? undefined : (line) => console.error(line),
+    })
+  );
+  console.log(ref);
+  return 0;
+}

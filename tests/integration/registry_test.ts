@@ -1,0 +1,189 @@
+// Pulling from a real registry (Debian's docker-registry on 127.0.0.1),
+// pushed to with skopeo: tag and digest pulls, config merge, verification.
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { mc, rootOnly } from "./helpers.ts";
+
+const data = Deno.makeTempDirSync({ prefix: "mc-data-" });
+const env = { MINICONTAINER_DATA: data };
+const m = (args: string[]) => mc(args, { env });
+
+async function sh(script: string): Promise<string> {
+  const out = await new Deno.Command("sh", {
+    args: ["-c", script],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  return new TextDecoder().decode(out.stdout);
+}
+
+function digestOf(bytes: Uint8Array): string {
+  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+}
+
+/** An OCI layout with two layers (busybox, then a layer that adds a file and deletes one). */
+async function ociLayout(dir: string): Promise<void> {
+  await sh(
+    `mkdir -p ${dir}/l1/bin ${dir}/l1/etc ${dir}/l1/app ${dir}/l2/etc ${dir}/blobs/sha256 && cp /bin/busybox ${dir}/l1/bin/ && ` +
+      `for a in sh cat ls pwd env; do ln -s busybox ${dir}/l1/bin/$a; done && echo old > ${dir}/l1/etc/old && ` +
+      `echo layer2 > ${dir}/l2/etc/motd && touch ${dir}/l2/etc/.wh.old && ` +
+      `tar -C ${dir}/l1 -czf ${dir}/l1.tgz . && tar -C ${dir}/l2 -czf ${dir}/l2.tgz .`,
+  );
+  const blob = (bytes: Uint8Array) => {
+    const d = digestOf(bytes);
+    Deno.writeFileSync(`${dir}/blobs/sha256/${d.slice(7)}`, bytes);
+    return { digest: d, size: bytes.length };
+  };
+  const layers = ["l1", "l2"].map((l) => Deno.readFileSync(`${dir}/${l}.tgz`));
+  const diffIds = await Promise.all(
+    layers.map(async (gz) =>
+      digestOf(
+        new Uint8Array(
+          await new Response(new Blob([gz]).stream().pipeThrough(new DecompressionStream("gzip")))
+            .arrayBuffer(),
+        ),
+      )
+    ),
+  );
+  const config = blob(new TextEncoder().encode(JSON.stringify({
+    architecture: "amd64",
+    os: "linux",
+    config: {
+      Env: ["PATH=/bin", "GREETING=hello"],
+      Cmd: ["sh", "-c", "echo $GREETING from $(pwd); cat /etc/motd; ls /etc"],
+      WorkingDir: "/app",
+    },
+    rootfs: { type: "layers", diff_ids: diffIds },
+  })));
+  const manifest = blob(new TextEncoder().encode(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.manifest.v1+json",
+    config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
+    layers: layers.map((gz) => ({
+      mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+      ...blob(gz),
+    })),
+  })));
+  Deno.writeTextFileSync(`${dir}/oci-layout`, '{"imageLayoutVersion":"1.0.0"}');
+  Deno.writeTextFileSync(
+    `${dir}/index.json`,
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        ...manifest,
+        annotations: { "org.opencontainers.image.ref.name": "1" },
+      }],
+    }),
+  );
+}
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+Deno.test({
+  ...rootOnly(
+    "pull: from a real registry by tag and by digest, run it, verify blobs, second pull downloads nothing",
+  ),
+  async fn() {
+    const work = Deno.makeTempDirSync({ prefix: "mc-registry-" });
+    const port = freePort();
+    Deno.writeTextFileSync(
+      `${work}/config.yml`,
+      `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${work}/storage\nhttp:\n  addr: 127.0.0.1:${port}\n`,
+    );
+    const registry = new Deno.Command("docker-registry", {
+      args: ["serve", `${work}/config.yml`],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    try {
+      for (let i = 0;; i++) {
+        try {
+          if ((await fetch(`http://127.0.0.1:${port}/v2/`)).ok) break;
+        } catch { /* not up yet */ }
+        if (i > 100) throw new Error("the registry did not start");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await ociLayout(`${work}/oci`);
+      await sh(
+        `skopeo copy -q --dest-tls-verify=false oci:${work}/oci:1 docker://127.0.0.1:${port}/test/bb:1`,
+      );
+      const ref = `127.0.0.1:${port}/test/bb:1`;
+
+      const first = await m(["pull", "--insecure", ref]);
+      assert.equal(first.code, 0, first.stderr);
+      assert.equal(first.stdout.trim(), ref);
+      assert.match(first.stderr, /downloading/);
+      const run = await m(["run", ref]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.deepEqual(
+        run.stdout.trim().split("\n"),
+        ["hello from /app", "layer2", "motd"],
+        "config merged, whiteout applied",
+      );
+      assert.equal(
+        (await m(["run", "-e", "GREETING=bye", ref, "sh", "-c", "echo $GREETING"])).stdout,
+        "bye\n",
+      );
+
+      const again = await m(["pull", "--insecure", ref]);
+      assert.doesNotMatch(again.stderr, /downloading/, "a second pull downloads no layer");
+      assert.equal((again.stderr.match(/already exists/g) ?? []).length, 2);
+
+      const digest =
+        JSON.parse(await sh(`skopeo inspect --tls-verify=false docker://${ref}`)).Digest;
+      const byDigest = await m(["pull", "--insecure", `127.0.0.1:${port}/test/bb@${digest}`]);
+      assert.equal(byDigest.code, 0, byDigest.stderr);
+      assert.equal(
+        (await m(["run", `127.0.0.1:${port}/test/bb@${digest}`, "cat", "/etc/motd"])).stdout,
+        "layer2\n",
+      );
+
+      // A corrupted blob in the registry: verification fails, nothing is registered.
+      await sh(
+        `skopeo copy -q --dest-tls-verify=false oci:${work}/oci:1 docker://127.0.0.1:${port}/test/broken:1`,
+      );
+      for (const rmi of [ref, `127.0.0.1:${port}/test/bb@${digest}`]) await m(["rmi", rmi]);
+      const layerBlob =
+        JSON.parse(Deno.readTextFileSync(`${work}/oci/index.json`)).manifests[0].digest;
+      const manifest = JSON.parse(
+        Deno.readTextFileSync(`${work}/oci/blobs/sha256/${layerBlob.slice(7)}`),
+      );
+      const target = manifest.layers[1].digest.slice(7);
+      const stored = `${work}/storage/docker/registry/v2/blobs/sha256/${
+        target.slice(0, 2)
+      }/${target}/data`;
+      const bytes = Deno.readFileSync(stored);
+      bytes[bytes.length - 10] ^= 0xff;
+      Deno.writeFileSync(stored, bytes);
+      const broken = await m(["pull", "--insecure", `127.0.0.1:${port}/test/broken:1`]);
+      assert.equal(broken.code, 125);
+      assert.match(broken.stderr, /verify blob sha256:[0-9a-f]+: its content hashes to/);
+      assert.doesNotMatch((await m(["images"])).stdout, /broken/);
+
+      const unknown = await m(["pull", "--insecure", `127.0.0.1:${port}/test/nosuch:1`]);
+      assert.equal(unknown.code, 125);
+      assert.match(unknown.stderr, /no such image or tag/);
+      const unreachable = await m(["pull", "--insecure", `127.0.0.1:${freePort()}/test/bb:1`]);
+      assert.equal(unreachable.code, 125);
+      assert.match(unreachable.stderr, /reach registry/);
+
+      await m(["image", "prune"]);
+      assert.deepEqual(
+        [...Deno.readDirSync(`${data}/images/layers`)].filter((e) => !e.name.startsWith(".")),
+        [],
+      );
+    } finally {
+      registry.kill();
+      await registry.status;
+      Deno.removeSync(work, { recursive: true });
+      Deno.removeSync(data, { recursive: true });
+    }
+  },
+});
