@@ -53,6 +53,10 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
     load: async () => (await import("./lib/cli/import.ts")).main,
     summary: "Import a rootfs tarball as an image",
   },
+  load: {
+    load: async () => (await import("./lib/cli/load.ts")).main,
+    summary: "Load images from a docker save archive or an OCI layout",
+  },
   images: {
     load: async () => (await import("./lib/cli/images.ts")).main,
     summary: "List images",

@@ -1,7 +1,7 @@
 // Images: import, run, layers kept intact, hostile layers refused, rmi/prune.
 import assert from "node:assert/strict";
 import { extractLayer } from "../../lib/image/extract.ts";
-import { mc, rootOnly } from "./helpers.ts";
+import { mc, REPO, rootOnly } from "./helpers.ts";
 
 const data = Deno.makeTempDirSync({ prefix: "mc-data-" });
 const env = { MINICONTAINER_DATA: data };
@@ -148,4 +148,33 @@ addEventListener("unload", () => {
   try {
     Deno.removeSync(data, { recursive: true });
   } catch { /* not root: nothing was made */ }
+});
+
+test("load: an OCI layout (directory and tar) and a docker save archive", async () => {
+  const { ociLayout } = await import("./oci_fixture.ts");
+  const dir = Deno.makeTempDirSync({ prefix: "mc-load-" });
+  await ociLayout(`${dir}/oci`);
+  const fromDir = await m(["load", "-i", `${dir}/oci`, "--name", "loaded"]);
+  assert.equal(fromDir.code, 0, fromDir.stderr);
+  assert.equal(fromDir.stdout.trim(), "Loaded image: loaded:1");
+  assert.equal((await m(["run", "loaded:1", "cat", "/etc/motd"])).stdout, "layer2\n");
+  await sh(`tar -C ${dir}/oci -cf ${dir}/oci.tar .`);
+  // From stdin too, as docker load reads it.
+  const fromStdin = await new Deno.Command("sh", {
+    args: ["-c", `${REPO}minicontainer load --name piped < ${dir}/oci.tar`],
+    env,
+    stdout: "piped",
+  }).output();
+  assert.equal(new TextDecoder().decode(fromStdin.stdout).trim(), "Loaded image: piped:1");
+  const fromTar = await m(["load", "-i", `${dir}/oci.tar`, "--name", "fromtar"]);
+  assert.equal(fromTar.stdout.trim(), "Loaded image: fromtar:1", fromTar.stderr);
+  await sh(`skopeo copy -q oci:${dir}/oci:1 docker-archive:${dir}/saved.tar:saved/app:7`);
+  const docker = await m(["load", "-i", `${dir}/saved.tar`]);
+  assert.equal(docker.code, 0, docker.stderr);
+  assert.equal(docker.stdout.trim(), "Loaded image: saved/app:7");
+  assert.equal((await m(["run", "saved/app:7", "cat", "/etc/motd"])).stdout, "layer2\n");
+  for (const ref of ["loaded:1", "fromtar:1", "saved/app:7"]) {
+    assert.equal((await m(["rmi", ref])).code, 0);
+  }
+  Deno.removeSync(dir, { recursive: true });
 });
