@@ -351,6 +351,8 @@ async function imageMode(
   rest: string[],
   flags: { entrypoint?: string; env: string[]; workdir?: string; user?: string },
 ) {
+  // A path is never an image name: no store lookup on that common path.
+  if (/^[/.]/.test(rest[0])) return undefined;
   const storeRoot = `${dataDir()}/images`;
   try {
     Deno.lstatSync(`${storeRoot}/index.json`);

@@ -7,7 +7,13 @@
  */
 
 import { ContainerError, fromDenoError } from "../errors.ts";
-import { type ImageConfig, ImageStore, type LocalImage } from "./store.ts";
+import {
+  findImage,
+  type ImageConfig,
+  layerDir,
+  layerReady,
+  type LocalImage,
+} from "./index_file.ts";
 
 /** A container's root made from an image. */
 export interface ImageRoot {
@@ -24,7 +30,7 @@ export interface ImageRoot {
 
 /** The image `ref` names, read from `storeRoot`'s index (one file read). */
 export function findLocalImage(storeRoot: string, ref: string): LocalImage | undefined {
-  return new ImageStore(storeRoot).find(ref);
+  return findImage(storeRoot, ref);
 }
 
 /** Makes the directories of a container's root over `image`'s layers. */
@@ -33,10 +39,9 @@ export function prepareImageRoot(
   image: LocalImage,
   containerId: string,
 ): ImageRoot {
-  const store = new ImageStore(storeRoot);
-  const lowerdirs = [...image.layers].reverse().map((l) => store.layerDir(l));
+  const lowerdirs = [...image.layers].reverse().map((l) => layerDir(storeRoot, l));
   for (const l of image.layers) {
-    if (!store.hasLayer(l)) {
+    if (!layerReady(storeRoot, l)) {
       throw new ContainerError(
         "prepare root of",
         image.ref,

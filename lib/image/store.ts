@@ -11,41 +11,17 @@
 import { createHash } from "node:crypto";
 import { ContainerError, fromDenoError } from "../errors.ts";
 import { extractLayer } from "./extract.ts";
+import {
+  findImage,
+  type Index,
+  layerDir,
+  layerReady,
+  type LocalImage,
+  readIndex,
+} from "./index_file.ts";
 
-/** The parts of an image config (OCI image-spec config.config) a container uses. */
-export interface ImageConfig {
-  Env?: string[] | null;
-  Entrypoint?: string[] | null;
-  Cmd?: string[] | null;
-  WorkingDir?: string;
-  User?: string;
-  StopSignal?: string;
-}
-
-/** An image in the store. */
-export interface LocalImage {
-  /** name:tag */
-  ref: string;
-  /** sha256:... of its config. */
-  id: string;
-  /** Diff ids (sha256 of each uncompressed layer), bottom first. */
-  layers: string[];
-  config: ImageConfig;
-  created: string;
-  /** Bytes of the uncompressed layers. */
-  size: number;
-}
-
-interface Index {
-  images: Record<string, LocalImage>;
-}
-
-/** docker's reference rules, reduced: a name without tag is name:latest. */
-export function normalizeRef(ref: string): string {
-  const slash = ref.lastIndexOf("/");
-  const colon = ref.lastIndexOf(":");
-  return colon > slash ? ref : `${ref}:latest`;
-}
+export type { ImageConfig, LocalImage } from "./index_file.ts";
+export { normalizeRef } from "./index_file.ts";
 
 /** A sha256 that hashes a stream as it passes through. */
 export function hashingStream(): {
@@ -74,7 +50,7 @@ export class ImageStore {
 
   /** Where a layer lives: a short name keeps overlayfs's option string small. */
   layerDir(diffId: string): string {
-    return `${this.root}/layers/${diffId.replace(/^sha256:/, "").slice(0, 16)}`;
+    return layerDir(this.root, diffId);
   }
 
   private get indexPath(): string {
@@ -83,11 +59,7 @@ export class ImageStore {
 
   /** The index as stored (empty when there is none). */
   readIndex(): Index {
-    try {
-      return JSON.parse(Deno.readTextFileSync(this.indexPath));
-    } catch {
-      return { images: {} };
-    }
+    return readIndex(this.root);
   }
 
   private writeIndex(index: Index): void {
@@ -115,12 +87,7 @@ export class ImageStore {
 
   /** Whether the layer with `diffId` is unpacked and complete. */
   hasLayer(diffId: string): boolean {
-    try {
-      Deno.lstatSync(`${this.layerDir(diffId)}.ok`);
-      return true;
-    } catch {
-      return false;
-    }
+    return layerReady(this.root, diffId);
   }
 
   /**
@@ -179,15 +146,7 @@ export class ImageStore {
 
   /** The image a reference names (name, name:tag, or an id prefix). */
   find(ref: string): LocalImage | undefined {
-    const images = this.readIndex().images;
-    const byRef = images[normalizeRef(ref)];
-    if (byRef) return byRef;
-    const hex = ref.replace(/^sha256:/, "");
-    if (/^[0-9a-f]{6,64}$/.test(hex)) {
-      const matches = Object.values(images).filter((i) => i.id.slice(7).startsWith(hex));
-      if (matches.length === 1) return matches[0];
-    }
-    return undefined;
+    return findImage(this.root, ref);
   }
 
   /** Layers any image or any container root still uses. */

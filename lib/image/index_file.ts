@@ -1,0 +1,79 @@
+/**
+ * Reading the image store's index and naming its layer directories, with
+ * nothing else loaded: `run` consults it on every start (is the first word
+ * an image?), so it must not pull in node: modules or the extractor.
+ * @module
+ */
+
+/** The parts of an image config (OCI image-spec config.config) a container uses. */
+export interface ImageConfig {
+  Env?: string[] | null;
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  WorkingDir?: string;
+  User?: string;
+  StopSignal?: string;
+}
+
+/** An image in the store. */
+export interface LocalImage {
+  /** name:tag */
+  ref: string;
+  /** sha256:... of its config. */
+  id: string;
+  /** Diff ids (sha256 of each uncompressed layer), bottom first. */
+  layers: string[];
+  config: ImageConfig;
+  created: string;
+  /** Bytes of the uncompressed layers. */
+  size: number;
+}
+
+/** The index file's content. */
+export interface Index {
+  images: Record<string, LocalImage>;
+}
+
+/** docker's reference rules, reduced: a name without tag is name:latest. */
+export function normalizeRef(ref: string): string {
+  const slash = ref.lastIndexOf("/");
+  const colon = ref.lastIndexOf(":");
+  return colon > slash || ref.includes("@") ? ref : `${ref}:latest`;
+}
+
+/** The index of the store at `root` (empty when there is none). */
+export function readIndex(root: string): Index {
+  try {
+    return JSON.parse(Deno.readTextFileSync(`${root}/index.json`));
+  } catch {
+    return { images: {} };
+  }
+}
+
+/** Where a layer lives: a short name keeps overlayfs's option string small. */
+export function layerDir(root: string, diffId: string): string {
+  return `${root}/layers/${diffId.replace(/^sha256:/, "").slice(0, 16)}`;
+}
+
+/** Whether the layer with `diffId` is unpacked and complete. */
+export function layerReady(root: string, diffId: string): boolean {
+  try {
+    Deno.lstatSync(`${layerDir(root, diffId)}.ok`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The image a reference names (name, name:tag, or a unique id prefix). */
+export function findImage(root: string, ref: string): LocalImage | undefined {
+  const images = readIndex(root).images;
+  const byRef = images[normalizeRef(ref)];
+  if (byRef) return byRef;
+  const hex = ref.replace(/^sha256:/, "");
+  if (/^[0-9a-f]{6,64}$/.test(hex)) {
+    const matches = Object.values(images).filter((i) => i.id.slice(7).startsWith(hex));
+    if (matches.length === 1) return matches[0];
+  }
+  return undefined;
+}
