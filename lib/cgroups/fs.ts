@@ -7,23 +7,14 @@
  */
 
 import { ERRNO } from "../../ffi/syscalls.ts";
-import { ContainerError, denoErrno } from "../errors.ts";
+import { type ContainerError, denoErrno, fromDenoError } from "../errors.ts";
 
 export { ERRNO };
 
 /** The errno behind a Deno file-system error. */
 export const errnoOf: (e: unknown) => number | undefined = denoErrno;
 
-function failure(op: string, path: string, e: unknown): ContainerError {
-  if (e instanceof ContainerError) return e;
-  const errno = denoErrno(e);
-  return new ContainerError(
-    op,
-    path,
-    errno,
-    errno === undefined ? (e as Error).message : undefined,
-  );
-}
+const failure = fromDenoError;
 
 /** Reads a cgroup file; undefined when it cannot be read (missing, or the cgroup is gone). */
 export function readOptional(path: string): string | undefined {

@@ -12,6 +12,7 @@ import { K } from "../../ffi/syscalls.ts";
 import type { Namespace } from "../spec.ts";
 import { ptyOps, type WindowSize } from "../tty/pty_ops.ts";
 import { execOps } from "./exec.ts";
+import { becomeNamespaceRootOps } from "./plan.ts";
 
 /** setns order: the user namespace grants the rights to join the others. */
 const ORDER: readonly Namespace["type"][] = [
@@ -73,18 +74,7 @@ export function buildJoinPlan(input: JoinInput): Op[] {
   joined.forEach((_, k) =>
     ops.push({ call: "close", args: [{ ref: 2 + k }], label: "close namespace file" })
   );
-  if (joined.includes("user")) {
-    ops.push(
-      {
-        call: "setgroups",
-        args: [0, null],
-        label: "clear supplementary groups",
-        tolerate: ["EPERM"],
-      },
-      { call: "setresgid", args: [0, 0, 0], label: "setresgid 0 in the user namespace" },
-      { call: "setresuid", args: [0, 0, 0], label: "setresuid 0 in the user namespace" },
-    );
-  }
+  if (joined.includes("user")) ops.push(...becomeNamespaceRootOps());
   ops.push(
     { call: "reset_signals", args: [], label: "reset signal handlers" },
     { call: "init", args: [], label: "fork into the PID namespace" },

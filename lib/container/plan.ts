@@ -44,6 +44,25 @@ export function cloneFlags(spec: Spec): number {
   return flags;
 }
 
+/**
+ * In a new or joined user namespace, our host ids mean nothing (files we
+ * create would fail with EOVERFLOW): become root of the namespace, which its
+ * maps define.
+ */
+export function becomeNamespaceRootOps(): Op[] {
+  return [
+    {
+      call: "setgroups",
+      args: [0, null],
+      label: "clear supplementary groups",
+      // Refused after "deny" in /proc/PID/setgroups (rootless); nothing to clear then.
+      tolerate: ["EPERM"],
+    },
+    { call: "setresgid", args: [0, 0, 0], label: "setresgid 0 in the user namespace" },
+    { call: "setresuid", args: [0, 0, 0], label: "setresuid 0 in the user namespace" },
+  ];
+}
+
 /** What the plan needs besides the spec. */
 export interface ChildPlanInput {
   spec: Spec;
@@ -81,21 +100,7 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
     // dup3 refuses equal fds; such an fd is in place already.
     if (fd !== target) ops.push({ call: "dup3", args: [fd, target, 0], label: `set fd ${target}` });
   });
-  if (hasNamespace(spec, "user")) {
-    // Our host ids mean nothing in the new namespace (files we create would
-    // fail with EOVERFLOW): become its root, which the maps just defined.
-    ops.push(
-      {
-        call: "setgroups",
-        args: [0, null],
-        label: "clear supplementary groups",
-        // Refused after "deny" in /proc/PID/setgroups (rootless); nothing to clear then.
-        tolerate: ["EPERM"],
-      },
-      { call: "setresgid", args: [0, 0, 0], label: "setresgid 0 in the user namespace" },
-      { call: "setresuid", args: [0, 0, 0], label: "setresuid 0 in the user namespace" },
-    );
-  }
+  if (hasNamespace(spec, "user")) ops.push(...becomeNamespaceRootOps());
   if (hasNamespace(spec, "cgroup")) {
     ops.push({ call: "unshare", args: [CLONE.NEWCGROUP], label: "enter a new cgroup namespace" });
   }
