@@ -4,6 +4,7 @@
  */
 
 import { usageError } from "../errors.ts";
+import { progressReporter } from "../image/progress.ts";
 import { pull } from "../image/pull.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { imageStore } from "./import.ts";
@@ -32,7 +33,7 @@ export async function main(argv: string[]): Promise<number> {
     pull(store, rest[0], {
       insecure: flags.insecure === true,
       platform: flags.platform as string | undefined,
-      log: flags.quiet ? undefined : (line) => console.error(line),
+      progress: progressReporter(flags.quiet === true),
     })
   );
   console.log(ref);

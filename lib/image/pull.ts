@@ -13,13 +13,14 @@ import { decompressed } from "./compression.ts";
 import { parseReference } from "./reference.ts";
 import { Registry } from "./registry.ts";
 import type { ImageConfig, ImageStore } from "./store.ts";
+import type { Progress } from "./progress.ts";
 
 /** How to pull. */
 export interface PullOptions {
   insecure?: boolean;
   /** os/arch[/variant], default linux/amd64 (linux/arm64 on arm64 hosts). */
   platform?: string;
-  log?: (line: string) => void;
+  progress?: Progress;
 }
 
 function sha256(bytes: Uint8Array): string {
@@ -35,7 +36,7 @@ async function fetchBlob(
   registry: Registry,
   digest: string,
   path: string,
-  log: (l: string) => void,
+  progress?: { report: Progress; total: number },
 ): Promise<void> {
   const partial = `${path}.partial`;
   let have = 0;
@@ -53,25 +54,31 @@ async function fetchBlob(
     );
   }
   const resumed = res.status === 206;
-  if (have && resumed) log(`${digest.slice(7, 19)}: resuming at ${have} bytes`);
+  const short = digest.slice(7, 19);
+  if (have && resumed) progress?.report.line(`${short}: resuming at ${have} bytes`);
   const file = await Deno.open(partial, {
     create: true,
     write: true,
     append: resumed,
     truncate: !resumed,
   });
+  let got = resumed ? have : 0;
   try {
-    for await (const chunk of res.body!) await file.write(chunk);
+    for await (const chunk of res.body!) {
+      await file.write(chunk);
+      got += chunk.length;
+      progress?.report.bytes(short, got, progress.total);
+    }
   } finally {
     file.close();
   }
   const hash = createHash("sha256");
   const input = await Deno.open(partial);
   for await (const chunk of input.readable) hash.update(chunk);
-  const got = `sha256:${hash.digest("hex")}`;
-  if (got !== digest) {
+  const actual = `sha256:${hash.digest("hex")}`;
+  if (actual !== digest) {
     Deno.removeSync(partial);
-    throw new ContainerError("verify blob", digest, undefined, `its content hashes to ${got}`);
+    throw new ContainerError("verify blob", digest, undefined, `its content hashes to ${actual}`);
   }
   Deno.renameSync(partial, path);
 }
@@ -82,7 +89,7 @@ export async function pull(
   text: string,
   opts: PullOptions = {},
 ): Promise<string> {
-  const log = opts.log ?? (() => {});
+  const report = opts.progress;
   const ref = parseReference(text);
   const registry = new Registry(ref, opts.insecure ?? false);
   let { bytes, mediaType } = await registry.manifest(ref.digest ?? ref.tag!);
@@ -125,7 +132,7 @@ export async function pull(
   const blobs = `${store.root}/blobs`;
   Deno.mkdirSync(blobs, { recursive: true });
   const configPath = `${blobs}/${manifest.config.digest.slice(7)}`;
-  await fetchBlob(registry, manifest.config.digest, configPath, log);
+  await fetchBlob(registry, manifest.config.digest, configPath);
   const configDoc = JSON.parse(Deno.readTextFileSync(configPath));
   Deno.removeSync(configPath);
   const diffIds: string[] = configDoc.rootfs?.diff_ids ?? [];
@@ -142,12 +149,13 @@ export async function pull(
   await Promise.all(layers.map(async (layer, i) => {
     const short = layer.digest.slice(7, 19);
     if (store.hasLayer(diffIds[i])) {
-      log(`${short}: already exists`);
+      report?.state(short, "already exists");
       return;
     }
-    log(`${short}: downloading ${layer.size} bytes`);
+    report?.state(short, `downloading ${layer.size} bytes`);
     const path = `${blobs}/${layer.digest.slice(7)}`;
-    await fetchBlob(registry, layer.digest, path, log);
+    await fetchBlob(registry, layer.digest, path, report && { report, total: layer.size });
+    report?.state(short, "extracting");
     try {
       const file = await Deno.open(path);
       const { size: unpacked } = await store.addLayer(
@@ -161,7 +169,7 @@ export async function pull(
         Deno.removeSync(path);
       } catch { /* already gone */ }
     }
-    log(`${short}: done`);
+    report?.state(short, "done");
   })).catch((e) => {
     throw e instanceof ContainerError ? e : fromDenoError("pull", ref.local, e);
   });
@@ -174,6 +182,6 @@ export async function pull(
     created: configDoc.created ?? new Date().toISOString(),
     size,
   });
-  log(`pulled ${ref.local} (${manifest.config.digest.slice(7, 19)})`);
+  report?.line(`pulled ${ref.local} (${manifest.config.digest.slice(7, 19)})`);
   return ref.local;
 }

@@ -1,7 +1,7 @@
 // Pulling from a real registry (Debian's docker-registry on 127.0.0.1),
 // pushed to with skopeo: tag and digest pulls, config merge, verification.
 import assert from "node:assert/strict";
-import { mc, rootOnly } from "./helpers.ts";
+import { LAUNCHER, mc, rootOnly } from "./helpers.ts";
 import { ociLayout } from "./oci_fixture.ts";
 
 const data = Deno.makeTempDirSync({ prefix: "mc-data-" });
@@ -70,6 +70,38 @@ Deno.test({
         (await m(["run", "-e", "GREETING=bye", ref, "sh", "-c", "echo $GREETING"])).stdout,
         "bye\n",
       );
+
+      // An interrupted download resumes: leave half a layer as a partial file, pull again.
+      await m(["rmi", ref]);
+      const indexDigest =
+        JSON.parse(Deno.readTextFileSync(`${work}/oci/index.json`)).manifests[0].digest;
+      const layer0 = JSON.parse(
+        Deno.readTextFileSync(`${work}/oci/blobs/sha256/${indexDigest.slice(7)}`),
+      ).layers[0].digest.slice(7);
+      const whole = Deno.readFileSync(`${work}/oci/blobs/sha256/${layer0}`);
+      Deno.mkdirSync(`${data}/images/blobs`, { recursive: true });
+      Deno.writeFileSync(
+        `${data}/images/blobs/${layer0}.partial`,
+        whole.subarray(0, whole.length >> 1),
+      );
+      const resumed = await m(["pull", "--insecure", ref]);
+      assert.equal(resumed.code, 0, resumed.stderr);
+      assert.match(
+        resumed.stderr,
+        new RegExp(`${layer0.slice(0, 12)}: resuming at ${whole.length >> 1} bytes`),
+      );
+      assert.equal((await m(["run", ref, "cat", "/etc/motd"])).stdout, "layer2\n");
+
+      // On a terminal: a bar per layer, redrawn in place.
+      await m(["rmi", ref]);
+      const tty = await new Deno.Command("script", {
+        args: ["-q", "-e", "-c", `${LAUNCHER} pull --insecure ${ref}`, "/dev/null"],
+        env,
+        stdout: "piped",
+      }).output();
+      const screen = new TextDecoder().decode(tty.stdout);
+      assert.equal(tty.code, 0, screen);
+      assert.match(screen, /\x1b\[2K[0-9a-f]{12}: (downloading|extracting|done)/);
 
       const again = await m(["pull", "--insecure", ref]);
       assert.doesNotMatch(again.stderr, /downloading/, "a second pull downloads no layer");
