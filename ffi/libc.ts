@@ -18,6 +18,7 @@ const SYMBOLS = {
   mknod: { parameters: ["buffer", "u32", "u64"], result: "i32" },
   lchown: { parameters: ["buffer", "u32", "u32"], result: "i32" },
   lsetxattr: { parameters: ["buffer", "buffer", "buffer", "usize", "i32"], result: "i32" },
+  lgetxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -113,4 +114,11 @@ export function lsetxattr(path: string, name: string, value: Uint8Array): void {
   if (libc().lsetxattr(cpath(path), cpath(name), value, BigInt(value.length), 0) !== 0) {
     throw new SysError(`set ${name} on ${path}`, errno());
   }
+}
+
+/** lgetxattr(2): the value, or undefined when the attribute is not set. */
+export function lgetxattr(path: string, name: string): Uint8Array | undefined {
+  const buf = new Uint8Array(256);
+  const n = Number(libc().lgetxattr(cpath(path), cpath(name), buf, BigInt(buf.length)));
+  return n < 0 ? undefined : buf.slice(0, n);
 }

@@ -15,6 +15,7 @@ import {
   isRootfsReady,
 } from "../rootfs/default.ts";
 import { chooseMappings } from "../userns/mappings.ts";
+import { overlaySupported } from "../image/copy_root.ts";
 import type { RootOverlay } from "../mounts/plan.ts";
 import type { Mount } from "../spec.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
@@ -263,10 +264,13 @@ export async function main(argv: string[]): Promise<number> {
     }
     // Shared by every container: an overlay keeps it pristine, its upper
     // layer a tmpfs of the container's own, so nothing written stays.
-    const scratch = defaultScratchDir();
-    overlay = { lower: [base], upper: `${scratch}/upper`, work: `${scratch}/work`, scratch };
-    rootfs = `${scratch}/root`;
-    userRoot = base;
+    // Without overlayfs the rootfs is used as it is (writes reach it).
+    if (overlaySupported()) {
+      const scratch = defaultScratchDir();
+      overlay = { lower: [base], upper: `${scratch}/upper`, work: `${scratch}/work`, scratch };
+      rootfs = `${scratch}/root`;
+      userRoot = base;
+    } else rootfs = base;
   } else if (!rootfs.startsWith("/")) rootfs = `${Deno.cwd()}/${rootfs}`;
 
   try {
@@ -367,6 +371,19 @@ async function imageMode(
   const process = mergeImageConfig(found.config, { ...flags, cmd: rest.slice(1) });
   const id = newId();
   const root = prepareImageRoot(storeRoot, found, id);
+  const { copyLayers } = await import("../image/copy_root.ts");
+  const copied = !overlaySupported();
+  if (copied) {
+    console.error(
+      "minicontainer: overlayfs is not available here; copying the image's layers instead (slower, uses disk)",
+    );
+    try {
+      copyLayers(root.lowerdirs, root.rootfs);
+    } catch (e) {
+      removeImageRoot(root.dir);
+      throw e;
+    }
+  }
   // /etc/passwd and /etc/group for -u/USER come from the top-most layer that has them.
   const userRoot = root.lowerdirs.find((l) => {
     try {
@@ -380,7 +397,9 @@ async function imageMode(
     root,
     process,
     userRoot,
-    overlay: { lower: root.lowerdirs, upper: root.upperdir, work: root.workdir },
+    overlay: copied
+      ? undefined
+      : { lower: root.lowerdirs, upper: root.upperdir, work: root.workdir },
     remove: () => removeImageRoot(root.dir),
   };
 }

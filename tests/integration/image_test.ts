@@ -75,6 +75,27 @@ test("image: a container's writes never reach the image's layers", async () => {
   );
 });
 
+test("image: without overlayfs the layers are copied, and it says so", async () => {
+  await m(["import", await bbTarball(), "bb:copy"]);
+  const r = await mc(["run", "bb:copy", "sh", "-c", "cat /etc/motd; echo changed > /etc/motd"], {
+    env: { ...env, MINICONTAINER_NO_OVERLAY: "1" },
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, "from the image\n");
+  assert.match(r.stderr, /overlayfs is not available here; copying the image's layers/);
+  assert.equal(
+    (await m(["run", "bb:copy", "cat", "/etc/motd"])).stdout,
+    "from the image\n",
+    "the layers are untouched",
+  );
+  assert.deepEqual(
+    [...Deno.readDirSync(`${data}/images/containers`)],
+    [],
+    "the copy is removed with the container",
+  );
+  await m(["rmi", "bb:copy"]);
+});
+
 test("image: zstd tarballs import too", async () => {
   const dir = Deno.makeTempDirSync({ prefix: "mc-zst-" });
   await sh(
