@@ -57,6 +57,14 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
     load: async () => (await import("./lib/cli/load.ts")).main,
     summary: "Load images from a docker save archive or an OCI layout",
   },
+  save: {
+    load: async () => (await import("./lib/cli/save.ts")).main,
+    summary: "Save images to an OCI layout tar",
+  },
+  export: {
+    load: async () => (await import("./lib/cli/save.ts")).exportMain,
+    summary: "Export a running container's files as a tar",
+  },
   images: {
     load: async () => (await import("./lib/cli/images.ts")).main,
     summary: "List images",

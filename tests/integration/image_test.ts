@@ -7,9 +7,15 @@ const data = Deno.makeTempDirSync({ prefix: "mc-data-" });
 const env = { MINICONTAINER_DATA: data };
 const m = (args: string[]) => mc(args, { env });
 
-async function sh(script: string): Promise<void> {
-  const out = await new Deno.Command("sh", { args: ["-c", script], stderr: "piped" }).output();
+async function sh(script: string): Promise<string> {
+  const out = await new Deno.Command("sh", {
+    args: ["-c", script],
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  return new TextDecoder().decode(out.stdout);
 }
 
 /** A tarball made by Python's tarfile, which writes any entry we ask for. */
@@ -197,5 +203,50 @@ test("load: an OCI layout (directory and tar) and a docker save archive", async 
   for (const ref of ["loaded:1", "fromtar:1", "saved/app:7"]) {
     assert.equal((await m(["rmi", ref])).code, 0);
   }
+  Deno.removeSync(dir, { recursive: true });
+});
+
+test("save then load gives the same files back; export writes a running container's files", async () => {
+  await m(["import", await bbTarball(), "roundtrip:1"]);
+  const dir = Deno.makeTempDirSync({ prefix: "mc-save-" });
+  const saved = await m(["save", "-o", `${dir}/rt.tar`, "roundtrip:1"]);
+  assert.equal(saved.code, 0, saved.stderr);
+  // Another tool reads it: skopeo's oci-archive transport.
+  await sh(`skopeo inspect oci-archive:${dir}/rt.tar > ${dir}/inspect.json`);
+  assert.equal(JSON.parse(Deno.readTextFileSync(`${dir}/inspect.json`)).Layers.length, 1);
+  assert.equal((await m(["rmi", "roundtrip:1"])).code, 0);
+  const loaded = await m(["load", "-i", `${dir}/rt.tar`]);
+  assert.equal(loaded.stdout.trim(), "Loaded image: roundtrip:1", loaded.stderr);
+  assert.equal((await m(["run", "roundtrip:1", "cat", "/etc/motd"])).stdout, "from the image\n");
+
+  const root = Deno.makeTempDirSync({ prefix: "mc-state-" });
+  const started = await mc([
+    "--root",
+    root,
+    "run",
+    "-d",
+    "--name",
+    "ex",
+    "roundtrip:1",
+    "sh",
+    "-c",
+    "echo live > /tmp/new; sleep 300",
+  ], { env });
+  assert.equal(started.code, 0, started.stderr);
+  await new Promise((r) => setTimeout(r, 300));
+  const exported = await mc(["--root", root, "export", "-o", `${dir}/ex.tar`, "ex"], { env });
+  assert.equal(exported.code, 0, exported.stderr);
+  const names = (await sh(`tar -tf ${dir}/ex.tar`)).split("\n");
+  assert.ok(
+    names.includes("etc/motd") && names.includes("bin/busybox"),
+    names.slice(0, 10).join(" "),
+  );
+  assert.ok(
+    names.includes("proc/") && !names.some((n) => n.startsWith("proc/1/")),
+    "other mounts are not descended into",
+  );
+  await mc(["--root", root, "rm", "-f", "ex"], { env });
+  Deno.removeSync(root, { recursive: true });
+  await m(["rmi", "roundtrip:1"]);
   Deno.removeSync(dir, { recursive: true });
 });
