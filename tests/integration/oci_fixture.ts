@@ -16,8 +16,12 @@ function digestOf(bytes: Uint8Array): string {
   return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 }
 
-/** An OCI layout with two layers (busybox, then a layer that adds a file and deletes one). */
-export async function ociLayout(dir: string): Promise<void> {
+/**
+ * An OCI layout with two layers (busybox, then a layer that adds a file and
+ * deletes one). With `multiPlatform`, tag "1" is an image index of a
+ * linux/amd64 image and a linux/arm64 one (same layers, GREETING=arm).
+ */
+export async function ociLayout(dir: string, multiPlatform = false): Promise<void> {
   await sh(
     `mkdir -p ${dir}/l1/bin ${dir}/l1/etc ${dir}/l1/app ${dir}/l2/etc ${dir}/blobs/sha256 && cp /bin/busybox ${dir}/l1/bin/ && ` +
       `for a in sh cat ls pwd env; do ln -s busybox ${dir}/l1/bin/$a; done && echo old > ${dir}/l1/etc/old && ` +
@@ -60,6 +64,51 @@ export async function ociLayout(dir: string): Promise<void> {
     })),
   })));
   Deno.writeTextFileSync(`${dir}/oci-layout`, '{"imageLayoutVersion":"1.0.0"}');
+  if (multiPlatform) {
+    const armConfig = blob(new TextEncoder().encode(JSON.stringify({
+      architecture: "arm64",
+      os: "linux",
+      config: { Env: ["PATH=/bin", "GREETING=arm"], Cmd: ["sh", "-c", "echo $GREETING"] },
+      rootfs: { type: "layers", diff_ids: diffIds },
+    })));
+    const armManifest = blob(new TextEncoder().encode(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", ...armConfig },
+      layers: layers.map((gz) => ({
+        mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+        ...blob(gz),
+      })),
+    })));
+    const index = blob(new TextEncoder().encode(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.index.v1+json",
+      manifests: [
+        {
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          ...manifest,
+          platform: { os: "linux", architecture: "amd64" },
+        },
+        {
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          ...armManifest,
+          platform: { os: "linux", architecture: "arm64" },
+        },
+      ],
+    })));
+    Deno.writeTextFileSync(
+      `${dir}/index.json`,
+      JSON.stringify({
+        schemaVersion: 2,
+        manifests: [{
+          mediaType: "application/vnd.oci.image.index.v1+json",
+          ...index,
+          annotations: { "org.opencontainers.image.ref.name": "1" },
+        }],
+      }),
+    );
+    return;
+  }
   Deno.writeTextFileSync(
     `${dir}/index.json`,
     JSON.stringify({

@@ -145,6 +145,32 @@ Deno.test({
       assert.equal(unreachable.code, 125);
       assert.match(unreachable.stderr, /reach registry/);
 
+      // An image index: this machine's platform by default, another with --platform.
+      await ociLayout(`${work}/multi`, true);
+      await sh(
+        `skopeo copy -q --all --dest-tls-verify=false oci:${work}/multi:1 docker://127.0.0.1:${port}/test/multi:1`,
+      );
+      const multi = `127.0.0.1:${port}/test/multi:1`;
+      assert.equal((await m(["pull", "-q", "--insecure", multi])).code, 0);
+      assert.equal(
+        (await m(["run", multi, "sh", "-c", "echo $GREETING"])).stdout,
+        "hello\n",
+        "linux/amd64 by default",
+      );
+      assert.equal(
+        (await m(["pull", "-q", "--insecure", "--platform", "linux/arm64", multi])).code,
+        0,
+      );
+      assert.equal(
+        (await m(["run", multi, "sh", "-c", "echo $GREETING"])).stdout,
+        "arm\n",
+        "the platform asked for",
+      );
+      const none = await m(["pull", "--insecure", "--platform", "linux/s390x", multi]);
+      assert.equal(none.code, 125);
+      assert.match(none.stderr, /no image for linux\/s390x in its index/);
+      await m(["rmi", multi]);
+
       await m(["image", "prune"]);
       assert.deepEqual(
         [...Deno.readDirSync(`${data}/images/layers`)].filter((e) => !e.name.startsWith(".")),
