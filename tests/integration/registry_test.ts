@@ -25,30 +25,92 @@ function freePort(): number {
   return port;
 }
 
+/** Starts Debian's docker-registry on 127.0.0.1 (with htpasswd basic auth when given). */
+async function startRegistry(work: string, htpasswd?: string) {
+  const port = freePort();
+  const auth = htpasswd ? `auth:\n  htpasswd:\n    realm: test\n    path: ${htpasswd}\n` : "";
+  Deno.writeTextFileSync(
+    `${work}/config.yml`,
+    `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${work}/storage\nhttp:\n  addr: 127.0.0.1:${port}\n${auth}`,
+  );
+  const child = new Deno.Command("docker-registry", {
+    args: ["serve", `${work}/config.yml`],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  for (let i = 0;; i++) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/v2/`);
+      await res.body?.cancel();
+      if (res.status === 200 || res.status === 401) break;
+    } catch { /* not up yet */ }
+    if (i > 100) throw new Error("the registry did not start");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    port,
+    stop: async () => {
+      child.kill();
+      await child.status;
+    },
+  };
+}
+
+Deno.test({
+  ...rootOnly(
+    "pull: basic auth from the environment or a docker config.json; a refused login is one sentence",
+  ),
+  async fn() {
+    const work = Deno.makeTempDirSync({ prefix: "mc-registry-" });
+    const hash = (await sh(
+      `python3 -c "import crypt; print(crypt.crypt('secret', crypt.mksalt(crypt.METHOD_BLOWFISH)))" 2>/dev/null`,
+    )).trim();
+    Deno.writeTextFileSync(`${work}/htpasswd`, `alice:${hash}\n`);
+    const reg = await startRegistry(work, `${work}/htpasswd`);
+    try {
+      await ociLayout(`${work}/oci`);
+      const ref = `127.0.0.1:${reg.port}/private/bb:1`;
+      await sh(
+        `skopeo copy -q --dest-tls-verify=false --dest-creds alice:secret oci:${work}/oci:1 docker://${ref}`,
+      );
+      const anonymous = await mc(["pull", "--insecure", ref], { env });
+      assert.equal(anonymous.code, 125);
+      assert.match(anonymous.stderr, /the registry refused access \(401\); check the credentials/);
+      const as = (password: string) => ({
+        ...env,
+        MINICONTAINER_REGISTRY_USER: "alice",
+        MINICONTAINER_REGISTRY_PASSWORD: password,
+      });
+      assert.equal((await mc(["pull", "--insecure", ref], { env: as("nope") })).code, 125);
+      const right = await mc(["pull", "--insecure", ref], { env: as("secret") });
+      assert.equal(right.code, 0, right.stderr);
+      await mc(["rmi", ref], { env });
+      Deno.mkdirSync(`${work}/home/.docker`, { recursive: true });
+      Deno.writeTextFileSync(
+        `${work}/home/.docker/config.json`,
+        JSON.stringify({ auths: { [`127.0.0.1:${reg.port}`]: { auth: btoa("alice:secret") } } }),
+      );
+      const fromConfig = await mc(["pull", "--insecure", ref], {
+        env: { ...env, HOME: `${work}/home` },
+      });
+      assert.equal(fromConfig.code, 0, fromConfig.stderr);
+      await mc(["rmi", ref], { env });
+    } finally {
+      await reg.stop();
+      Deno.removeSync(work, { recursive: true });
+    }
+  },
+});
+
 Deno.test({
   ...rootOnly(
     "pull: from a real registry by tag and by digest, run it, verify blobs, second pull downloads nothing",
   ),
   async fn() {
     const work = Deno.makeTempDirSync({ prefix: "mc-registry-" });
-    const port = freePort();
-    Deno.writeTextFileSync(
-      `${work}/config.yml`,
-      `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${work}/storage\nhttp:\n  addr: 127.0.0.1:${port}\n`,
-    );
-    const registry = new Deno.Command("docker-registry", {
-      args: ["serve", `${work}/config.yml`],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
+    const reg = await startRegistry(work);
+    const port = reg.port;
     try {
-      for (let i = 0;; i++) {
-        try {
-          if ((await fetch(`http://127.0.0.1:${port}/v2/`)).ok) break;
-        } catch { /* not up yet */ }
-        if (i > 100) throw new Error("the registry did not start");
-        await new Promise((r) => setTimeout(r, 50));
-      }
       await ociLayout(`${work}/oci`);
       await sh(
         `skopeo copy -q --dest-tls-verify=false oci:${work}/oci:1 docker://127.0.0.1:${port}/test/bb:1`,
@@ -177,10 +239,14 @@ Deno.test({
         [],
       );
     } finally {
-      registry.kill();
-      await registry.status;
+      await reg.stop();
       Deno.removeSync(work, { recursive: true });
-      Deno.removeSync(data, { recursive: true });
     }
   },
+});
+
+addEventListener("unload", () => {
+  try {
+    Deno.removeSync(data, { recursive: true });
+  } catch { /* not root: nothing was made */ }
 });
