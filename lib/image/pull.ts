@@ -65,13 +65,19 @@ async function fetchBlob(
   let got = resumed ? have : 0;
   try {
     for await (const chunk of res.body!) {
-      await file.write(chunk);
+      // write() may take part of a chunk (a filling disk): the rest must follow or fail.
+      for (let done = 0; done < chunk.length;) done += await file.write(chunk.subarray(done));
       got += chunk.length;
       progress?.report.bytes(short, got, progress.total);
     }
-  } finally {
+  } catch (e) {
     file.close();
+    const err = fromDenoError("download", digest, e);
+    // A network failure leaves the partial file to resume from; a local one (a full disk) does not.
+    if (err.errno !== undefined) Deno.removeSync(partial);
+    throw err;
   }
+  file.close();
   const hash = createHash("sha256");
   const input = await Deno.open(partial);
   for await (const chunk of input.readable) hash.update(chunk);

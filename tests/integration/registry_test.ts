@@ -165,6 +165,28 @@ Deno.test({
       assert.equal(tty.code, 0, screen);
       assert.match(screen, /\x1b\[2K[0-9a-f]{12}: (downloading|extracting|done)/);
 
+      // A full disk mid-pull: one sentence, nothing registered, no half layer left.
+      const small = Deno.makeTempDirSync({ prefix: "mc-small-" });
+      await sh(`mount -t tmpfs -o size=1200k tmpfs ${small}`);
+      try {
+        const full = await mc(["pull", "-q", "--insecure", ref], {
+          env: { MINICONTAINER_DATA: small },
+        });
+        assert.equal(full.code, 125);
+        assert.equal(full.stderr.trim().split("\n").length, 1, full.stderr);
+        assert.match(full.stderr, /No space left on device/);
+        assert.deepEqual(
+          JSON.parse(await sh(`cat ${small}/images/index.json 2>/dev/null || echo '{"images":{}}'`))
+            .images,
+          {},
+        );
+        const left = [...Deno.readDirSync(`${small}/images/layers`)].map((e) => e.name);
+        assert.ok(left.every((n) => !n.startsWith(".unpack-")), left.join(" "));
+      } finally {
+        await sh(`umount ${small}`);
+        Deno.removeSync(small, { recursive: true });
+      }
+
       const again = await m(["pull", "--insecure", ref]);
       assert.doesNotMatch(again.stderr, /downloading/, "a second pull downloads no layer");
       assert.equal((again.stderr.match(/already exists/g) ?? []).length, 2);
