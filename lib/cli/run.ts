@@ -250,6 +250,15 @@ export async function main(argv: string[]): Promise<number> {
       user: flags.user as string | undefined,
     });
     if (image) ({ args, env, cwd } = image.process);
+    else if (/^[a-z0-9][^/]*(\/[^/]+)*[:@][^/]+$/.test(rest[0]) && !rest[0].startsWith(".")) {
+      // NAME:TAG or NAME@DIGEST is an image reference, not a command.
+      throw new ContainerError(
+        "run",
+        rest[0],
+        undefined,
+        "no such image here; pull or import it first",
+      );
+    }
   } else if (flags.entrypoint !== undefined) {
     throw usageError("--entrypoint applies to images, not to --rootfs");
   }

@@ -169,6 +169,12 @@ test("image: rmi frees its layers; unknown images are one sentence, exit 125", a
   assert.match(r.stderr, /^minicontainer: remove image nosuch:1: no such image$/m);
   const notImage = await m(["run", "nosuch-image-or-command"]);
   assert.equal(notImage.code, 127, "a word that is no image is a command");
+  const missing = await m(["run", "nosuch:1.0"]);
+  assert.equal(missing.code, 125);
+  assert.equal(
+    missing.stderr.trim(),
+    "minicontainer: run nosuch:1.0: no such image here; pull or import it first",
+  );
 });
 
 addEventListener("unload", () => {
