@@ -157,6 +157,31 @@ test("image: whiteouts become what overlayfs reads", async () => {
   if (xattr) assert.equal(new TextDecoder().decode(xattr.stdout), "y");
 });
 
+test("image: hard links, device nodes, ownership, modes and mtimes survive extraction", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "mc-kinds-" });
+  await pyTar(
+    `${dir}/kinds.tar`,
+    [
+      `i = tarfile.TarInfo("data"); i.size = 5; i.mode = 0o640; i.uid = 1234; i.gid = 4321; i.mtime = 1000000000; t.addfile(i, io.BytesIO(b"hello"))`,
+      `add("alias", kind=tarfile.LNKTYPE, link="data")`,
+      `i = tarfile.TarInfo("null"); i.type = tarfile.CHRTYPE; i.devmajor = 1; i.devminor = 3; i.mode = 0o666; t.addfile(i)`,
+      `add("fifo", kind=tarfile.FIFOTYPE)`,
+    ].join("\n"),
+  );
+  const dest = Deno.makeTempDirSync({ prefix: "mc-layer-" });
+  await extractLayer((await Deno.open(`${dir}/kinds.tar`)).readable, dest, "kinds.tar");
+  const data = Deno.lstatSync(`${dest}/data`);
+  assert.equal(data.mode! & 0o7777, 0o640);
+  assert.deepEqual([data.uid, data.gid], [1234, 4321]);
+  assert.equal(data.mtime!.getTime(), 1000000000 * 1000);
+  assert.equal(Deno.lstatSync(`${dest}/alias`).ino, data.ino, "a hard link, not a copy");
+  const node = Deno.lstatSync(`${dest}/null`);
+  assert.ok(node.isCharDevice && node.rdev === ((1 << 8) | 3));
+  assert.ok(Deno.lstatSync(`${dest}/fifo`).isFifo);
+  Deno.removeSync(dir, { recursive: true });
+  Deno.removeSync(dest, { recursive: true });
+});
+
 test("image: rmi frees its layers; unknown images are one sentence, exit 125", async () => {
   await m(["import", await bbTarball(), "gone:1"]);
   const before = [...Deno.readDirSync(`${data}/images/layers`)].length;
