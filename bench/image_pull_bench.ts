@@ -7,7 +7,7 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { writeImage, writeIndex } from "../tests/integration/oci_fixture.ts";
 
 const ROUNDS = Number(Deno.env.get("ROUNDS") ?? 5);
 const repo = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -21,11 +21,8 @@ async function sh(script: string): Promise<void> {
   if (!out.success) throw new Error(`${script}: ${new TextDecoder().decode(out.stderr)}`);
 }
 
-const digestOf = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
-
 async function layout(dir: string): Promise<void> {
   // Five layers of ~20 MB each: random data (incompressible, like binaries) and many small files.
-  await sh(`mkdir -p ${dir}/blobs/sha256`);
   const layers: Uint8Array<ArrayBuffer>[] = [];
   for (let i = 0; i < 5; i++) {
     await sh(
@@ -36,48 +33,11 @@ async function layout(dir: string): Promise<void> {
     );
     layers.push(Deno.readFileSync(`${dir}/l${i}.tgz`));
   }
-  const blob = (b: Uint8Array) => {
-    const d = digestOf(b);
-    Deno.writeFileSync(`${dir}/blobs/sha256/${d.slice(7)}`, b);
-    return { digest: d, size: b.length };
-  };
-  const diffIds = await Promise.all(
-    layers.map(async (gz) =>
-      digestOf(
-        new Uint8Array(
-          await new Response(new Blob([gz]).stream().pipeThrough(new DecompressionStream("gzip")))
-            .arrayBuffer(),
-        ),
-      )
-    ),
-  );
-  const config = blob(new TextEncoder().encode(JSON.stringify({
+  const manifest = await writeImage(dir, layers, {
     architecture: "amd64",
-    os: "linux",
     config: { Cmd: ["/bin/busybox", "sh"] },
-    rootfs: { type: "layers", diff_ids: diffIds },
-  })));
-  const manifest = blob(new TextEncoder().encode(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: "application/vnd.oci.image.manifest.v1+json",
-    config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
-    layers: layers.map((gz) => ({
-      mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
-      ...blob(gz),
-    })),
-  })));
-  Deno.writeTextFileSync(`${dir}/oci-layout`, '{"imageLayoutVersion":"1.0.0"}');
-  Deno.writeTextFileSync(
-    `${dir}/index.json`,
-    JSON.stringify({
-      schemaVersion: 2,
-      manifests: [{
-        mediaType: "application/vnd.oci.image.manifest.v1+json",
-        ...manifest,
-        annotations: { "org.opencontainers.image.ref.name": "1" },
-      }],
-    }),
-  );
+  });
+  writeIndex(dir, { mediaType: "application/vnd.oci.image.manifest.v1+json", ...manifest });
   const total = layers.reduce((n, l) => n + l.length, 0);
   console.log(`image: 5 layers, ${(total / 1e6).toFixed(1)} MB compressed`);
 }

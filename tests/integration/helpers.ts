@@ -105,3 +105,19 @@ export function containerCgroups(): string[] {
   walk("/sys/fs/cgroup", 0);
   return found;
 }
+
+/** Runs a shell script; fails the test (with its stderr) unless it exits 0; its stdout. */
+export async function sh(script: string): Promise<string> {
+  const out = await new Deno.Command("sh", {
+    args: ["-c", script],
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  if (out.code !== 0) {
+    throw new Error(
+      `${script.slice(0, 200)} exited ${out.code}: ${new TextDecoder().decode(out.stderr)}`,
+    );
+  }
+  return new TextDecoder().decode(out.stdout);
+}

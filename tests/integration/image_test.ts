@@ -1,22 +1,11 @@
 // Images: import, run, layers kept intact, hostile layers refused, rmi/prune.
 import assert from "node:assert/strict";
 import { extractLayer } from "../../lib/image/extract.ts";
-import { mc, REPO, rootOnly } from "./helpers.ts";
+import { mc, REPO, rootOnly, sh } from "./helpers.ts";
 
 const data = Deno.makeTempDirSync({ prefix: "mc-data-" });
 const env = { MINICONTAINER_DATA: data };
 const m = (args: string[]) => mc(args, { env });
-
-async function sh(script: string): Promise<string> {
-  const out = await new Deno.Command("sh", {
-    args: ["-c", script],
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  return new TextDecoder().decode(out.stdout);
-}
 
 /** A tarball made by Python's tarfile, which writes any entry we ask for. */
 async function pyTar(path: string, body: string): Promise<void> {

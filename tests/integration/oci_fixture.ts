@@ -1,19 +1,70 @@
-// A small two-layer OCI image layout for the image tests (registry, load).
-import assert from "node:assert/strict";
+// OCI image layouts for the image tests (registry, load) and bench:pull.
 import { createHash } from "node:crypto";
+import { sh } from "./helpers.ts";
 
-async function sh(script: string): Promise<string> {
-  const out = await new Deno.Command("sh", {
-    args: ["-c", script],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  return new TextDecoder().decode(out.stdout);
-}
+const MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 
 function digestOf(bytes: Uint8Array): string {
   return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+}
+
+/** A blob descriptor. */
+export interface Descriptor {
+  digest: string;
+  size: number;
+}
+
+function blob(dir: string, bytes: Uint8Array): Descriptor {
+  const digest = digestOf(bytes);
+  Deno.mkdirSync(`${dir}/blobs/sha256`, { recursive: true });
+  Deno.writeFileSync(`${dir}/blobs/sha256/${digest.slice(7)}`, bytes);
+  return { digest, size: bytes.length };
+}
+
+const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+
+/** Writes gzip'ed `layers` and an image config into `dir`'s blobs; the manifest's descriptor. */
+export async function writeImage(
+  dir: string,
+  layers: Uint8Array<ArrayBuffer>[],
+  image: { architecture: string; config: Record<string, unknown> },
+): Promise<Descriptor> {
+  const diffIds = await Promise.all(layers.map(async (gz) =>
+    digestOf(
+      new Uint8Array(
+        await new Response(new Blob([gz]).stream().pipeThrough(new DecompressionStream("gzip")))
+          .arrayBuffer(),
+      ),
+    )
+  ));
+  const config = blob(
+    dir,
+    json({ ...image, os: "linux", rootfs: { type: "layers", diff_ids: diffIds } }),
+  );
+  return blob(
+    dir,
+    json({
+      schemaVersion: 2,
+      mediaType: MANIFEST,
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
+      layers: layers.map((gz) => ({
+        mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+        ...blob(dir, gz),
+      })),
+    }),
+  );
+}
+
+/** Writes oci-layout and index.json naming `top` (a manifest or an index) as tag "1". */
+export function writeIndex(dir: string, top: Descriptor & { mediaType: string }): void {
+  Deno.writeTextFileSync(`${dir}/oci-layout`, '{"imageLayoutVersion":"1.0.0"}');
+  Deno.writeTextFileSync(
+    `${dir}/index.json`,
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{ ...top, annotations: { "org.opencontainers.image.ref.name": "1" } }],
+    }),
+  );
 }
 
 /**
@@ -23,101 +74,35 @@ function digestOf(bytes: Uint8Array): string {
  */
 export async function ociLayout(dir: string, multiPlatform = false): Promise<void> {
   await sh(
-    `mkdir -p ${dir}/l1/bin ${dir}/l1/etc ${dir}/l1/app ${dir}/l2/etc ${dir}/blobs/sha256 && cp /bin/busybox ${dir}/l1/bin/ && ` +
+    `mkdir -p ${dir}/l1/bin ${dir}/l1/etc ${dir}/l1/app ${dir}/l2/etc && cp /bin/busybox ${dir}/l1/bin/ && ` +
       `for a in sh cat ls pwd env; do ln -s busybox ${dir}/l1/bin/$a; done && echo old > ${dir}/l1/etc/old && ` +
       `echo layer2 > ${dir}/l2/etc/motd && touch ${dir}/l2/etc/.wh.old && ` +
       `tar -C ${dir}/l1 -czf ${dir}/l1.tgz . && tar -C ${dir}/l2 -czf ${dir}/l2.tgz .`,
   );
-  const blob = (bytes: Uint8Array) => {
-    const d = digestOf(bytes);
-    Deno.writeFileSync(`${dir}/blobs/sha256/${d.slice(7)}`, bytes);
-    return { digest: d, size: bytes.length };
-  };
   const layers = ["l1", "l2"].map((l) => Deno.readFileSync(`${dir}/${l}.tgz`));
-  const diffIds = await Promise.all(
-    layers.map(async (gz) =>
-      digestOf(
-        new Uint8Array(
-          await new Response(new Blob([gz]).stream().pipeThrough(new DecompressionStream("gzip")))
-            .arrayBuffer(),
-        ),
-      )
-    ),
-  );
-  const config = blob(new TextEncoder().encode(JSON.stringify({
+  const amd64 = await writeImage(dir, layers, {
     architecture: "amd64",
-    os: "linux",
     config: {
       Env: ["PATH=/bin", "GREETING=hello"],
       Cmd: ["sh", "-c", "echo $GREETING from $(pwd); cat /etc/motd; ls /etc"],
       WorkingDir: "/app",
     },
-    rootfs: { type: "layers", diff_ids: diffIds },
-  })));
-  const manifest = blob(new TextEncoder().encode(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: "application/vnd.oci.image.manifest.v1+json",
-    config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
-    layers: layers.map((gz) => ({
-      mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
-      ...blob(gz),
-    })),
-  })));
-  Deno.writeTextFileSync(`${dir}/oci-layout`, '{"imageLayoutVersion":"1.0.0"}');
-  if (multiPlatform) {
-    const armConfig = blob(new TextEncoder().encode(JSON.stringify({
-      architecture: "arm64",
-      os: "linux",
-      config: { Env: ["PATH=/bin", "GREETING=arm"], Cmd: ["sh", "-c", "echo $GREETING"] },
-      rootfs: { type: "layers", diff_ids: diffIds },
-    })));
-    const armManifest = blob(new TextEncoder().encode(JSON.stringify({
-      schemaVersion: 2,
-      mediaType: "application/vnd.oci.image.manifest.v1+json",
-      config: { mediaType: "application/vnd.oci.image.config.v1+json", ...armConfig },
-      layers: layers.map((gz) => ({
-        mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
-        ...blob(gz),
-      })),
-    })));
-    const index = blob(new TextEncoder().encode(JSON.stringify({
+  });
+  if (!multiPlatform) return writeIndex(dir, { mediaType: MANIFEST, ...amd64 });
+  const arm64 = await writeImage(dir, layers, {
+    architecture: "arm64",
+    config: { Env: ["PATH=/bin", "GREETING=arm"], Cmd: ["sh", "-c", "echo $GREETING"] },
+  });
+  const index = blob(
+    dir,
+    json({
       schemaVersion: 2,
       mediaType: "application/vnd.oci.image.index.v1+json",
       manifests: [
-        {
-          mediaType: "application/vnd.oci.image.manifest.v1+json",
-          ...manifest,
-          platform: { os: "linux", architecture: "amd64" },
-        },
-        {
-          mediaType: "application/vnd.oci.image.manifest.v1+json",
-          ...armManifest,
-          platform: { os: "linux", architecture: "arm64" },
-        },
+        { mediaType: MANIFEST, ...amd64, platform: { os: "linux", architecture: "amd64" } },
+        { mediaType: MANIFEST, ...arm64, platform: { os: "linux", architecture: "arm64" } },
       ],
-    })));
-    Deno.writeTextFileSync(
-      `${dir}/index.json`,
-      JSON.stringify({
-        schemaVersion: 2,
-        manifests: [{
-          mediaType: "application/vnd.oci.image.index.v1+json",
-          ...index,
-          annotations: { "org.opencontainers.image.ref.name": "1" },
-        }],
-      }),
-    );
-    return;
-  }
-  Deno.writeTextFileSync(
-    `${dir}/index.json`,
-    JSON.stringify({
-      schemaVersion: 2,
-      manifests: [{
-        mediaType: "application/vnd.oci.image.manifest.v1+json",
-        ...manifest,
-        annotations: { "org.opencontainers.image.ref.name": "1" },
-      }],
     }),
   );
+  writeIndex(dir, { mediaType: "application/vnd.oci.image.index.v1+json", ...index });
 }

@@ -1,22 +1,12 @@
 // Pulling from a real registry (Debian's docker-registry on 127.0.0.1),
 // pushed to with skopeo: tag and digest pulls, config merge, verification.
 import assert from "node:assert/strict";
-import { LAUNCHER, mc, rootOnly } from "./helpers.ts";
+import { LAUNCHER, mc, rootOnly, sh } from "./helpers.ts";
 import { ociLayout } from "./oci_fixture.ts";
 
 const data = Deno.makeTempDirSync({ prefix: "mc-data-" });
 const env = { MINICONTAINER_DATA: data };
 const m = (args: string[]) => mc(args, { env });
-
-async function sh(script: string): Promise<string> {
-  const out = await new Deno.Command("sh", {
-    args: ["-c", script],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  return new TextDecoder().decode(out.stdout);
-}
 
 function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
