@@ -5,7 +5,7 @@
 
 import { usageError } from "../errors.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
-import { imageStore } from "./import.ts";
+import { imageStore } from "./image.ts";
 
 const FLAGS: FlagDef[] = [
   { name: "format", value: true, meta: "table|json", help: "Output format (default table)" },
@@ -45,7 +45,8 @@ export function main(argv: string[]): Promise<number> {
           Repository: i.ref.slice(0, colon),
           Tag: i.ref.slice(colon + 1),
           ID: i.id.slice(7, 19),
-          Digest: i.id,
+          FullID: i.id,
+          Digest: i.digest ?? "<none>",
           CreatedAt: i.created,
           Size: i.size,
           Layers: i.layers.length,

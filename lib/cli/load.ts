@@ -8,7 +8,7 @@
 import { usageError } from "../errors.ts";
 import { loadImages } from "../image/load.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
-import { imageStore } from "./import.ts";
+import { imageStore } from "./image.ts";
 
 const FLAGS: FlagDef[] = [
   {
@@ -36,8 +36,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (rest.length) throw usageError(`load takes no arguments (use -i ${rest[0]})`);
   const store = imageStore();
-  const loaded = await store.locked(() =>
-    loadImages(store, (flags.input as string | undefined) ?? "-", flags.name as string | undefined)
+  const loaded = await loadImages(
+    store,
+    (flags.input as string | undefined) ?? "-",
+    flags.name as string | undefined,
   );
   for (const ref of loaded) console.log(`Loaded image: ${ref}`);
   return 0;

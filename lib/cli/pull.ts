@@ -7,7 +7,7 @@ import { usageError } from "../errors.ts";
 import { progressReporter } from "../image/progress.ts";
 import { pull } from "../image/pull.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
-import { imageStore } from "./import.ts";
+import { imageStore } from "./image.ts";
 
 const FLAGS: FlagDef[] = [
   { name: "insecure", help: "Plain HTTP (a local registry without TLS)" },
@@ -29,13 +29,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (rest.length !== 1) throw usageError("pull takes one image reference");
   const store = imageStore();
-  const ref = await store.locked(() =>
-    pull(store, rest[0], {
-      insecure: flags.insecure === true,
-      platform: flags.platform as string | undefined,
-      progress: progressReporter(flags.quiet === true),
-    })
-  );
+  const ref = await pull(store, rest[0], {
+    insecure: flags.insecure === true,
+    platform: flags.platform as string | undefined,
+    progress: progressReporter(flags.quiet === true),
+  });
   console.log(ref);
   return 0;
 }

@@ -1,20 +1,28 @@
 /**
- * `minicontainer rmi NAME...` and `minicontainer image prune`: remove images
- * and the layers nothing uses any more (a running container's are kept).
+ * `minicontainer rmi IMAGE...`: remove images and the layers nothing uses
+ * any more (a container's are kept while it exists).
  * @module
  */
 
 import { ContainerError, usageError } from "../errors.ts";
-import { imageStore } from "./import.ts";
+import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
+import { imageStore, main as imageMain } from "./image.ts";
+
+const FLAGS: FlagDef[] = [{ name: "help", help: "Show this help" }];
 
 /** The `rmi` command. */
 export async function main(argv: string[]): Promise<number> {
-  if (!argv.length) throw usageError("rmi needs an image name or id");
+  const { flags, rest } = parseArgs(argv, FLAGS);
+  if (flags.help) {
+    console.log(`Usage: minicontainer rmi IMAGE...\n\nOptions:\n${flagHelp(FLAGS)}`);
+    return 0;
+  }
+  if (!rest.length) throw usageError("rmi needs an image name or id");
   const store = imageStore();
   let failed: ContainerError | undefined;
-  for (const ref of argv) {
+  for (const ref of rest) {
     try {
-      const freed = await store.locked(() => store.remove(ref));
+      const freed = await store.remove(ref);
       console.log(
         `Untagged: ${ref}${freed ? ` (${freed} layer${freed > 1 ? "s" : ""} deleted)` : ""}`,
       );
@@ -27,16 +35,5 @@ export async function main(argv: string[]): Promise<number> {
   return failed ? failed.exitCode : 0;
 }
 
-/** The `image` command: `image ls`, `image rm`, `image prune`. */
-export async function image(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === "rm") return await main(rest);
-  if (sub === "ls") return await (await import("./images.ts")).main(rest);
-  if (sub === "prune") {
-    const store = imageStore();
-    const freed = await store.locked(() => store.prune());
-    console.log(`Deleted ${freed} unused layer${freed === 1 ? "" : "s"}`);
-    return 0;
-  }
-  throw usageError(`unknown image command "${sub ?? ""}"; try ls, rm or prune`);
-}
+/** @deprecated main.ts's old entry for `image`: use image.ts's main. */
+export const image: (argv: string[]) => Promise<number> = imageMain;

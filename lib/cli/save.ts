@@ -1,20 +1,16 @@
 /**
- * `minicontainer save [-o FILE] IMAGE...` (an OCI layout tar) and
- * `minicontainer export [-o FILE] CONTAINER` (a running container's files).
- * Both write to stdout without -o.
+ * `minicontainer save [-o FILE] IMAGE...`: images as an OCI layout tar
+ * (which `load`, podman and skopeo's oci-archive: read), to stdout without -o.
  * @module
  */
 
-import { liveStatus } from "../container/lifecycle.ts";
-import { ContainerError, fromDenoError, usageError } from "../errors.ts";
+import { fromDenoError, usageError } from "../errors.ts";
 import { saveImages } from "../image/save.ts";
-import { writeTree } from "../image/tar_write.ts";
-import { StateStore } from "../state/store.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
-import { globalOptions } from "./global.ts";
-import { imageStore } from "./import.ts";
+import { imageStore } from "./image.ts";
 
-const FLAGS: FlagDef[] = [
+/** -o FILE, shared with export. */
+export const OUTPUT_FLAGS: FlagDef[] = [
   {
     name: "output",
     short: "o",
@@ -25,7 +21,11 @@ const FLAGS: FlagDef[] = [
   { name: "help", help: "Show this help" },
 ];
 
-async function output(
+/**
+ * Runs `body` writing to `path` (via a temporary file renamed into place, so
+ * a failure leaves no half tar) or to stdout, never to a terminal.
+ */
+export async function output(
   path: string | undefined,
   body: (write: (c: Uint8Array) => Promise<void>) => Promise<void>,
 ) {
@@ -57,9 +57,11 @@ async function output(
 
 /** The `save` command. */
 export async function main(argv: string[]): Promise<number> {
-  const { flags, rest } = parseArgs(argv, FLAGS);
+  const { flags, rest } = parseArgs(argv, OUTPUT_FLAGS);
   if (flags.help) {
-    console.log(`Usage: minicontainer save [OPTIONS] IMAGE...\n\nOptions:\n${flagHelp(FLAGS)}`);
+    console.log(
+      `Usage: minicontainer save [OPTIONS] IMAGE...\n\nOptions:\n${flagHelp(OUTPUT_FLAGS)}`,
+    );
     return 0;
   }
   if (!rest.length) throw usageError("save needs at least one image");
@@ -68,28 +70,7 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** The `export` command. */
+/** @deprecated main.ts's old entry for `export`: use export.ts's main. */
 export async function exportMain(argv: string[]): Promise<number> {
-  const { flags, rest } = parseArgs(argv, FLAGS);
-  if (flags.help) {
-    console.log(`Usage: minicontainer export [OPTIONS] CONTAINER\n\nOptions:\n${flagHelp(FLAGS)}`);
-    return 0;
-  }
-  if (rest.length !== 1) throw usageError("export takes one container");
-  const store = new StateStore(globalOptions.stateRoot);
-  const state = store.read(store.resolve(rest[0]));
-  if (!state || liveStatus(state) !== "running" || !state.pid) {
-    throw new ContainerError(
-      "export",
-      rest[0],
-      undefined,
-      "the container is not running (its files live only while it runs)",
-    );
-  }
-  const root = `/proc/${state.pid}/root`;
-  await output(
-    flags.output as string | undefined,
-    (write) => writeTree(root, write, { sameDevice: true }),
-  );
-  return 0;
+  return await (await import("./export.ts")).main(argv);
 }

@@ -68,9 +68,24 @@ function own(path: string, e: TarEntry): void {
     lchown(path, e.uid, e.gid);
   } catch { /* rootless: ownership stays the caller's */ }
   for (const [name, value] of Object.entries(e.xattrs)) {
+    // overlayfs's own marks (opaque, redirect, metacopy) come from whiteouts, never from a layer.
+    if (name.startsWith("trusted.overlay.")) continue;
     try {
       lsetxattr(path, name, value);
     } catch { /* a filesystem without that namespace */ }
+  }
+}
+
+/** Writes a file member's bytes as they stream in. */
+async function writeFile(path: string, e: TarEntry): Promise<void> {
+  const file = Deno.openSync(path, { write: true, create: true, truncate: true, mode: 0o600 });
+  try {
+    for await (const chunk of e.chunks()) {
+      // write() may take part of a chunk (a filling disk): the rest must follow or fail.
+      for (let done = 0; done < chunk.length;) done += file.writeSync(chunk.subarray(done));
+    }
+  } finally {
+    file.close();
   }
 }
 
@@ -85,7 +100,9 @@ export async function extractLayer(
   dest: string,
   what: string,
 ): Promise<ExtractReport> {
-  const dirTimes: [string, number, number][] = [];
+  // Directory modes and times last: a read-only directory must still take its
+  // entries, and writing them changes its mtime.
+  const dirs = new Map<string, [number, number]>();
   let entries = 0;
   for await (const e of readTar(stream, what)) {
     const rel = safeRelative(e.name, what);
@@ -110,12 +127,11 @@ export async function extractLayer(
       switch (e.type) {
         case "dir":
           if (!existing?.isDirectory) Deno.mkdirSync(path, { mode: 0o755 });
-          Deno.chmodSync(path, e.mode);
           own(path, e);
-          dirTimes.push([path, e.mtime, e.mtime]);
+          dirs.set(path, [e.mode, e.mtime]);
           break;
         case "file":
-          Deno.writeFileSync(path, e.data, { mode: 0o600 });
+          await writeFile(path, e);
           own(path, e);
           Deno.chmodSync(path, e.mode);
           Deno.utimeSync(path, e.mtime, e.mtime);
@@ -148,6 +164,7 @@ export async function extractLayer(
             e.devminor,
           );
           own(path, e);
+          Deno.chmodSync(path, e.mode); // mknod's mode went through the umask
           break;
       }
       entries++;
@@ -159,10 +176,10 @@ export async function extractLayer(
       throw fromDenoError(`extract ${e.name} from`, what, err);
     }
   }
-  // Directory times last: writing their entries changed them.
-  for (const [path, atime, mtime] of dirTimes.reverse()) {
+  for (const [path, [mode, mtime]] of dirs) {
     try {
-      Deno.utimeSync(path, atime, mtime);
+      Deno.chmodSync(path, mode);
+      Deno.utimeSync(path, mtime, mtime);
     } catch { /* removed by a later whiteout */ }
   }
   return { entries };

@@ -27,11 +27,26 @@ export interface LocalImage {
   created: string;
   /** Bytes of the uncompressed layers. */
   size: number;
+  /** sha256:... of the registry manifest it was pulled by, when pulled. */
+  digest?: string;
 }
 
 /** The index file's content. */
 export interface Index {
   images: Record<string, LocalImage>;
+}
+
+/**
+ * The image store's directory: `images` in the data directory shared with
+ * the default rootfs (MINICONTAINER_DATA, else /var/lib/minicontainer for
+ * root and the XDG data directory for others, as lib/rootfs decides it).
+ */
+export function imageStoreRoot(): string {
+  const set = Deno.env.get("MINICONTAINER_DATA");
+  if (set) return `${set}/images`;
+  if (Deno.uid() === 0) return "/var/lib/minicontainer/images";
+  const xdg = Deno.env.get("XDG_DATA_HOME") ?? `${Deno.env.get("HOME") ?? "/tmp"}/.local/share`;
+  return `${xdg}/minicontainer/images`;
 }
 
 /** docker's reference rules, reduced: a name without tag is name:latest. */

@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { ContainerError, fromDenoError } from "../errors.ts";
 import { decompressed } from "./compression.ts";
 import { extractLayer } from "./extract.ts";
-import type { ImageConfig, ImageStore } from "./store.ts";
+import type { ImageConfig, ImageStore, Lease } from "./store.ts";
 import { normalizeRef } from "./store.ts";
 
 function readJson(path: string, what: string): Record<string, unknown> {
@@ -33,7 +33,8 @@ async function addLayers(
   files: string[],
   diffIds: string[],
   what: string,
-): Promise<number> {
+  lease: Lease,
+): Promise<void> {
   if (files.length !== diffIds.length) {
     throw new ContainerError(
       "load",
@@ -42,16 +43,15 @@ async function addLayers(
       "its config and manifest disagree on the layers",
     );
   }
-  let size = 0;
   for (let i = 0; i < files.length; i++) {
     const file = await Deno.open(files[i]);
-    size += (await store.addLayer(
+    await store.addLayer(
       await decompressed(file.readable),
       `${what} layer ${i + 1}`,
       diffIds[i],
-    )).size;
+      lease,
+    );
   }
-  return size;
 }
 
 /** Loads every image in the layout or archive at `dir` (already unpacked); resolves to their names. */
@@ -68,19 +68,26 @@ async function loadFrom(
       rootfs?: { diff_ids?: string[] };
       created?: string;
     };
-    const size = await addLayers(store, layerFiles, doc.rootfs?.diff_ids ?? [], what);
-    // docker's short form: docker.io/library/alpine:3 is alpine:3.
-    const short = (r: string) => r.replace(/^docker\.io\/(library\/)?/, "");
-    for (const ref of refs.length ? refs.map(short) : [`${id.slice(7, 19)}:latest`]) {
-      store.register({
-        ref: normalizeRef(ref),
-        id,
-        layers: doc.rootfs?.diff_ids ?? [],
-        config: doc.config ?? {},
-        created: doc.created ?? new Date().toISOString(),
-        size,
-      });
-      loaded.push(normalizeRef(ref));
+    const diffIds = doc.rootfs?.diff_ids ?? [];
+    // The layers are kept from a concurrent prune until the image is registered.
+    const lease = store.lease();
+    try {
+      await addLayers(store, layerFiles, diffIds, what, lease);
+      // docker's short form: docker.io/library/alpine:3 is alpine:3.
+      const short = (r: string) => r.replace(/^docker\.io\/(library\/)?/, "");
+      for (const ref of refs.length ? refs.map(short) : [`${id.slice(7, 19)}:latest`]) {
+        await store.register({
+          ref: normalizeRef(ref),
+          id,
+          layers: diffIds,
+          config: doc.config ?? {},
+          created: doc.created ?? new Date().toISOString(),
+          size: diffIds.reduce((sum, d) => sum + store.layerSize(d), 0),
+        });
+        loaded.push(normalizeRef(ref));
+      }
+    } finally {
+      lease.release();
     }
   };
   let isDocker = false;
@@ -155,7 +162,7 @@ export async function loadImages(
     }
   }
   if (isDir) return await loadFrom(store, path, path, name);
-  const tmp = Deno.makeTempDirSync({ dir: `${store.root}/layers`, prefix: ".load-" });
+  const tmp = store.tempDir("load");
   try {
     const input = path === "-" ? Deno.stdin.readable : (await Deno.open(path)).readable;
     await extractLayer(await decompressed(input), tmp, path);

@@ -51,7 +51,7 @@ export async function saveImages(
   refs: string[],
   write: (chunk: Uint8Array) => Promise<void>,
 ): Promise<void> {
-  const dir = Deno.makeTempDirSync({ dir: `${store.root}/layers`, prefix: ".save-" });
+  const dir = store.tempDir("save");
   try {
     Deno.mkdirSync(`${dir}/blobs/sha256`, { recursive: true });
     const manifests = [];

@@ -17,11 +17,12 @@ import {
   layerDir,
   layerReady,
   type LocalImage,
+  normalizeRef,
   readIndex,
 } from "./index_file.ts";
 
 export type { ImageConfig, LocalImage } from "./index_file.ts";
-export { normalizeRef } from "./index_file.ts";
+export { imageStoreRoot, normalizeRef } from "./index_file.ts";
 
 /** A sha256 that hashes a stream as it passes through. */
 export function hashingStream(): {
@@ -44,7 +45,23 @@ export function hashingStream(): {
   };
 }
 
-/** The image store under `root` (usually `${dataDir()}/images`). */
+/**
+ * Layers a pull, load or import is adding but has not registered yet: prune
+ * keeps them while the process that holds the lease lives.
+ */
+export interface Lease {
+  /** Marks the layer as in use by this lease. */
+  add(diffId: string): void;
+  /** Ends the lease. */
+  release(): void;
+}
+
+/**
+ * The image store under `root` (usually `imageStoreRoot()`). Every method
+ * that changes it takes the store's lock itself (the lock `run` takes to
+ * prepare a root), for the shortest time it can: downloads and unpacking run
+ * outside it, only the renames and the index update inside.
+ */
 export class ImageStore {
   constructor(readonly root: string) {}
 
@@ -68,15 +85,29 @@ export class ImageStore {
     Deno.renameSync(tmp, this.indexPath);
   }
 
-  /** Runs `fn` holding the store's write lock. */
-  async locked<T>(fn: () => T | Promise<T>): Promise<T> {
+  /** Creates the store's directories. */
+  private ensure(): void {
     try {
-      Deno.mkdirSync(`${this.root}/layers`, { recursive: true, mode: 0o700 });
-      Deno.mkdirSync(`${this.root}/containers`, { recursive: true, mode: 0o700 });
+      for (const d of ["layers", "containers", "leases", "blobs"]) {
+        Deno.mkdirSync(`${this.root}/${d}`, { recursive: true, mode: 0o700 });
+      }
     } catch (e) {
       throw fromDenoError("create image store", this.root, e);
     }
-    const lock = await Deno.open(`${this.root}/lock`, { create: true, write: true });
+  }
+
+  /**
+   * Runs `fn` holding the store's write lock. Not re-entrant: `fn` must not
+   * call the store's own changing methods, which lock by themselves.
+   */
+  async locked<T>(fn: () => T | Promise<T>): Promise<T> {
+    this.ensure();
+    let lock: Deno.FsFile;
+    try {
+      lock = await Deno.open(`${this.root}/lock`, { create: true, write: true });
+    } catch (e) {
+      throw fromDenoError("lock image store", this.root, e);
+    }
     try {
       await lock.lock(true);
       return await fn();
@@ -85,26 +116,73 @@ export class ImageStore {
     }
   }
 
+  /** A new scratch directory inside the store (on its file system, out of prune's way). */
+  tempDir(prefix: string): string {
+    this.ensure();
+    try {
+      return Deno.makeTempDirSync({ dir: `${this.root}/layers`, prefix: `.${prefix}-` });
+    } catch (e) {
+      throw fromDenoError("create a scratch directory in", this.root, e);
+    }
+  }
+
+  /** A lease on layers about to be registered (see {@link Lease}). */
+  lease(): Lease {
+    this.ensure();
+    const path = `${this.root}/leases/${Deno.pid}-${crypto.randomUUID().slice(0, 8)}.json`;
+    const dirs: string[] = [];
+    const write = () => {
+      const tmp = `${path}.tmp`;
+      Deno.writeTextFileSync(tmp, JSON.stringify(dirs));
+      Deno.renameSync(tmp, path);
+    };
+    write(); // at once: prune leaves downloads alone while any lease is live
+    return {
+      add: (diffId) => {
+        dirs.push(this.layerDir(diffId));
+        write();
+      },
+      release: () => {
+        try {
+          Deno.removeSync(path);
+        } catch { /* none was written */ }
+      },
+    };
+  }
+
   /** Whether the layer with `diffId` is unpacked and complete. */
   hasLayer(diffId: string): boolean {
     return layerReady(this.root, diffId);
   }
 
+  /** Bytes of a stored layer's tar (0 when unknown). */
+  layerSize(diffId: string): number {
+    try {
+      return Number(Deno.readTextFileSync(`${this.layerDir(diffId)}.ok`).split("\n")[1]) || 0;
+    } catch {
+      return 0;
+    }
+  }
+
   /**
-   * Unpacks an uncompressed layer tar; resolves to its diff id. A layer
-   * already in the store is not unpacked again. With `expected`, a layer
-   * whose content hashes otherwise is refused and nothing is kept.
+   * Unpacks an uncompressed layer tar; resolves to its diff id and size. A
+   * layer already in the store is not unpacked again. With `expected`, a
+   * layer whose content hashes otherwise is refused and nothing is kept.
+   * With `lease`, the layer is leased as it is committed.
    */
   async addLayer(
     tar: ReadableStream<Uint8Array>,
     what: string,
     expected?: string,
+    lease?: Lease,
   ): Promise<{ diffId: string; size: number }> {
+    this.ensure();
     if (expected && this.hasLayer(expected)) {
       await tar.cancel();
-      return { diffId: expected, size: 0 };
+      lease?.add(expected);
+      return { diffId: expected, size: this.layerSize(expected) };
     }
-    const tmp = Deno.makeTempDirSync({ dir: `${this.root}/layers`, prefix: ".unpack-" });
+    const tmp = this.tempDir("unpack");
     try {
       Deno.chmodSync(tmp, 0o755);
       const hash = hashingStream();
@@ -118,16 +196,21 @@ export class ImageStore {
           `its content is ${diffId}, not ${expected}`,
         );
       }
-      const dir = this.layerDir(diffId);
-      if (this.hasLayer(diffId)) {
-        Deno.removeSync(tmp, { recursive: true });
-      } else {
+      await this.locked(() => {
+        const dir = this.layerDir(diffId);
+        lease?.add(diffId);
+        if (this.hasLayer(diffId)) {
+          Deno.removeSync(tmp, { recursive: true });
+          return;
+        }
         try {
           Deno.removeSync(dir, { recursive: true });
         } catch { /* no half-made one */ }
         Deno.renameSync(tmp, dir);
-        Deno.writeTextFileSync(`${dir}.ok`, `${diffId}\n`);
-      }
+        // The marker last, written whole: only a complete layer has one.
+        Deno.writeTextFileSync(`${dir}.ok.tmp`, `${diffId}\n${hash.bytes()}\n`);
+        Deno.renameSync(`${dir}.ok.tmp`, `${dir}.ok`);
+      });
       return { diffId, size: hash.bytes() };
     } catch (e) {
       try {
@@ -138,10 +221,22 @@ export class ImageStore {
   }
 
   /** Records `image` under its ref (replacing an older image of that ref). */
-  register(image: LocalImage): void {
-    const index = this.readIndex();
-    index.images[image.ref] = image;
-    this.writeIndex(index);
+  async register(image: LocalImage): Promise<void> {
+    await this.locked(() => {
+      for (const l of image.layers) {
+        if (!this.hasLayer(l)) {
+          throw new ContainerError(
+            "register image",
+            image.ref,
+            undefined,
+            `its layer ${l} is not in the store`,
+          );
+        }
+      }
+      const index = this.readIndex();
+      index.images[image.ref] = image;
+      this.writeIndex(index);
+    });
   }
 
   /** The image a reference names (name, name:tag, or an id prefix). */
@@ -149,57 +244,86 @@ export class ImageStore {
     return findImage(this.root, ref);
   }
 
-  /** Layers any image or any container root still uses. */
+  /** Layers any image, container root or live lease still uses. */
   private layersInUse(index: Index): Set<string> {
     const used = new Set<string>();
     for (const image of Object.values(index.images)) {
       for (const l of image.layers) used.add(this.layerDir(l));
     }
-    try {
-      for (const c of Deno.readDirSync(`${this.root}/containers`)) {
-        try {
-          const lower: string[] = JSON.parse(
-            Deno.readTextFileSync(`${this.root}/containers/${c.name}/layers.json`),
-          );
-          for (const l of lower) used.add(l);
-        } catch { /* being made or removed */ }
+    const users = (dir: string, alive: (name: string) => boolean) => {
+      try {
+        for (const e of Deno.readDirSync(dir)) {
+          const file = e.isDirectory ? `${dir}/${e.name}/layers.json` : `${dir}/${e.name}`;
+          if (!file.endsWith(".json")) continue;
+          if (!alive(e.name)) {
+            try {
+              Deno.removeSync(file); // a lease its process left behind
+            } catch { /* gone */ }
+            continue;
+          }
+          try {
+            for (const l of JSON.parse(Deno.readTextFileSync(file)) as string[]) used.add(l);
+          } catch { /* being made or removed */ }
+        }
+      } catch { /* none */ }
+    };
+    users(`${this.root}/containers`, () => true);
+    users(`${this.root}/leases`, (name) => {
+      try {
+        Deno.statSync(`/proc/${name.split("-")[0]}`);
+        return true;
+      } catch {
+        return false;
       }
-    } catch { /* no containers */ }
+    });
     return used;
   }
 
   /** Removes `ref` from the index and the layers nothing else uses; resolves to the layers freed. */
-  remove(ref: string): number {
-    const index = this.readIndex();
-    const image = this.find(ref);
-    if (!image) throw new ContainerError("remove image", ref, undefined, "no such image");
-    for (const [key, value] of Object.entries(index.images)) {
-      if (value.id === image.id && (key === image.ref || ref.replace(/^sha256:/, "") !== ref)) {
-        delete index.images[key];
+  async remove(ref: string): Promise<number> {
+    await this.locked(() => {
+      const index = this.readIndex();
+      const image = this.find(ref);
+      if (!image) throw new ContainerError("remove image", ref, undefined, "no such image");
+      const byId = ref.replace(/^sha256:/, "") !== ref || !index.images[normalizeRef(ref)];
+      for (const [key, value] of Object.entries(index.images)) {
+        // By id: every name of that image goes; by name: that name only.
+        if (value.id === image.id && (key === image.ref || byId)) delete index.images[key];
       }
-    }
-    delete index.images[image.ref];
-    this.writeIndex(index);
-    return this.prune();
+      this.writeIndex(index);
+    });
+    return await this.prune();
   }
 
-  /** Removes every layer no image or container uses; resolves to how many. */
-  prune(): number {
-    const used = this.layersInUse(this.readIndex());
-    let freed = 0;
-    try {
-      for (const e of Deno.readDirSync(`${this.root}/layers`)) {
-        const path = `${this.root}/layers/${e.name}`;
-        if (!e.isDirectory || e.name.startsWith(".") || used.has(path)) continue;
-        Deno.removeSync(`${path}.ok`, { recursive: true });
-        Deno.removeSync(path, { recursive: true });
-        freed++;
+  /** Removes every layer (and stale partial download) no image, container or lease uses; resolves to how many layers. */
+  async prune(): Promise<number> {
+    return await this.locked(() => {
+      const used = this.layersInUse(this.readIndex());
+      let freed = 0;
+      try {
+        for (const e of Deno.readDirSync(`${this.root}/layers`)) {
+          const path = `${this.root}/layers/${e.name}`;
+          if (!e.isDirectory || e.name.startsWith(".") || used.has(path)) continue;
+          try {
+            Deno.removeSync(`${path}.ok`);
+          } catch { /* a layer never completed */ }
+          Deno.removeSync(path, { recursive: true });
+          freed++;
+        }
+        // A downloaded blob (and its lock) lives only while a pull runs, and every
+        // running pull holds a lease: with none, the rest was left by pulls that
+        // died. Partial blobs stay: the next pull resumes them.
+        if (![...Deno.readDirSync(`${this.root}/leases`)].length) {
+          for (const e of Deno.readDirSync(`${this.root}/blobs`)) {
+            if (!e.name.endsWith(".partial")) Deno.removeSync(`${this.root}/blobs/${e.name}`);
+          }
+        }
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) {
+          throw fromDenoError("prune layers in", this.root, e);
+        }
       }
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) {
-        throw fromDenoError("prune layers in", this.root, e);
-      }
-    }
-    return freed;
+      return freed;
+    });
   }
 }

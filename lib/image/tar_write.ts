@@ -44,16 +44,28 @@ function header(
   return h;
 }
 
-function pax(records: Record<string, string>): Uint8Array {
-  let body = "";
+/** PAX records "LEN key=value\\n"; LEN counts bytes, itself included; values may be binary. */
+function pax(records: Record<string, string | Uint8Array>): Uint8Array {
+  const parts: Uint8Array[] = [];
   for (const [k, v] of Object.entries(records)) {
-    const rest = ` ${k}=${v}\n`;
-    let len = rest.length + 1;
-    while (`${len}${rest}`.length !== len) len = `${len}${rest}`.length;
-    body += `${len}${rest}`;
+    const key = encoder.encode(` ${k}=`);
+    const value = typeof v === "string" ? encoder.encode(v) : v;
+    const rest = key.length + value.length + 1;
+    let len = rest + 1;
+    while (String(len).length + rest !== len) len = String(len).length + rest;
+    parts.push(encoder.encode(String(len)), key, value, encoder.encode("\n"));
   }
-  return encoder.encode(body);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
+
+/** The xattrs a layer must keep: file capabilities (what ping and the like need). */
+const KEPT_XATTRS = ["security.capability"];
 
 const pad = (n: number) => new Uint8Array((512 - (n % 512)) % 512);
 
@@ -72,22 +84,53 @@ export async function writeTree(
     info: Deno.FileInfo,
     data?: Uint8Array,
     linkname = "",
+    size = data?.length ?? 0,
+    xattrs: Record<string, Uint8Array> = {},
   ) => {
-    const records: Record<string, string> = {};
-    if (name.length > 100) records.path = name;
-    if (linkname.length > 100) records.linkpath = linkname;
-    if ((data?.length ?? 0) > 0o77777777777) records.size = String(data!.length);
+    const records: Record<string, string | Uint8Array> = {};
+    if (name.length > 100 || /[^\x20-\x7e]/.test(name)) records.path = name;
+    if (linkname.length > 100 || /[^\x20-\x7e]/.test(linkname)) records.linkpath = linkname;
+    if (size > 0o77777777777) records.size = String(size);
+    for (const [k, v] of Object.entries(xattrs)) records[`SCHILY.xattr.${k}`] = v;
     if (Object.keys(records).length) {
       const body = pax(records);
       await write(header("PaxHeader", "x", body.length, info));
       await write(body);
       await write(pad(body.length));
     }
-    await write(header(name, type, data?.length ?? 0, info, linkname));
+    await write(header(name, type, size, info, linkname));
     if (data) {
       await write(data);
       await write(pad(data.length));
     }
+  };
+  // A file's bytes in pieces, exactly the size its header gave: a file that
+  // a running container changes meanwhile is cut or zero-filled to it.
+  const fileEntry = async (name: string, path: string, info: Deno.FileInfo) => {
+    const size = info.size;
+    const xattrs: Record<string, Uint8Array> = {};
+    for (const k of KEPT_XATTRS) {
+      const v = lgetxattr(path, k);
+      if (v) xattrs[k] = v;
+    }
+    await entry(name, "0", info, undefined, "", size, xattrs);
+    const file = Deno.openSync(path);
+    try {
+      const buf = new Uint8Array(1 << 20);
+      let left = size;
+      while (left > 0) {
+        const n = file.readSync(buf.subarray(0, Math.min(buf.length, left)));
+        if (n === null || n === 0) break;
+        await write(buf.slice(0, n));
+        left -= n;
+      }
+      for (; left > 0; left -= Math.min(left, buf.length)) {
+        await write(new Uint8Array(Math.min(left, buf.length)));
+      }
+    } finally {
+      file.close();
+    }
+    await write(pad(size));
   };
   const walk = async (dir: string, rel: string) => {
     const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
@@ -121,7 +164,7 @@ export async function writeTree(
         await walk(path, relPath);
       } else if (info.isSymlink) {
         await entry(relPath, "2", info, undefined, Deno.readLinkSync(path));
-      } else if (info.isFile) await entry(relPath, "0", info, Deno.readFileSync(path));
+      } else if (info.isFile) await fileEntry(relPath, path, info);
       else if (info.isCharDevice) await entry(relPath, "3", info);
       else if (info.isBlockDevice) await entry(relPath, "4", info);
       else if (info.isFifo) await entry(relPath, "6", info);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mergeImageConfig } from "../../lib/image/run_image.ts";
+import { DEFAULT_IMAGE_PATH, mergeImageConfig } from "../../lib/image/run_image.ts";
 import { normalizeRef } from "../../lib/image/store.ts";
 import { safeRelative } from "../../lib/image/extract.ts";
 
@@ -33,8 +33,8 @@ Deno.test("image config: docker's merge of entrypoint, cmd, env, workdir and use
   );
   assert.deepEqual(
     given.env,
-    ["PATH=/usr/bin:/bin", "LANG=C", "LANG=fr"],
-    "flags come after (and win)",
+    ["PATH=/usr/bin:/bin", "LANG=fr"],
+    "-e replaces the image's value in place (glibc's getenv takes the first of duplicates)",
   );
   assert.equal(given.cwd, "/tmp");
   assert.equal(given.user, "0");
@@ -43,6 +43,18 @@ Deno.test("image config: docker's merge of entrypoint, cmd, env, workdir and use
   ], "--entrypoint drops Cmd");
   assert.deepEqual(mergeImageConfig(config, { entrypoint: "", cmd: ["ls"], env: [] }).args, ["ls"]);
   assert.throws(() => mergeImageConfig({}, { cmd: [], env: [] }), /no command given/);
+});
+
+Deno.test("image config: no WorkingDir is /, no PATH gets docker's, -e adds new keys at the end", () => {
+  const bare = mergeImageConfig({ Cmd: ["sh"], Env: ["A=1"] }, { cmd: [], env: ["B=2", "A=3"] });
+  assert.equal(bare.cwd, "/");
+  assert.deepEqual(bare.env, [DEFAULT_IMAGE_PATH, "A=3", "B=2"]);
+  assert.equal(bare.user, undefined);
+  assert.equal(bare.stopSignal, undefined);
+  assert.deepEqual(
+    mergeImageConfig({ Cmd: ["sh"], Env: null, WorkingDir: "" }, { cmd: [], env: ["PATH=/x"] }),
+    { args: ["sh"], env: ["PATH=/x"], cwd: "/", user: undefined, stopSignal: undefined },
+  );
 });
 
 Deno.test("image refs: a name without a tag is :latest; registries with ports keep theirs", () => {

@@ -1,0 +1,55 @@
+/**
+ * `minicontainer image ls|rm|prune`, and the image store every image
+ * command works on.
+ * @module
+ */
+
+import { usageError } from "../errors.ts";
+import { ImageStore, imageStoreRoot } from "../image/store.ts";
+import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
+
+/** The image store of this user (MINICONTAINER_DATA/images, or the default data directory's). */
+export function imageStore(): ImageStore {
+  return new ImageStore(imageStoreRoot());
+}
+
+const PRUNE_FLAGS: FlagDef[] = [{ name: "help", help: "Show this help" }];
+
+/** `image prune`: removes the layers no image, container or running pull uses. */
+export async function prune(argv: string[]): Promise<number> {
+  const { flags, rest } = parseArgs(argv, PRUNE_FLAGS);
+  if (flags.help) {
+    console.log(
+      `Usage: minicontainer image prune\n\nRemove layers no image or container uses.\n\nOptions:\n${
+        flagHelp(PRUNE_FLAGS)
+      }`,
+    );
+    return 0;
+  }
+  if (rest.length) throw usageError(`image prune takes no arguments, not "${rest[0]}"`);
+  const freed = await imageStore().prune();
+  console.log(`Deleted ${freed} unused layer${freed === 1 ? "" : "s"}`);
+  return 0;
+}
+
+/** The `image` command: `image ls`, `image rm`, `image prune`. */
+export async function main(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  switch (sub) {
+    case "ls":
+    case "list":
+      return await (await import("./images.ts")).main(rest);
+    case "rm":
+      return await (await import("./rmi.ts")).main(rest);
+    case "prune":
+      return await prune(rest);
+    case undefined:
+    case "--help":
+    case "help":
+      console.log(
+        "Usage: minicontainer image COMMAND\n\nCommands:\n  ls      List images\n  rm      Remove images\n  prune   Remove unused layers",
+      );
+      return sub === undefined ? 125 : 0;
+  }
+  throw usageError(`unknown image command "${sub}"; try ls, rm or prune`);
+}
