@@ -4,6 +4,40 @@
  * @module
  */
 
+/**
+ * The suite's own data and state directories (default rootfs, images,
+ * containers), made once per test process in a temporary directory: a test
+ * never reads or writes the user's /var/lib/minicontainer or
+ * /run/minicontainer. Every command the tests start inherits them.
+ */
+export const TEST_HOME: string = (() => {
+  const home = Deno.makeTempDirSync({ prefix: "minicontainer-test-" });
+  // Traversable like /var/lib: a remapped container root must reach its rootfs.
+  Deno.chmodSync(home, 0o755);
+  Deno.env.set("MINICONTAINER_DATA", `${home}/data`);
+  Deno.env.set("MINICONTAINER_ROOT", `${home}/state`);
+  globalThis.addEventListener("unload", () => {
+    try {
+      Deno.removeSync(home, { recursive: true });
+    } catch { /* a container's files still held: left for the OS's tmp cleaning */ }
+  });
+  return home;
+})();
+
+/**
+ * The environment of a command run as nobody (65534) with `home` as its
+ * HOME, data and state: nobody cannot use the suite's root-owned ones.
+ */
+export function nobodyEnv(home: string): Record<string, string> {
+  return {
+    DENO_DIR: `${home}/deno`,
+    HOME: home,
+    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+    MINICONTAINER_DATA: `${home}/data`,
+    MINICONTAINER_ROOT: `${home}/state`,
+  };
+}
+
 /** Integration tests create namespaces and mounts: root only. */
 export const IS_ROOT = Deno.uid() === 0;
 

@@ -1,6 +1,6 @@
 // Resource limits through the CLI, enforced by the real kernel (cgroup v1 here).
 import assert from "node:assert/strict";
-import { containerCgroups, LAUNCHER, mc, rootOnly } from "./helpers.ts";
+import { containerCgroups, LAUNCHER, mc, nobodyEnv, rootOnly } from "./helpers.ts";
 
 function test(name: string, fn: () => Promise<void>) {
   Deno.test({
@@ -96,7 +96,7 @@ test("limits: a limit that cannot be applied is a warning naming it, never a sil
         "64m",
         "true",
       ],
-      env: { DENO_DIR: `${home}/deno`, HOME: home, PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" },
+      env: nobodyEnv(home),
       stdout: "piped",
       stderr: "piped",
     }).output();

@@ -309,11 +309,13 @@ Deno.test({
           "-c",
           "echo pid=$$; hostname; id -u; cat /proc/self/uid_map; ls -d /proc/[0-9]* | wc -l",
         ],
+        // No MINICONTAINER_DATA: nobody's default data folder (under HOME) is what is tested.
         env: {
           DENO_DIR: `${home}/deno`,
           HOME: home,
           PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
         },
+        clearEnv: true,
         stdout: "piped",
         stderr: "piped",
       }).output();
