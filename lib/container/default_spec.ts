@@ -82,16 +82,18 @@ export function defaultDevices(): Device[] {
 }
 
 /**
- * The devices a container may use (runc's defaults): nothing, then the
- * nodes it is given, its ptys, and mknod of any node (creating one grants
- * no access to it).
+ * The devices a container may use: nothing, then runc's AllowedDevices
+ * (libcontainer/specconv, runc 1.5) exactly: mknod of any node (creating
+ * one grants no access to it), the nodes it is given, its ptys (136:*),
+ * /dev/ptmx (5:2) and /dev/net/tun (10:200). Not the host's console (5:1):
+ * a container's /dev/console is a bind mount of its own pty.
  */
 export function defaultDeviceRules(): DeviceRule[] {
-  const c = (major: number, minor: number): DeviceRule => ({
+  const c = (major: number, minor?: number): DeviceRule => ({
     allow: true,
     type: "c",
     major,
-    minor,
+    ...(minor === undefined ? {} : { minor }),
     access: "rwm",
   });
   return [
@@ -99,14 +101,14 @@ export function defaultDeviceRules(): DeviceRule[] {
     { allow: true, type: "c", access: "m" },
     { allow: true, type: "b", access: "m" },
     c(1, 3),
-    c(1, 5),
-    c(1, 7),
     c(1, 8),
-    c(1, 9),
+    c(1, 7),
     c(5, 0),
-    c(5, 1),
+    c(1, 5),
+    c(1, 9),
+    c(136),
     c(5, 2),
-    { allow: true, type: "c", major: 136, access: "rwm" },
+    c(10, 200),
   ];
 }
 

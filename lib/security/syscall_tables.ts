@@ -2,7 +2,8 @@
  * System call numbers by name for the ABIs a seccomp filter sees on the
  * architectures minicontainer runs on, from the kernel's uapi headers
  * (asm/unistd_64.h, unistd_x32.h, unistd_32.h, arm64's asm-generic table)
- * plus the calls added up to Linux 6.18 (451 cachestat ... 470 listns).
+ * plus the calls added up to Linux 6.18 (451 cachestat ... 470 listns, and
+ * x86_64's 335 uretprobe).
  *
  * The filter must name every call of every ABI a process can reach, not just
  * the ones the runtime itself makes (ffi/syscalls.ts), so the tables are full.
@@ -60,7 +61,7 @@ const X86_64: Segments = [
     clock_adjtime syncfs sendmmsg setns getcpu process_vm_readv process_vm_writev kcmp
     finit_module sched_setattr sched_getattr renameat2 seccomp getrandom memfd_create
     kexec_file_load bpf execveat userfaultfd membarrier mlock2 copy_file_range preadv2
-    pwritev2 pkey_mprotect pkey_alloc pkey_free statx io_pgetevents rseq
+    pwritev2 pkey_mprotect pkey_alloc pkey_free statx io_pgetevents rseq uretprobe
   `,
   ],
   [

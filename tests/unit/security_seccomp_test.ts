@@ -143,9 +143,13 @@ Deno.test("seccomp default: ioctl TIOCSTI is EPERM, other ioctls allowed, high b
   assert.equal(verdict(x86("ioctl", 0n, 0x5413n)), ALLOW); // TIOCGWINSZ
 });
 
-Deno.test("seccomp default: socket except AF_VSOCK; only harmless personalities", () => {
+Deno.test("seccomp default: socket except AF_ALG and AF_VSOCK; only harmless personalities", () => {
   assert.equal(verdict(x86("socket", 2n)), ALLOW);
-  assert.equal(verdict(x86("socket", 40n)), EPERM);
+  assert.equal(verdict(x86("socket", 37n)), ALLOW);
+  assert.equal(verdict(x86("socket", 38n)), EPERM); // AF_ALG
+  assert.equal(verdict(x86("socket", 39n)), ALLOW);
+  assert.equal(verdict(x86("socket", 40n)), EPERM); // AF_VSOCK
+  assert.equal(verdict(x86("socket", 41n)), ALLOW);
   assert.equal(verdict(x86("personality", 0n)), ALLOW);
   assert.equal(verdict(x86("personality", 0xffffffffn)), ALLOW);
   assert.equal(verdict(x86("personality", 0x0040000n)), EPERM); // READ_IMPLIES_EXEC
@@ -215,6 +219,25 @@ Deno.test("seccomp default on aarch64: same decisions with aarch64 numbers", () 
   assert.equal(verdict(a64("clone", 17n), f), ALLOW);
   assert.equal(verdict(a64("ioctl", 0n, 0x5412n), f), EPERM);
   assert.equal(verdict({ nr: 0, arch: AUDIT_ARCH.X86_64 }, f), EPERM);
+});
+
+Deno.test("seccomp default: docker's moby 25+ decisions: io_uring refused, newer calls as docker", () => {
+  const arm = compileSeccomp(DEFAULT_SECCOMP_PROFILE, "aarch64", { precompiled: false });
+  for (const name of ["io_uring_setup", "io_uring_enter", "io_uring_register"]) {
+    assert.equal(verdict(x86(name)), EPERM, name);
+    assert.equal(verdict({ nr: nr(name, "aarch64"), arch: AUDIT_ARCH.AARCH64 }, arm), EPERM, name);
+  }
+  // Not in docker's profile: refused like any call added after it.
+  for (const name of ["file_getattr", "file_setattr", "listns", "get_mempolicy"]) {
+    assert.equal(verdict(x86(name)), EPERM, name);
+  }
+  for (const name of ["listmount", "statmount", "uretprobe", "mseal", "cachestat"]) {
+    assert.equal(verdict(x86(name)), ALLOW, name);
+  }
+  assert.equal(verdict(x86("lsm_list_modules")), EPERM); // CAP_SYS_ADMIN only
+  const admin = compileSeccomp(defaultSeccompProfile(["CAP_SYS_ADMIN", "CAP_SYS_NICE"]), "x86_64");
+  assert.equal(verdict(x86("lsm_list_modules"), admin), ALLOW);
+  assert.equal(verdict(x86("get_mempolicy"), admin), ALLOW);
 });
 
 Deno.test("seccomp: a capability opens the calls it governs, as docker does", () => {
