@@ -99,6 +99,24 @@ function isRef(a: Arg): a is Ref {
   return typeof a === "object" && a !== null && ("ref" in a || "back" in a);
 }
 
+/**
+ * `plan` with `inserted` placed before op `at`, every reference kept
+ * pointing at the op it meant: absolute refs past the insertion move up,
+ * and `back` refs that reach across it grow by its length.
+ */
+export function insertOps(plan: readonly Op[], at: number, inserted: readonly Op[]): Op[] {
+  const shift = inserted.length;
+  const moved = plan.slice(at).map((op, k) => ({
+    ...op,
+    args: op.args.map((a): Arg => {
+      if (!isRef(a)) return a;
+      if ("ref" in a) return a.ref >= at ? { ref: a.ref + shift } : a;
+      return at + k - a.back < at ? { back: a.back + shift } : a;
+    }),
+  }));
+  return [...plan.slice(0, at), ...inserted, ...moved];
+}
+
 function isStruct(a: Arg): a is Struct {
   return typeof a === "object" && a !== null && "pointers" in a;
 }

@@ -5,9 +5,11 @@
  */
 
 import { mergeEnv } from "../container/default_spec.ts";
+import { insertOps } from "../../ffi/plan.ts";
 import { buildJoinPlan } from "../container/join.ts";
 import { launch } from "../container/launch.ts";
 import { liveStatus } from "../container/lifecycle.ts";
+import { nullStdinOps } from "../container/plan.ts";
 import { ContainerError, usageError } from "../errors.ts";
 import { securityOps } from "../security/process_ops.ts";
 import { resolveUser } from "../security/users.ts";
@@ -80,8 +82,8 @@ export async function main(argv: string[]): Promise<number> {
   };
   const security = securityOps(execSpec);
   return await launch({
-    plan: (terminal) =>
-      buildJoinPlan({
+    plan: (terminal) => {
+      const ops = buildJoinPlan({
         pid,
         namespaces: spec.linux.namespaces.filter((n) => !n.path).map((n) => n.type),
         args: rest.slice(1),
@@ -89,7 +91,11 @@ export async function main(argv: string[]): Promise<number> {
         cwd,
         terminal,
         securityOps: security,
-      }),
+      });
+      // Without -i: the host's /dev/null, opened before any namespace is joined.
+      if (interactive) return ops;
+      return insertOps(ops, ops.findIndex((op) => op.call === "wait_sync") + 1, nullStdinOps());
+    },
     cloneFlags: 0,
     command: rest[1],
     terminal: tty,

@@ -63,6 +63,23 @@ export function becomeNamespaceRootOps(): Op[] {
   ];
 }
 
+/**
+ * Standard input from the host's /dev/null (docker without -i): the
+ * container must not read, or drain, the caller's input. Opened before the
+ * child reaches anything of the container, so the node is the host's.
+ */
+export function nullStdinOps(): Op[] {
+  return [
+    {
+      call: "openat",
+      args: [K.AT_FDCWD, "/dev/null", K.O_RDONLY | K.O_CLOEXEC, 0],
+      label: "open /dev/null",
+    },
+    { call: "dup3", args: [{ back: 1 }, 0, 0], label: "stdin from /dev/null" },
+    { call: "close", args: [{ back: 2 }], label: "close /dev/null" },
+  ];
+}
+
 /** What the plan needs besides the spec. */
 export interface ChildPlanInput {
   spec: Spec;
@@ -76,6 +93,8 @@ export interface ChildPlanInput {
   securityOps?: readonly Op[];
   /** Files to make the container's stdin, stdout and stderr (a detached container's). */
   stdio?: readonly [number, number, number];
+  /** Standard input from /dev/null instead of the runtime's (no -i, no `stdio`). */
+  nullStdin?: boolean;
   /** An image's overlayfs root, mounted on spec.root.path. */
   overlay?: RootOverlay;
   /** A pty for the command: its master goes back over `socketFd`. */
@@ -96,6 +115,7 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
     },
     { call: "wait_sync", args: [], label: "wait for the runtime" },
   ];
+  if (input.nullStdin) ops.push(...nullStdinOps());
   input.stdio?.forEach((fd, target) => {
     // dup3 refuses equal fds; such an fd is in place already.
     if (fd !== target) ops.push({ call: "dup3", args: [fd, target, 0], label: `set fd ${target}` });

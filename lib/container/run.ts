@@ -25,7 +25,11 @@ export interface RunOptions {
   init?: boolean;
   /** One line per step, parent and child, on stderr. */
   debug?: boolean;
-  /** With a terminal (spec.process.terminal): forward stdin to it, host terminal in raw mode. */
+  /**
+   * Keep stdin: the runtime's own is the container's (with a terminal:
+   * forwarded to it, the host terminal in raw mode). Without it the
+   * container reads /dev/null, as in docker.
+   */
   interactive?: boolean;
   /** The container's stdin, stdout and stderr, when not the runtime's own. */
   stdio?: readonly [number, number, number];
@@ -104,6 +108,7 @@ export async function runContainer(spec: Spec, opts: RunOptions = {}): Promise<n
           mounts,
           init: opts.init ?? false,
           stdio: opts.stdio,
+          nullStdin: !opts.interactive && !opts.stdio,
           overlay: opts.overlay,
           masked: classifyMaskedPaths(spec.linux.maskedPaths ?? []),
           securityOps: opts.securityOps ?? securityOps(spec),

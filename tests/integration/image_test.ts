@@ -47,8 +47,8 @@ test("image: import a rootfs tarball, list it, run it with the image's defaults"
   assert.deepEqual(list.map((i) => `${i.Repository}:${i.Tag}`), ["bb:1"]);
   const r = await m(["run", "bb:1", "cat", "/etc/motd"]);
   assert.equal(r.stdout, "from the image\n", r.stderr);
-  // No command: the image's Cmd (/bin/sh) reads stdin.
-  const shell = await mc(["run", "bb:1"], { env, stdin: "echo from-cmd\n" });
+  // No command: the image's Cmd (/bin/sh) reads stdin (-i: it is the caller's).
+  const shell = await mc(["run", "-i", "bb:1"], { env, stdin: "echo from-cmd\n" });
   assert.equal(shell.stdout, "from-cmd\n");
 });
 

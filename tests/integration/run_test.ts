@@ -225,8 +225,8 @@ isolated(
   },
 );
 
-isolated("run: stdin is passed through", async () => {
-  const r = await mc(["run", "cat"], { stdin: "piped in\n" });
+isolated("run: stdin is passed through with -i", async () => {
+  const r = await mc(["run", "-i", "cat"], { stdin: "piped in\n" });
   assert.equal(r.stdout, "piped in\n");
 });
 

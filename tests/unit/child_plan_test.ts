@@ -115,3 +115,19 @@ Deno.test("plan: a read-only volume is a bind then a read-only remount", () => {
   assert.equal(remount.label, "remount /data read-only");
   assert.equal(remount.args[3], MS.BIND | MS.REMOUNT | MS.RDONLY);
 });
+
+Deno.test("plan: stdin from the host's /dev/null before anything else, only when asked", () => {
+  const plan = buildChildPlan({
+    spec: spec(),
+    mounts: prepareMounts(ROOT, spec().mounts),
+    init: false,
+    nullStdin: true,
+  });
+  const open = at(plan, "open /dev/null");
+  assert.equal(open, at(plan, "wait for the runtime") + 1, "right after the release");
+  assert.deepEqual(plan[open].args.slice(0, 2), [-100, "/dev/null"]);
+  assert.deepEqual(plan[open + 1].args, [{ back: 1 }, 0, 0]);
+  assert.deepEqual(plan[open + 2].args, [{ back: 2 }]);
+  assert.ok(open < at(plan, "make / rprivate"), "the host's node, not the container's");
+  assert.equal(at(planFor(spec()), "open /dev/null"), -1);
+});

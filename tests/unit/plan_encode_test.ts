@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { encodePlan, type Op, OP_WORDS } from "../../ffi/plan.ts";
+import { encodePlan, insertOps, type Op, OP_WORDS } from "../../ffi/plan.ts";
 import { syscallTable } from "../../ffi/syscalls.ts";
 
 function word(buf: Uint8Array, op: number, k: number): bigint {
@@ -105,4 +105,30 @@ Deno.test("encoder: structs get the addresses of their targets patched in", () =
 Deno.test("encoder: rejects NUL inside strings and empty plans", () => {
   assert.throws(() => encodePlan([{ call: "chdir", args: ["a\0b"], label: "c" }]), /NUL/);
   assert.throws(() => encodePlan([]), /1 to/);
+});
+
+Deno.test("insertOps: references keep pointing at the ops they meant", () => {
+  const plan: Op[] = [
+    { call: "setsid", args: [], label: "a" },
+    { call: "dup3", args: [{ ref: 0 }, 5, 0], label: "b" },
+    { call: "close", args: [{ back: 1 }], label: "c" },
+    { call: "close", args: [{ back: 3 }], label: "d" },
+    { call: "close", args: [{ ref: 2 }], label: "e" },
+  ];
+  const extra: Op[] = [
+    { call: "setsid", args: [], label: "x" },
+    { call: "close", args: [{ back: 1 }], label: "y" },
+  ];
+  const out = insertOps(plan, 2, extra);
+  assert.deepEqual(out.map((o) => o.label), ["a", "b", "x", "y", "c", "d", "e"]);
+  const target = (i: number) => {
+    const r = out[i].args[0] as { ref: number } | { back: number };
+    return "ref" in r ? out[r.ref].label : out[i - r.back].label;
+  };
+  assert.equal(target(1), "a");
+  assert.equal(target(3), "x", "a reference inside the inserted ops is theirs");
+  assert.equal(target(4), "b");
+  assert.equal(target(5), "a");
+  assert.equal(target(6), "c");
+  encodePlan(out); // still a valid plan
 });
