@@ -19,6 +19,10 @@ const SYMBOLS = {
   lchown: { parameters: ["buffer", "u32", "u32"], result: "i32" },
   lsetxattr: { parameters: ["buffer", "buffer", "buffer", "usize", "i32"], result: "i32" },
   lgetxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
+  openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" },
+  statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
+  readlinkat: { parameters: ["i32", "buffer", "buffer", "usize"], result: "isize" },
+  getxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -120,5 +124,36 @@ export function lsetxattr(path: string, name: string, value: Uint8Array): void {
 export function lgetxattr(path: string, name: string): Uint8Array | undefined {
   const buf = new Uint8Array(256);
   const n = Number(libc().lgetxattr(cpath(path), cpath(name), buf, BigInt(buf.length)));
+  return n < 0 ? undefined : buf.slice(0, n);
+}
+
+/** openat(2): a file descriptor, or -errno (the caller decides which errnos are expected). */
+export function openAt(dirFd: number, name: string, flags: number, mode = 0): number {
+  const fd = libc().openat(dirFd, cpath(name), flags, mode);
+  return fd < 0 ? -errno() : fd;
+}
+
+/** statx(2) into `buf` (256 bytes, struct statx); 0 or -errno. */
+export function statxAt(
+  dirFd: number,
+  name: string,
+  flags: number,
+  mask: number,
+  buf: Uint8Array,
+): number {
+  return libc().statx(dirFd, cpath(name), flags, mask, buf) === 0 ? 0 : -errno();
+}
+
+/** readlinkat(2): the link's target bytes, or -errno. */
+export function readLinkAt(dirFd: number, name: string): Uint8Array | number {
+  const buf = new Uint8Array(4096);
+  const n = Number(libc().readlinkat(dirFd, cpath(name), buf, BigInt(buf.length)));
+  return n < 0 ? -errno() : buf.slice(0, n);
+}
+
+/** getxattr(2), following the path: the value, or undefined when the attribute is not set. */
+export function getxattr(path: string, name: string): Uint8Array | undefined {
+  const buf = new Uint8Array(256);
+  const n = Number(libc().getxattr(cpath(path), cpath(name), buf, BigInt(buf.length)));
   return n < 0 ? undefined : buf.slice(0, n);
 }

@@ -1,17 +1,49 @@
 /**
- * `minicontainer export [-o FILE] CONTAINER`: a running container's files
- * as a tar (other file systems mounted in it, /proc and the like, are left
- * out), to stdout without -o.
+ * `minicontainer export [-o FILE] CONTAINER`: a container's files as a tar
+ * (other file systems mounted in it, /proc and the like, are left out), to
+ * stdout without -o. A running container's root is read through its PID 1's
+ * /proc/PID/root, held as a descriptor and walked by descriptors
+ * (lib/fs/tree.ts): the container may change its files meanwhile, but never
+ * make the walk read a host file. An exited container's files are exported
+ * when they outlive it (a --rootfs directory, copied image layers); an
+ * overlay root (images, the default rootfs) exists only while it runs.
  * @module
  */
 
+import { closeFd } from "../../ffi/libc.ts";
 import { liveStatus } from "../container/lifecycle.ts";
 import { ContainerError, usageError } from "../errors.ts";
+import { openRoot } from "../fs/tree.ts";
 import { writeTree } from "../image/tar_write.ts";
-import { StateStore } from "../state/store.ts";
+import { isSameProcess } from "../state/liveness.ts";
+import { type ContainerState, StateStore } from "../state/store.ts";
 import { flagHelp, parseArgs } from "./args.ts";
 import { globalOptions } from "./global.ts";
 import { output, OUTPUT_FLAGS } from "./save.ts";
+
+/** The container's root directory, opened: the walk's starting descriptor. */
+function openContainerRoot(state: ContainerState, ref: string): number {
+  const status = liveStatus(state);
+  if (status === "running" && state.pid) {
+    const fd = openRoot(`/proc/${state.pid}/root`);
+    // The pid may have been reused between the check and the open: then
+    // the descriptor is some other process's root, never to be read.
+    if (!isSameProcess(state.pid, state.pidStart)) {
+      closeFd(fd);
+      throw new ContainerError("export", ref, undefined, "the container exited meanwhile");
+    }
+    return fd;
+  }
+  if (status === "exited" && !state.overlay) return openRoot(state.spec.root.path);
+  throw new ContainerError(
+    "export",
+    ref,
+    undefined,
+    status === "exited"
+      ? "the container has exited and its root was an overlay that lived only while it ran"
+      : `the container is ${status}`,
+  );
+}
 
 /** The `export` command. */
 export async function main(argv: string[]): Promise<number> {
@@ -25,17 +57,15 @@ export async function main(argv: string[]): Promise<number> {
   if (rest.length !== 1) throw usageError("export takes one container");
   const store = new StateStore(globalOptions.stateRoot);
   const state = store.read(store.resolve(rest[0]));
-  if (!state || liveStatus(state) !== "running" || !state.pid) {
-    throw new ContainerError(
-      "export",
-      rest[0],
-      undefined,
-      "the container is not running (its files live only while it runs)",
+  if (!state) throw new ContainerError("export", rest[0], undefined, "no such container");
+  const rootFd = openContainerRoot(state, rest[0]);
+  try {
+    await output(
+      flags.output as string | undefined,
+      (write) => writeTree(rootFd, write, { oneMount: true }),
     );
+  } finally {
+    closeFd(rootFd);
   }
-  await output(
-    flags.output as string | undefined,
-    (write) => writeTree(`/proc/${state.pid}/root`, write, { sameDevice: true }),
-  );
   return 0;
 }

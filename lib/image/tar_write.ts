@@ -6,7 +6,23 @@
  * @module
  */
 
-import { lgetxattr } from "../../ffi/libc.ts";
+import { closeFd } from "../../ffi/libc.ts";
+import {
+  type FileStat,
+  openListedFile,
+  openRoot,
+  readListedLink,
+  S_IFBLK,
+  S_IFCHR,
+  S_IFDIR,
+  S_IFIFO,
+  S_IFLNK,
+  S_IFMT,
+  S_IFREG,
+  type TreeEntry,
+  walkTree,
+  xattrOfFd,
+} from "../fs/tree.ts";
 
 const encoder = new TextEncoder();
 
@@ -18,26 +34,26 @@ function header(
   name: string,
   type: string,
   size: number,
-  info: Deno.FileInfo,
+  info: FileStat,
   linkname = "",
+  mode = info.mode & 0o7777,
 ): Uint8Array {
   const h = new Uint8Array(512);
   const put = (at: number, text: string) =>
     h.set(encoder.encode(text).subarray(0, Math.min(text.length, 512 - at)), at);
   put(0, name.slice(0, 100));
-  put(100, octal((info.mode ?? 0o644) & 0o7777, 8));
-  put(108, octal(info.uid ?? 0, 8));
-  put(116, octal(info.gid ?? 0, 8));
+  put(100, octal(mode, 8));
+  put(108, octal(info.uid, 8));
+  put(116, octal(info.gid, 8));
   put(124, octal(Math.min(size, 0o77777777777), 12));
-  put(136, octal(Math.floor((info.mtime?.getTime() ?? 0) / 1000), 12));
+  put(136, octal(Math.max(0, info.mtime), 12));
   put(148, "        ");
   put(156, type);
   put(157, linkname.slice(0, 100));
   put(257, "ustar\0");
   put(263, "00");
-  const rdev = info.rdev ?? 0;
-  put(329, octal((rdev >> 8) & 0xfff, 8));
-  put(337, octal((rdev & 0xff) | ((rdev >> 12) & ~0xff), 8));
+  put(329, octal(info.rdevMajor, 8));
+  put(337, octal(info.rdevMinor, 8));
   let sum = 0;
   for (const b of h) sum += b;
   put(148, sum.toString(8).padStart(6, "0") + "\0 ");
@@ -69,23 +85,29 @@ const KEPT_XATTRS = ["security.capability"];
 
 const pad = (n: number) => new Uint8Array((512 - (n % 512)) % 512);
 
-/** Writes `root` as a tar to `write`, in a stable (sorted) order. */
+/**
+ * Writes the tree at `root` (a path, or a directory descriptor held by the
+ * caller) as a tar to `write`, in a stable (sorted) order. The tree is read
+ * through lib/fs/tree.ts, by descriptors: a tree that changes meanwhile (a
+ * running container's) cannot lead the walk outside it. With `oneMount`,
+ * other file systems mounted inside (a container's /proc) are empty
+ * directories.
+ */
 export async function writeTree(
-  root: string,
+  root: string | number,
   write: (chunk: Uint8Array) => Promise<void>,
-  opts: { whiteouts?: boolean; sameDevice?: boolean } = {},
+  opts: { whiteouts?: boolean; oneMount?: boolean } = {},
 ): Promise<void> {
-  // stat of "root/.": /proc/PID/root is a magic link whose own lstat is /proc's.
-  const rootDev = Deno.statSync(`${root}/.`).dev;
   const links = new Map<string, string>();
   const entry = async (
     name: string,
     type: string,
-    info: Deno.FileInfo,
+    info: FileStat,
     data?: Uint8Array,
     linkname = "",
     size = data?.length ?? 0,
     xattrs: Record<string, Uint8Array> = {},
+    mode?: number,
   ) => {
     const records: Record<string, string | Uint8Array> = {};
     if (name.length > 100 || /[^\x20-\x7e]/.test(name)) records.path = name;
@@ -98,7 +120,7 @@ export async function writeTree(
       await write(body);
       await write(pad(body.length));
     }
-    await write(header(name, type, size, info, linkname));
+    await write(header(name, type, size, info, linkname, mode));
     if (data) {
       await write(data);
       await write(pad(data.length));
@@ -106,16 +128,14 @@ export async function writeTree(
   };
   // A file's bytes in pieces, exactly the size its header gave: a file that
   // a running container changes meanwhile is cut or zero-filled to it.
-  const fileEntry = async (name: string, path: string, info: Deno.FileInfo) => {
-    const size = info.size;
-    const xattrs: Record<string, Uint8Array> = {};
-    for (const k of KEPT_XATTRS) {
-      const v = lgetxattr(path, k);
-      if (v) xattrs[k] = v;
-    }
-    await entry(name, "0", info, undefined, "", size, xattrs);
-    const file = Deno.openSync(path);
+  const fileEntry = async (e: TreeEntry) => {
+    const opened = openListedFile(e, KEPT_XATTRS);
+    if (!opened) return; // no longer the regular file listed: left out
+    const { file, xattrs } = opened;
     try {
+      const info = e.stat;
+      const size = info.size;
+      await entry(e.path, "0", info, undefined, "", size, xattrs);
       const buf = new Uint8Array(1 << 20);
       let left = size;
       while (left > 0) {
@@ -127,49 +147,62 @@ export async function writeTree(
       for (; left > 0; left -= Math.min(left, buf.length)) {
         await write(new Uint8Array(Math.min(left, buf.length)));
       }
+      await write(pad(size));
     } finally {
       file.close();
     }
-    await write(pad(size));
   };
-  const walk = async (dir: string, rel: string) => {
-    const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
-    for (const name of names) {
-      const path = `${dir}/${name}`;
-      const relPath = rel ? `${rel}/${name}` : name;
-      const info = Deno.lstatSync(path);
-      if (opts.whiteouts && info.isCharDevice && info.rdev === 0) {
-        await entry(
-          rel ? `${rel}/.wh.${name}` : `.wh.${name}`,
-          "0",
-          { ...info, mode: 0o644 },
-          new Uint8Array(0),
-        );
-        continue;
-      }
-      const key = `${info.dev}:${info.ino}`;
-      if (!info.isDirectory && (info.nlink ?? 1) > 1 && links.has(key)) {
-        await entry(relPath, "1", info, undefined, links.get(key));
-        continue;
-      }
-      if ((info.nlink ?? 1) > 1) links.set(key, relPath);
-      if (info.isDirectory) {
-        await entry(`${relPath}/`, "5", info);
-        // Another file system mounted here (a container's /proc): an empty directory.
-        if (opts.sameDevice && info.dev !== rootDev) continue;
-        const opaque = opts.whiteouts ? lgetxattr(path, "trusted.overlay.opaque") : undefined;
-        if (opaque && new TextDecoder().decode(opaque) === "y") {
-          await entry(`${relPath}/.wh..wh..opq`, "0", { ...info, mode: 0o644 }, new Uint8Array(0));
-        }
-        await walk(path, relPath);
-      } else if (info.isSymlink) {
-        await entry(relPath, "2", info, undefined, Deno.readLinkSync(path));
-      } else if (info.isFile) await fileEntry(relPath, path, info);
-      else if (info.isCharDevice) await entry(relPath, "3", info);
-      else if (info.isBlockDevice) await entry(relPath, "4", info);
-      else if (info.isFifo) await entry(relPath, "6", info);
+  const visit = async (e: TreeEntry): Promise<boolean> => {
+    const info = e.stat;
+    const type = info.mode & S_IFMT;
+    if (opts.whiteouts && type === S_IFCHR && info.rdevMajor === 0 && info.rdevMinor === 0) {
+      const slash = e.path.lastIndexOf("/");
+      await entry(
+        `${e.path.slice(0, slash + 1)}.wh.${e.name}`,
+        "0",
+        info,
+        new Uint8Array(0),
+        "",
+        0,
+        {},
+        0o644,
+      );
+      return false;
     }
+    if (type !== S_IFDIR && info.nlink > 1) {
+      const first = links.get(info.id);
+      if (first !== undefined) {
+        await entry(e.path, "1", info, undefined, first);
+        return false;
+      }
+      links.set(info.id, e.path);
+    }
+    if (type === S_IFDIR) {
+      await entry(`${e.path}/`, "5", info);
+      return true;
+    }
+    if (type === S_IFLNK) {
+      const target = readListedLink(e);
+      if (target !== undefined) await entry(e.path, "2", info, undefined, target);
+    } else if (type === S_IFREG) await fileEntry(e);
+    else if (type === S_IFCHR) await entry(e.path, "3", info);
+    else if (type === S_IFBLK) await entry(e.path, "4", info);
+    else if (type === S_IFIFO) await entry(e.path, "6", info);
+    return false;
   };
-  await walk(root, "");
+  const onDir = opts.whiteouts
+    ? async (fd: number, e: TreeEntry) => {
+      const opaque = xattrOfFd(fd, "trusted.overlay.opaque");
+      if (opaque && new TextDecoder().decode(opaque) === "y") {
+        await entry(`${e.path}/.wh..wh..opq`, "0", e.stat, new Uint8Array(0), "", 0, {}, 0o644);
+      }
+    }
+    : undefined;
+  const rootFd = typeof root === "number" ? root : openRoot(root);
+  try {
+    await walkTree(rootFd, visit, { oneMount: opts.oneMount, onDir });
+  } finally {
+    if (typeof root !== "number") closeFd(rootFd);
+  }
   await write(new Uint8Array(1024));
 }
