@@ -27,6 +27,11 @@ export interface ResourceFlags {
 
 /** docker refuses memory limits below 6 MiB: no container starts in less. */
 const MIN_MEMORY = 6 * 1024 * 1024;
+/** cpu.shares bounds the kernel keeps (MIN_SHARES, MAX_SHARES); 0 means not set. */
+const MAX_SHARES = 262144;
+const SHARES_RANGE = `the range is 2 to ${MAX_SHARES} (0: not set)`;
+/** The most pids a kernel has (PID_MAX_LIMIT on 64-bit): pids.max refuses more. */
+const PID_MAX_LIMIT = 4194304;
 /** The CFS period docker uses with --cpus, in microseconds. */
 const CPU_PERIOD = 100_000;
 
@@ -43,21 +48,41 @@ function invalid(flag: string, value: string, why: string): Error {
   return usageError(`invalid value "${value}" for --${flag}: ${why}`);
 }
 
-/** A size in docker's spelling ("64m", "1g", "512k", "100b", "1.5GiB", bytes) in bytes. */
+/** The largest size taken: 2^53-1 bytes (just below 8 PiB), past which numbers lose precision. */
+const MAX_BYTES = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * A size in docker's spelling ("64m", "1g", "512k", "100b", "1.5GiB", bytes)
+ * in bytes, computed exactly: a fraction must come to a whole number of
+ * bytes ("0.5" is refused, not rounded to 0, which would mean no limit).
+ */
 export function parseBytes(flag: string, text: string): number {
-  const m = /^(\d+(?:\.\d+)?) ?([kmgtp]?)(?:i?b)?$/i.exec(text.trim());
+  const m = /^(\d+)(?:\.(\d+))? ?([kmgtp]?)(?:i?b)?$/i.exec(text.trim());
   if (!m) throw invalid(flag, text, "expected a size such as 512k, 64m or 1g");
-  const bytes = Math.floor(Number(m[1]) * UNITS[m[2].toLowerCase()]);
-  if (!Number.isSafeInteger(bytes)) throw invalid(flag, text, "the size is too large");
-  return bytes;
+  const fraction = m[2] ?? "";
+  const scaled = BigInt(m[1] + fraction) * BigInt(UNITS[m[3].toLowerCase()]);
+  const scale = 10n ** BigInt(fraction.length);
+  if (scaled % scale !== 0n) throw invalid(flag, text, "the size is not a whole number of bytes");
+  const bytes = scaled / scale;
+  if (bytes > MAX_BYTES) {
+    throw invalid(flag, text, "the size is too large (it must be below 8 PiB)");
+  }
+  return Number(bytes);
 }
 
-function parseInteger(flag: string, text: string): number {
+/** An integer written in decimal digits (an optional "-"), exactly, within [min, max]. */
+export function parseIntegerIn(
+  flag: string,
+  text: string,
+  min: number,
+  max: number,
+  why = `the range is ${min} to ${max}`,
+): number {
   const t = text.trim();
-  if (!/^-?\d+$/.test(t) || !Number.isSafeInteger(Number(t))) {
-    throw invalid(flag, text, "expected an integer");
-  }
-  return Number(t);
+  if (!/^-?\d+$/.test(t)) throw invalid(flag, text, "expected an integer");
+  const n = BigInt(t);
+  if (n < BigInt(min) || n > BigInt(max)) throw invalid(flag, text, why);
+  return Number(n);
 }
 
 /** Parses a CPU or memory-node list ("0-3", "0,2", "0-1,3") into its members. */
@@ -124,8 +149,11 @@ export const ULIMIT_NAMES = [
 
 function ulimitValue(text: string, part: string): number {
   if (part === "unlimited" || part === "-1") return -1;
-  if (!/^\d+$/.test(part) || !Number.isSafeInteger(Number(part))) {
+  if (!/^\d+$/.test(part)) {
     throw invalid("ulimit", text, `"${part}" is not a number, -1 or unlimited`);
+  }
+  if (BigInt(part) > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw invalid("ulimit", text, `"${part}" is too large (at most 2^53-1, or unlimited)`);
   }
   return Number(part);
 }
@@ -198,13 +226,17 @@ export function resourcesFromFlags(f: ResourceFlags): { resources: Resources; rl
 
   const cpu: NonNullable<Resources["cpu"]> = {};
   if (f.cpus !== undefined) {
-    const t = f.cpus.trim();
-    if (!/^\d+(\.\d+)?$|^\.\d+$/.test(t)) {
+    // Exact decimal, to the nanosecond of CPU per second as docker (more
+    // digits are refused there as "too precise").
+    const m = /^(\d*)(?:\.(\d+))?$/.exec(f.cpus.trim());
+    if (!m || (m[1] === "" && m[2] === undefined)) {
       throw invalid("cpus", f.cpus, "expected a number of CPUs such as 0.5 or 2");
     }
-    const cpus = Number(t);
+    const fraction = m[2] ?? "";
+    if (fraction.length > 9) throw invalid("cpus", f.cpus, "at most 9 decimal places");
+    const nanoCpus = BigInt((m[1] || "0") + fraction.padEnd(9, "0"));
     const count = allowedCpus().length;
-    if (cpus > count) {
+    if (nanoCpus > BigInt(count) * 1_000_000_000n) {
       throw invalid(
         "cpus",
         f.cpus,
@@ -213,16 +245,17 @@ export function resourcesFromFlags(f: ResourceFlags): { resources: Resources; rl
         } available`,
       );
     }
-    const quota = Math.round(cpus * CPU_PERIOD);
-    if (cpus > 0 && quota < 1000) throw invalid("cpus", f.cpus, "the minimum is 0.01");
+    const quota = Number(nanoCpus * BigInt(CPU_PERIOD) / 1_000_000_000n);
+    if (nanoCpus > 0n && quota < 1000) throw invalid("cpus", f.cpus, "the minimum is 0.01");
     if (quota > 0) {
       cpu.quota = quota;
       cpu.period = CPU_PERIOD;
     }
   }
   if (f.cpuShares !== undefined) {
-    const shares = parseInteger("cpu-shares", f.cpuShares);
-    if (shares < 0) throw invalid("cpu-shares", f.cpuShares, "shares must not be negative");
+    // The kernel's bounds (cgroup v1 cpu.shares, MIN_SHARES and MAX_SHARES); 0: not set.
+    const shares = parseIntegerIn("cpu-shares", f.cpuShares, 0, MAX_SHARES, SHARES_RANGE);
+    if (shares === 1) throw invalid("cpu-shares", f.cpuShares, SHARES_RANGE);
     if (shares > 0) cpu.shares = shares;
   }
   if (f.cpusetCpus !== undefined) {
@@ -238,15 +271,24 @@ export function resourcesFromFlags(f: ResourceFlags): { resources: Resources; rl
   if (Object.keys(cpu).length > 0) resources.cpu = cpu;
 
   if (f.pidsLimit !== undefined) {
-    const limit = parseInteger("pids-limit", f.pidsLimit);
-    if (limit < -1) {
-      throw invalid("pids-limit", f.pidsLimit, "use a positive number, or -1 for no limit");
-    }
+    const limit = parseIntegerIn(
+      "pids-limit",
+      f.pidsLimit,
+      -1,
+      PID_MAX_LIMIT,
+      `use 1 to ${PID_MAX_LIMIT} (the kernel's most pids), or -1 for no limit`,
+    );
     if (limit > 0) resources.pids = { limit };
   }
   if (f.blkioWeight !== undefined) {
-    const weight = parseInteger("blkio-weight", f.blkioWeight);
-    if (weight !== 0 && (weight < 10 || weight > 1000)) {
+    const weight = parseIntegerIn(
+      "blkio-weight",
+      f.blkioWeight,
+      0,
+      1000,
+      "the range is 10 to 1000",
+    );
+    if (weight !== 0 && weight < 10) {
       throw invalid("blkio-weight", f.blkioWeight, "the range is 10 to 1000");
     }
     if (weight > 0) resources.blockIO = { weight };

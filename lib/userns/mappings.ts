@@ -25,7 +25,10 @@ export function parseSubIds(text: string, user: string, id: number): SubRange[] 
     if (!who || who.startsWith("#") || (who !== user && who !== String(id))) continue;
     const s = Number(start);
     const c = Number(count);
-    if (Number.isInteger(s) && Number.isInteger(c) && c > 0) out.push({ start: s, count: c });
+    // A range past the last id (a typo in the file) would wrap in the kernel: ignored.
+    if (Number.isInteger(s) && Number.isInteger(c) && c > 0 && s + c - 1 <= LAST_ID) {
+      out.push({ start: s, count: c });
+    }
   }
   return out;
 }
@@ -44,6 +47,33 @@ function userName(uid: number): string {
     if (f.length > 2 && Number(f[2]) === uid) return f[0];
   }
   return String(uid);
+}
+
+/**
+ * The last id a map may reach: ids are 32-bit and (u32)-1 is "no id"; the
+ * kernel refuses an extent that wraps past it (it would otherwise take the
+ * size modulo 2^32, silently).
+ */
+export const LAST_ID = 0xfffffffe;
+
+/** `--userns HOSTID:SIZE`, exactly: no wrap, no float, nothing past {@link LAST_ID}. */
+export function parseRange(value: string): { hostID: number; size: number } {
+  const m = /^(\d+):(\d+)$/.exec(value);
+  if (!m) throw usageError(`--userns takes "remap" or HOSTID:SIZE, not "${value}"`);
+  const hostID = BigInt(m[1]);
+  const size = BigInt(m[2]);
+  if (size < 1n) throw usageError(`--userns ${value}: the size must be at least 1`);
+  if (hostID > BigInt(LAST_ID)) {
+    throw usageError(`--userns ${value}: host ids go from 0 to ${LAST_ID}`);
+  }
+  if (hostID + size - 1n > BigInt(LAST_ID)) {
+    throw usageError(
+      `--userns ${value}: the range would end past the last id ${LAST_ID} (at most ${
+        BigInt(LAST_ID) - hostID + 1n
+      } ids from ${hostID})`,
+    );
+  }
+  return { hostID: Number(hostID), size: Number(size) };
 }
 
 /** Uid and gid mappings, container side first. */
@@ -85,10 +115,7 @@ export function chooseMappings(
         `no subordinate ids for user ${name}`,
       );}
   } else {
-    const m = /^(\d+):(\d+)$/.exec(value);
-    if (!m) throw usageError(`--userns takes "remap" or HOSTID:SIZE, not "${value}"`);
-    range = { hostID: Number(m[1]), size: Number(m[2]) };
-    if (range.size < 1) throw usageError(`--userns ${value}: the size must be at least 1`);
+    range = parseRange(value);
     const grants = (subs: SubRange[]) =>
       subs.some((s) => range.hostID >= s.start && range.hostID + range.size <= s.start + s.count);
     // Root may map anything, unless its subordinate ranges say otherwise.

@@ -1,7 +1,7 @@
 // Attacks on what a container cannot do: read host files through export,
 // open the host's console, use io_uring, read the caller's stdin without -i.
 import assert from "node:assert/strict";
-import { IS_ROOT, mc, rootOnly, sh, waitFor } from "./helpers.ts";
+import { containerCgroups, IS_ROOT, mc, rootOnly, sh, waitFor } from "./helpers.ts";
 
 const probeDir = Deno.makeTempDirSync({ prefix: "mc-misc-probe-" });
 Deno.chmodSync(probeDir, 0o755);
@@ -254,6 +254,41 @@ test("stdin: exec without -i reads /dev/null, with -i the caller's", async () =>
   } finally {
     await mc(["rm", "-f", name]);
   }
+});
+
+test("flags: ids and sizes past their range are one sentence, exit 125, nothing created", async () => {
+  const before = containerCgroups();
+  const state = Deno.env.get("MINICONTAINER_ROOT")!;
+  const containers = () => {
+    try {
+      return [...Deno.readDirSync(state)].length;
+    } catch {
+      return 0;
+    }
+  };
+  const count = containers();
+  for (
+    const flags of [
+      ["--userns", "1:99999999999"],
+      ["--userns", "4294967295:1"],
+      ["-u", "4294967296"],
+      ["--memory", "0.5"],
+      ["--cpus", "0.0000000001"],
+      ["--pids-limit", "4294967296"],
+      ["--cpu-shares", "262145"],
+      ["--blkio-weight", "4294967306"],
+      ["--cpuset-cpus", "0-4294967296"],
+      ["--ulimit", "nofile=18446744073709551616"],
+    ]
+  ) {
+    const r = await mc(["run", ...flags, "true"]);
+    assert.equal(r.code, 125, `${flags.join(" ")}: ${r.stderr}`);
+    // (The first run of a test process may build the default rootfs: a cache, said so.)
+    const said = r.stderr.replace(/^minicontainer: rootfs: building .*\n/m, "");
+    assert.match(said, /^minicontainer: [^\n]+\n$/, `${flags.join(" ")}: ${r.stderr}`);
+  }
+  assert.deepEqual(containerCgroups(), before);
+  assert.equal(containers(), count);
 });
 
 Deno.test({

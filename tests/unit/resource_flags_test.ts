@@ -175,3 +175,93 @@ Deno.test("resource flags: a repeated --ulimit keeps the last value", () => {
 Deno.test("resource flags: nothing given, nothing set", () => {
   assert.deepEqual(resourcesFromFlags({}), { resources: {}, rlimits: [] });
 });
+
+Deno.test("resource flags: sizes are exact, never wrapped or rounded to no limit", () => {
+  assert.equal(parseBytes("memory", "1.5k"), 1536);
+  assert.equal(parseBytes("memory", "9007199254740991"), Number.MAX_SAFE_INTEGER);
+  assertBad(() => parseBytes("memory", "8p"), "memory", "8p"); // 2^53
+  // 0.5 bytes used to become 0: "no limit".
+  assertBad(() => parseBytes("memory", "0.5"), "memory", "0.5");
+  assertBad(() => parseBytes("memory", "0.1k"), "memory", "0.1k");
+  assertBad(() => parseBytes("memory", "9007199254740993"), "memory", "9007199254740993");
+  assertBad(() => parseBytes("memory", "99999999999999999999p"), "memory", "99999999999999999999p");
+  assertBad(() => parseBytes("memory", "1e9"), "memory", "1e9");
+  assertBad(() => resourcesFromFlags({ memory: "0.5" }), "memory", "0.5");
+  assertBad(
+    () => resourcesFromFlags({ memory: "64m", memorySwap: "1.0000001g" }),
+    "memory-swap",
+    "1.0000001g",
+  );
+  assertBad(() => resourcesFromFlags({ memoryReservation: "9p" }), "memory-reservation", "9p");
+});
+
+Deno.test("resource flags: --cpus exact to the nanosecond, no float rounding, no huge values", () => {
+  assert.deepEqual(resourcesFromFlags({ cpus: "0.123456789" }).resources.cpu, {
+    quota: 12345,
+    period: 100000,
+  });
+  assertBad(() => resourcesFromFlags({ cpus: "0.1234567891" }), "cpus", "0.1234567891");
+  assertBad(() => resourcesFromFlags({ cpus: "1e0" }), "cpus", "1e0");
+  assertBad(() => resourcesFromFlags({ cpus: "." }), "cpus", ".");
+  assertBad(
+    () => resourcesFromFlags({ cpus: "99999999999999999999999" }),
+    "cpus",
+    "99999999999999999999999",
+  );
+});
+
+Deno.test("resource flags: --cpu-shares, --pids-limit, --blkio-weight within the kernel's bounds", () => {
+  assert.deepEqual(resourcesFromFlags({ cpuShares: "2" }).resources, { cpu: { shares: 2 } });
+  assert.deepEqual(resourcesFromFlags({ cpuShares: "262144" }).resources, {
+    cpu: { shares: 262144 },
+  });
+  assertBad(() => resourcesFromFlags({ cpuShares: "1" }), "cpu-shares", "1");
+  assertBad(() => resourcesFromFlags({ cpuShares: "262145" }), "cpu-shares", "262145");
+  assertBad(
+    () => resourcesFromFlags({ cpuShares: "18446744073709551617" }),
+    "cpu-shares",
+    "18446744073709551617",
+  );
+  assert.deepEqual(resourcesFromFlags({ pidsLimit: "4194304" }).resources, {
+    pids: { limit: 4194304 },
+  });
+  assert.deepEqual(resourcesFromFlags({ pidsLimit: "-1" }).resources, {});
+  assertBad(() => resourcesFromFlags({ pidsLimit: "4194305" }), "pids-limit", "4194305");
+  assertBad(() => resourcesFromFlags({ pidsLimit: "-2" }), "pids-limit", "-2");
+  assertBad(() => resourcesFromFlags({ pidsLimit: "1.5" }), "pids-limit", "1.5");
+  assertBad(
+    () => resourcesFromFlags({ pidsLimit: "9007199254740993" }),
+    "pids-limit",
+    "9007199254740993",
+  );
+  assert.deepEqual(resourcesFromFlags({ blkioWeight: "1000" }).resources, {
+    blockIO: { weight: 1000 },
+  });
+  assertBad(() => resourcesFromFlags({ blkioWeight: "1001" }), "blkio-weight", "1001");
+  assertBad(() => resourcesFromFlags({ blkioWeight: "9" }), "blkio-weight", "9");
+  assertBad(() => resourcesFromFlags({ blkioWeight: "4294967306" }), "blkio-weight", "4294967306");
+});
+
+Deno.test("resource flags: --cpuset-* and --ulimit refuse numbers past their range", () => {
+  assertBad(
+    () => resourcesFromFlags({ cpusetCpus: "0-99999999999999999999" }),
+    "cpuset-cpus",
+    "0-99999999999999999999",
+  );
+  assertBad(() => resourcesFromFlags({ cpusetMems: "4294967296" }), "cpuset-mems", "4294967296");
+  assertBad(() => resourcesFromFlags({ cpusetCpus: "-1" }), "cpuset-cpus", "-1");
+  assert.deepEqual(parseUlimit("nofile=9007199254740991"), {
+    type: "RLIMIT_NOFILE",
+    soft: Number.MAX_SAFE_INTEGER,
+    hard: Number.MAX_SAFE_INTEGER,
+  });
+  assertBad(() => parseUlimit("nofile=9007199254740993"), "ulimit", "nofile=9007199254740993");
+  assertBad(
+    () => parseUlimit("nofile=18446744073709551616"),
+    "ulimit",
+    "nofile=18446744073709551616",
+  );
+  assertBad(() => parseUlimit("nofile=1.5"), "ulimit", "nofile=1.5");
+  assertBad(() => parseUlimit("nofile=-2"), "ulimit", "nofile=-2");
+  assertBad(() => parseUlimit("nofile=1e3"), "ulimit", "nofile=1e3");
+});

@@ -119,6 +119,16 @@ Deno.test("users: unknown names and bad ids are one sentence, exit 125", () => {
     bad("alice", ["staff"], /no group named "staff"/);
     bad("alice:", [], /the group after : is empty/);
     bad("99999999999", [], /ids go from 0 to 2147483647/);
+    // Past 2^31-1 (runc's bound), past 2^32 (would wrap to a small id), negative, float.
+    for (const id of ["2147483648", "4294967296", "4294967297", "18446744073709551616"]) {
+      bad(id, [], /ids go from 0 to 2147483647/);
+      bad(`0:${id}`, [], /ids go from 0 to 2147483647/);
+      bad("0", [id], /ids go from 0 to 2147483647/);
+    }
+    bad("-1", [], /no user named "-1"/);
+    bad("1.5", [], /no user named "1.5"/);
+    bad("0:1e3", [], /no group named "1e3"/);
+    assert.equal(resolveUser(root, "2147483647").uid, 2147483647);
   });
 });
 

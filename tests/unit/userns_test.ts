@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { chooseMappings, DEFAULT_REMAP, parseSubIds } from "../../lib/userns/mappings.ts";
+import { chooseMappings, DEFAULT_REMAP, LAST_ID, parseSubIds } from "../../lib/userns/mappings.ts";
 import { ContainerError } from "../../lib/errors.ts";
 
 const files = {
@@ -42,4 +42,36 @@ Deno.test("userns: a range the host does not grant is refused, exit 125", () => 
   );
   assert.throws(() => chooseMappings("remap", 1002, 1002, files), /no subordinate ids/);
   assert.throws(() => chooseMappings("lots", 0, 0, files), /takes "remap" or HOSTID:SIZE/);
+});
+
+Deno.test("userns: HOSTID:SIZE is exact: no wrap past 2^32, no float, one sentence, exit 125", () => {
+  const root = { subuid: "", subgid: "" };
+  const bad = (value: string, why: RegExp) =>
+    assert.throws(() => chooseMappings(value, 0, 0, root), (e) => {
+      assert.ok(e instanceof ContainerError, String(e));
+      assert.equal(e.exitCode, 125);
+      assert.equal(e.message.split("\n").length, 1);
+      assert.ok(e.message.includes(`--userns ${value}`) || e.message.includes(`"${value}"`));
+      assert.match(e.message, why);
+      return true;
+    });
+  // 99999999999 mod 2^32 is 1215752191: the kernel would have mapped that many.
+  bad("1:99999999999", /past the last id 4294967294 \(at most 4294967294 ids from 1\)/);
+  bad("4294967295:1", /host ids go from 0 to 4294967294/);
+  bad("99999999999999999999999:1", /host ids go from 0 to 4294967294/);
+  bad("100000:4294967196", /past the last id/);
+  bad("100000:0", /at least 1/);
+  bad("100000:1.5", /HOSTID:SIZE/);
+  bad("100000:-1", /HOSTID:SIZE/);
+  bad("1e5:10", /HOSTID:SIZE/);
+  bad("0x10:10", /HOSTID:SIZE/);
+  // The edges themselves are fine.
+  assert.deepEqual(chooseMappings("4294967294:1", 0, 0, root).uidMappings, [
+    { containerID: 0, hostID: LAST_ID, size: 1 },
+  ]);
+  assert.deepEqual(chooseMappings("0:4294967295", 0, 0, root).uidMappings, [
+    { containerID: 0, hostID: 0, size: 4294967295 },
+  ]);
+  // A subordinate range past the last id is ignored, not wrapped.
+  assert.deepEqual(parseSubIds("root:4294967290:100\n", "root", 0), []);
 });
