@@ -83,7 +83,7 @@ export function defaultDevices(): Device[] {
 
 /**
  * The devices a container may use: nothing, then runc's AllowedDevices
- * (libcontainer/specconv, runc 1.5) exactly: mknod of any node (creating
+ * (libcontainer/specconv, runc commit 76d9cf5d, after v1.5.0-rc.1) exactly: mknod of any node (creating
  * one grants no access to it), the nodes it is given, its ptys (136:*),
  * /dev/ptmx (5:2) and /dev/net/tun (10:200). Not the host's console (5:1):
  * a container's /dev/console is a bind mount of its own pty.
