@@ -220,12 +220,12 @@ test("devices: a host console node made with mknod cannot be opened; runc's defa
       [1, 9, "ok"],
       [5, 0, "ENXIO"],
       [5, 2, "ok"],
-      [10, 200, "ok"],
+      [10, 200, "ok|ENODEV"], // ENODEV: a kernel without tun
     ]
   ) {
-    assert.equal(
+    assert.match(
       await probe([], "mknod-open", `/dev/mc-${major}-${minor}`, String(major), String(minor)),
-      want,
+      new RegExp(`^(${want})$`),
       `c ${major}:${minor}`,
     );
   }
