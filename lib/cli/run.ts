@@ -4,20 +4,22 @@
  * @module
  */
 
-import { defaultSpec } from "../container/default_spec.ts";
+import { boundedTmp, defaultSpec } from "../container/default_spec.ts";
 import { runContainer } from "../container/run.ts";
 import { ContainerError, usageError } from "../errors.ts";
 import {
   dataDir,
   defaultRootfsPath,
-  defaultScratchDir,
   ensureDefaultRootfs,
   isRootfsReady,
+  makeWritableLayer,
+  removeContainerDir,
 } from "../rootfs/default.ts";
 import { chooseMappings } from "../userns/mappings.ts";
-import { overlaySupported } from "../image/copy_root.ts";
+import { copyLayers, overlaySupported } from "../image/copy_root.ts";
 import type { RootOverlay } from "../mounts/plan.ts";
-import type { Mount } from "../spec.ts";
+import type { IdMapping, Mount } from "../spec.ts";
+import { fromDenoError } from "../errors.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { TERMINAL_FLAGS, terminalFlags } from "./terminal_flags.ts";
 import { globalOptions } from "./global.ts";
@@ -61,6 +63,13 @@ const FLAGS: FlagDef[] = [
     repeat: true,
     meta: "HOST:CTR[:ro]",
     help: "Bind mount a host path",
+  },
+  {
+    name: "tmpfs",
+    value: true,
+    repeat: true,
+    meta: "PATH[:OPTIONS]",
+    help: "Mount a tmpfs (noexec,nosuid,nodev unless OPTIONS say; size=64m bounds it)",
   },
   {
     name: "network",
@@ -189,6 +198,98 @@ export function parseVolume(text: string): Mount {
   };
 }
 
+/** mount(2) flags --tmpfs takes (lib/mounts/options.ts knows each). */
+const TMPFS_FLAGS = new Set([
+  "ro",
+  "rw",
+  "nosuid",
+  "suid",
+  "nodev",
+  "dev",
+  "noexec",
+  "exec",
+  "sync",
+  "async",
+  "dirsync",
+  "atime",
+  "noatime",
+  "nodiratime",
+  "relatime",
+  "strictatime",
+]);
+/** tmpfs's own options --tmpfs takes, and the form of their values. */
+const TMPFS_DATA: Record<string, RegExp> = {
+  size: /^\d+[kmg%]?$/i,
+  nr_inodes: /^\d+[kmg]?$/i,
+  mode: /^[0-7]{3,4}$/,
+  uid: /^\d+$/,
+  gid: /^\d+$/,
+};
+
+/**
+ * Parses `--tmpfs PATH[:OPTIONS]` (docker's flag) into an ordinary spec
+ * mount, resolved inside the container like any other. docker's defaults:
+ * noexec, nosuid, nodev, read-write, mode 1777 and no size limit (the
+ * kernel's: half of RAM, charged to the container's memory cgroup); OPTIONS
+ * add to them, later ones winning (`exec` undoes `noexec`).
+ */
+export function parseTmpfs(text: string): Mount {
+  const colon = text.indexOf(":");
+  const path = colon < 0 ? text : text.slice(0, colon);
+  const given = colon < 0 ? [] : text.slice(colon + 1).split(",");
+  if (!path.startsWith("/")) throw usageError(`--tmpfs "${text}": the path must be absolute`);
+  const destination = path.replace(/\/+$/, "");
+  if (!destination) throw usageError(`--tmpfs "${text}": cannot mount over the container's root`);
+  for (const opt of given) {
+    const eq = opt.indexOf("=");
+    const ok = eq < 0
+      ? TMPFS_FLAGS.has(opt)
+      : TMPFS_DATA[opt.slice(0, eq)]?.test(opt.slice(eq + 1));
+    if (!ok) {
+      throw usageError(
+        `--tmpfs "${text}": unknown or malformed option "${opt}" (${[...TMPFS_FLAGS].join(", ")}, ${
+          Object.keys(TMPFS_DATA).map((k) => `${k}=`).join(", ")
+        })`,
+      );
+    }
+  }
+  return {
+    destination,
+    type: "tmpfs",
+    source: "tmpfs",
+    options: ["noexec", "nosuid", "nodev", ...given],
+  };
+}
+
+/** Mounts in an order where none hides another: outer paths first (docker sorts them so too). */
+export function byDepth(mounts: readonly Mount[]): Mount[] {
+  const depth = (m: Mount) => m.destination.split("/").filter(Boolean).length;
+  return [...mounts].sort((a, b) => depth(a) - depth(b));
+}
+
+/**
+ * Gives the writable layer to the container's root when a user namespace
+ * maps it to another host id (--userns remap): overlayfs creates files in
+ * upper and work with the ids of whoever mounted it, the container's root.
+ * True when it did (root is mapped to an id other than ours).
+ */
+function giveLayerTo(
+  dirs: readonly string[],
+  maps: { uid: IdMapping[]; gid: IdMapping[] },
+): boolean {
+  const uid = maps.uid.find((m) => m.containerID === 0)?.hostID;
+  const gid = maps.gid.find((m) => m.containerID === 0)?.hostID;
+  if (uid === undefined || gid === undefined || uid === Deno.uid()) return false;
+  for (const d of dirs) {
+    try {
+      Deno.chownSync(d, uid, gid);
+    } catch (e) {
+      throw fromDenoError("give the writable layer to the container's root:", d, e);
+    }
+  }
+  return true;
+}
+
 /** Resolves `-e` entries: K=V as is, a bare K takes the host's value (or is dropped). */
 export function resolveEnv(entries: readonly string[]): string[] {
   const out: string[] = [];
@@ -230,7 +331,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   const { tty, interactive } = terminalFlags(flags);
   let env = resolveEnv((flags.env as string[] | undefined) ?? []);
-  const mounts = ((flags.volume as string[] | undefined) ?? []).map(parseVolume);
+  let mounts = byDepth([
+    ...((flags.volume as string[] | undefined) ?? []).map(parseVolume),
+    ...((flags.tmpfs as string[] | undefined) ?? []).map(parseTmpfs),
+  ]);
   // Without root, the container gets a user namespace mapping the caller to root.
   const rootless = Deno.uid() !== 0;
   const usernsFlag = flags.userns as string | undefined;
@@ -266,27 +370,46 @@ export async function main(argv: string[]): Promise<number> {
   let rootfs = image?.root.rootfs ?? flags.rootfs as string | undefined;
   let overlay: RootOverlay | undefined = image?.overlay;
   let userRoot = image?.userRoot;
-  if (rootfs === undefined) {
-    const base = defaultRootfsPath();
-    if (!isRootfsReady(base)) {
-      await ensureDefaultRootfs((line) => console.error(`minicontainer: ${line}`));
-    }
-    // Shared by every container: an overlay keeps it pristine, its upper
-    // layer a tmpfs of the container's own, so nothing written stays.
-    // Without overlayfs the rootfs is used as it is (writes reach it).
-    if (overlaySupported()) {
-      const scratch = defaultScratchDir();
-      overlay = { lower: [base], upper: `${scratch}/upper`, work: `${scratch}/work`, scratch };
-      rootfs = `${scratch}/root`;
-      userRoot = base;
-    } else rootfs = base;
-  } else if (!rootfs.startsWith("/")) rootfs = `${Deno.cwd()}/${rootfs}`;
-
+  const id = image?.id ?? newId();
+  // The container's own directory (its writable layer), removed with it.
+  let ownDir = image?.root.dir;
+  // Set once a detached container's supervisor owns the directory (rm removes it).
+  let handedOver = false;
   try {
+    if (rootfs === undefined) {
+      const base = defaultRootfsPath();
+      if (!isRootfsReady(base)) {
+        await ensureDefaultRootfs((line) => console.error(`minicontainer: ${line}`));
+      }
+      // Shared by every container: an overlay keeps it pristine, the upper
+      // layer on disk in the container's own directory.
+      const layer = makeWritableLayer(id);
+      ownDir = layer.dir;
+      rootfs = layer.root;
+      userRoot = base;
+      if (overlaySupported()) overlay = { lower: [base], upper: layer.upper, work: layer.work };
+      else {
+        console.error(
+          "minicontainer: overlayfs is not available here; copying the default rootfs instead",
+        );
+        copyLayers([base], layer.root);
+      }
+    } else if (!rootfs.startsWith("/")) rootfs = `${Deno.cwd()}/${rootfs}`;
+    if (overlay && userns) {
+      const given = giveLayerTo([ownDir!, overlay.upper, overlay.work], {
+        uid: userns.uidMappings,
+        gid: userns.gidMappings,
+      });
+      // The rootfs's /tmp then belongs to a host id the namespace does not
+      // map: the kernel refuses to copy it up (EOVERFLOW). A bounded tmpfs.
+      if (given && !mounts.some((m) => m.destination === "/tmp")) {
+        mounts = byDepth([boundedTmp(), ...mounts]);
+      }
+    }
     return await runSpec();
   } finally {
-    // A foreground container's root goes with it; a detached one's at rm.
-    if (image && !flags.detach) image.remove();
+    // A foreground container's directory goes with it; a detached one's at rm.
+    if (ownDir && !handedOver) removeContainerDir(ownDir);
   }
 
   async function runSpec(): Promise<number> {
@@ -329,28 +452,24 @@ export async function main(argv: string[]): Promise<number> {
     if (flags.detach) {
       if (tty || interactive) throw usageError("-d cannot be combined with -i or -t yet");
       const { runDetached } = await import("../container/detached_run.ts");
-      try {
-        const id = await runDetached(spec, {
-          id: image?.id,
-          stateRoot: globalOptions.stateRoot,
-          name: flags.name as string | undefined,
-          autoRemove: flags.rm === true,
-          init: flags.init === true,
-          command: rest,
-          overlay,
-          removeOnDelete: image ? [image.root.dir] : undefined,
-          stopSignal: image?.process.stopSignal,
-        });
-        console.log(id);
-        return 0;
-      } catch (e) {
-        image?.remove();
-        throw e;
-      }
+      await runDetached(spec, {
+        id,
+        stateRoot: globalOptions.stateRoot,
+        name: flags.name as string | undefined,
+        autoRemove: flags.rm === true,
+        init: flags.init === true,
+        command: rest,
+        overlay,
+        removeOnDelete: ownDir ? [ownDir] : undefined,
+        stopSignal: image?.process.stopSignal,
+      });
+      handedOver = true;
+      console.log(id);
+      return 0;
     }
     if (flags.name !== undefined) throw usageError("--name names a detached container: add -d");
     return await runContainer(spec, {
-      id: image?.id,
+      id,
       init: flags.init === true,
       debug: flags.debug === true,
       interactive,
@@ -409,6 +528,5 @@ async function imageMode(
     overlay: copied
       ? undefined
       : { lower: root.lowerdirs, upper: root.upperdir, work: root.workdir },
-    remove: () => removeImageRoot(root.dir),
   };
 }

@@ -12,6 +12,7 @@ import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from "../security/paths.
 import { defaultSeccompProfile, readSeccompProfile } from "../security/seccomp.ts";
 import { resolveUser } from "../security/users.ts";
 import type { Spec } from "../spec.ts";
+import { readOnlyTmpfsMounts } from "../container/default_spec.ts";
 import type { FlagDef } from "./args.ts";
 
 /** The flags, for `run` (and their help). */
@@ -54,7 +55,7 @@ export const SECURITY_FLAGS: FlagDef[] = [
   },
   {
     name: "read-only",
-    help: "Mount the root filesystem read-only (/tmp, /run, /dev stay writable)",
+    help: "Mount the root filesystem read-only (/tmp and /run get 64 MiB tmpfs, /dev stays)",
   },
   {
     name: "device",
@@ -130,13 +131,11 @@ export function applySecurityFlags(
   }
   if (flags["read-only"]) {
     spec.root.readonly = true;
-    if (!spec.mounts.some((m) => m.destination === "/run")) {
-      spec.mounts.push({
-        destination: "/run",
-        type: "tmpfs",
-        source: "tmpfs",
-        options: ["nosuid", "nodev", "mode=755"],
-      });
+    for (const m of readOnlyTmpfsMounts()) {
+      if (spec.mounts.some((x) => x.destination === m.destination)) continue;
+      // Below a volume or tmpfs the user put inside it, not over it.
+      const at = spec.mounts.findIndex((x) => x.destination.startsWith(`${m.destination}/`));
+      spec.mounts.splice(at < 0 ? spec.mounts.length : at, 0, m);
     }
   }
 }

@@ -17,7 +17,12 @@ import {
 /** docker's PATH for containers. */
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/** The mounts every container gets before any volume. */
+/**
+ * The mounts every container gets before any volume: runc's spec defaults
+ * (/dev a 64 MiB tmpfs, /dev/shm 64 MiB as docker's --shm-size default).
+ * /tmp and /run are no tmpfs, as in docker: they belong to the container's
+ * writable layer, on disk.
+ */
 export function defaultMounts(): Mount[] {
   return [
     { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
@@ -51,11 +56,36 @@ export function defaultMounts(): Mount[] {
       source: "sysfs",
       options: ["nosuid", "noexec", "nodev", "ro"],
     },
+  ];
+}
+
+/**
+ * /tmp where the writable layer cannot hold it: a tmpfs of 64 MiB, like
+ * /dev/shm (its pages are charged to the container's memory cgroup too).
+ */
+export function boundedTmp(): Mount {
+  return {
+    destination: "/tmp",
+    type: "tmpfs",
+    source: "tmpfs",
+    options: ["nosuid", "nodev", "mode=1777", "size=65536k"],
+  };
+}
+
+/**
+ * What stays writable under --read-only: /tmp and /run as tmpfs (podman's
+ * --read-only-tmpfs; docker leaves them read-only), each bounded like
+ * /dev/shm so that a container cannot pin the host's memory through them.
+ * A mount the user gave for the same path wins.
+ */
+export function readOnlyTmpfsMounts(): Mount[] {
+  return [
+    boundedTmp(),
     {
-      destination: "/tmp",
+      destination: "/run",
       type: "tmpfs",
       source: "tmpfs",
-      options: ["nosuid", "nodev", "mode=1777"],
+      options: ["nosuid", "nodev", "mode=755", "size=65536k"],
     },
   ];
 }

@@ -135,7 +135,9 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
       devices: spec.linux.devices ?? [],
       readonly: spec.root.readonly ?? false,
       bindDevices: hasNamespace(spec, "user"),
-      overlay: input.overlay,
+      overlay: input.overlay && hasNamespace(spec, "user")
+        ? { ...input.overlay, userxattr: true }
+        : input.overlay,
     }));
     ops.push(...maskOps(input.masked ?? [], spec.linux.readonlyPaths ?? []));
   }

@@ -89,8 +89,7 @@ async function makeCgroup(spec: Spec, id: string, debug: boolean) {
 
 /** Runs `spec` to completion; resolves to the container's exit status. */
 export async function runContainer(spec: Spec, opts: RunOptions = {}): Promise<number> {
-  // A scratch overlay's root exists only in the container, once mounted.
-  for (const dir of opts.overlay?.scratch ? opts.overlay.lower : [spec.root.path]) checkRootfs(dir);
+  checkRootfs(spec.root.path);
   const mounts = prepareMounts(spec.root.path, spec.mounts, opts.overlay?.lower);
   const userns = spec.linux.namespaces.some((n) => n.type === "user" && !n.path);
   const id = opts.id ??

@@ -49,6 +49,18 @@ export function imageStoreRoot(): string {
   return `${xdg}/minicontainer/images`;
 }
 
+/**
+ * The directory of container `id` (its writable layer, its root): in
+ * `containers/` of the data directory that holds the store at `storeRoot`,
+ * where every container's lives (the default rootfs's too, see
+ * lib/rootfs/default.ts). `id` empty: that parent, where prune finds the
+ * layers.json of the containers using layers.
+ */
+export function containerDirOf(storeRoot: string, id: string): string {
+  const dir = `${storeRoot.slice(0, storeRoot.lastIndexOf("/"))}/containers`;
+  return id ? `${dir}/${id}` : dir;
+}
+
 /** docker's reference rules, reduced: a name without tag is name:latest. */
 export function normalizeRef(ref: string): string {
   const slash = ref.lastIndexOf("/");

@@ -11,6 +11,7 @@
 import { ContainerError, fromDenoError } from "../errors.ts";
 import { copyLayers, overlaySupported } from "./copy_root.ts";
 import {
+  containerDirOf,
   findImage,
   type ImageConfig,
   imageStoreRoot,
@@ -62,7 +63,8 @@ export function findLocalImage(a: string, b?: string): LocalImage | undefined {
 
 /**
  * Makes a container's root over `image`'s layers: upper, work and rootfs
- * directories under the store's containers/<id>, recorded as users of the
+ * directories in containers/<id> beside the store (0700, as
+ * lib/rootfs/default.ts makes the default rootfs's), recorded as users of the
  * layers (so `image prune` keeps them) under the store's lock. Where
  * overlayfs is unavailable the layers are copied into rootfs (`copied`).
  */
@@ -98,7 +100,7 @@ export function prepareImageRoot(
 async function withStoreLock<T>(root: string, fn: () => T): Promise<T> {
   let lock: Deno.FsFile;
   try {
-    Deno.mkdirSync(`${root}/containers`, { recursive: true, mode: 0o700 });
+    Deno.mkdirSync(root, { recursive: true, mode: 0o700 });
     lock = await Deno.open(`${root}/lock`, { create: true, write: true });
   } catch (e) {
     throw fromDenoError("lock image store", root, e);
@@ -126,11 +128,12 @@ function makeRoot(storeRoot: string, image: LocalImage, containerId: string): Im
   // refuses a directory twice (ELOOP), and the top occurrence alone gives the
   // same view, since it holds everything the lower one does and lies above it.
   const lowerdirs = [...new Set([...image.layers].reverse().map((l) => layerDir(storeRoot, l)))];
-  const dir = `${storeRoot}/containers/${containerId.slice(0, 16)}`;
+  const dir = containerDirOf(storeRoot, containerId);
   try {
-    for (const d of ["upper", "work", "rootfs"]) {
-      Deno.mkdirSync(`${dir}/${d}`, { recursive: true, mode: 0o755 });
-    }
+    Deno.mkdirSync(dir.slice(0, dir.lastIndexOf("/")), { recursive: true, mode: 0o711 });
+    Deno.mkdirSync(dir, { mode: 0o700 });
+    for (const d of ["upper", "work", "rootfs"]) Deno.mkdirSync(`${dir}/${d}`);
+    Deno.chmodSync(`${dir}/upper`, 0o755);
     // Marks the layers as in use, so prune keeps them while the container exists.
     Deno.writeTextFileSync(`${dir}/layers.json`, JSON.stringify(lowerdirs));
   } catch (e) {
@@ -153,6 +156,10 @@ function makeRoot(storeRoot: string, image: LocalImage, containerId: string): Im
 
 /** Removes a container's root directories (its writes go with them). */
 export function removeImageRoot(dir: string): void {
+  try {
+    // overlayfs's work/work has mode 0: readable first, for a rootless runtime.
+    Deno.chmodSync(`${dir}/work/work`, 0o700);
+  } catch { /* none */ }
   try {
     Deno.removeSync(dir, { recursive: true });
   } catch { /* already gone */ }

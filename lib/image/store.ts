@@ -12,6 +12,7 @@ import { createHash } from "node:crypto";
 import { ContainerError, fromDenoError } from "../errors.ts";
 import { extractLayer } from "./extract.ts";
 import {
+  containerDirOf,
   findImage,
   type Index,
   layerDir,
@@ -88,7 +89,7 @@ export class ImageStore {
   /** Creates the store's directories. */
   private ensure(): void {
     try {
-      for (const d of ["layers", "containers", "leases", "blobs"]) {
+      for (const d of ["layers", "leases", "blobs"]) {
         Deno.mkdirSync(`${this.root}/${d}`, { recursive: true, mode: 0o700 });
       }
     } catch (e) {
@@ -267,7 +268,7 @@ export class ImageStore {
         }
       } catch { /* none */ }
     };
-    users(`${this.root}/containers`, () => true);
+    users(containerDirOf(this.root, ""), () => true);
     users(`${this.root}/leases`, (name) => {
       try {
         Deno.statSync(`/proc/${name.split("-")[0]}`);

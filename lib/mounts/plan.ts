@@ -147,14 +147,15 @@ export interface RootfsPlan {
 export interface RootOverlay {
   /** Read-only layers, top first. */
   lower: readonly string[];
+  /** The container's writable layer: on disk, in the container's own directory. */
   upper: string;
   work: string;
   /**
-   * A directory to mount a private tmpfs on first, holding upper, work and
-   * the root itself: the container's writes then vanish with it and the
-   * host keeps nothing (the default rootfs is run this way).
+   * Mounted in a user namespace: overlayfs must keep its marks (opaque
+   * directories) in user.overlay.* xattrs, trusted.* being out of its reach;
+   * without, removing a directory of a lower layer fails with EIO.
    */
-  scratch?: string;
+  userxattr?: boolean;
 }
 
 /** The whole file-system part of the plan, ending inside the new root at "/". */
@@ -168,14 +169,6 @@ export function rootfsOps(p: RootfsPlan): Op[] {
       label: "make / rprivate",
     },
   ];
-  if (p.overlay?.scratch) {
-    ops.push({
-      call: "mount",
-      args: ["tmpfs", p.overlay.scratch, "tmpfs", MS.NOSUID | MS.NODEV, "mode=755"],
-      label: `mount a private tmpfs on ${p.overlay.scratch}`,
-    });
-    ops.push(...mkdirOps([p.overlay.upper, p.overlay.work, rootfs], ""));
-  }
   if (p.overlay) {
     // In the container's own namespace: it goes away with the container.
     ops.push({
@@ -187,7 +180,9 @@ export function rootfsOps(p: RootfsPlan): Op[] {
         0,
         `lowerdir=${
           p.overlay.lower.join(":")
-        },upperdir=${p.overlay.upper},workdir=${p.overlay.work}`,
+        },upperdir=${p.overlay.upper},workdir=${p.overlay.work}${
+          p.overlay.userxattr ? ",userxattr" : ""
+        }`,
       ],
       label: `mount the image's overlay on ${rootfs}`,
     });

@@ -3,6 +3,7 @@
  * @module
  */
 
+import { fromDenoError } from "../errors.ts";
 import { isReady } from "./marker.ts";
 
 /**
@@ -39,15 +40,65 @@ export async function ensureDefaultRootfs(log?: (line: string) => void): Promise
 }
 
 /**
- * An empty directory each container mounts its own private tmpfs on (in its
- * own mount namespace, so any number share it) to overlay the default rootfs.
+ * Where every container's own files live: `containers/<64-hex id>` in the
+ * data directory (image containers too, see lib/image/run_image.ts), one
+ * parent so that the directories of containers whose runtime died can be
+ * found and reclaimed by id.
  */
-export function defaultScratchDir(): string {
-  const dir = `${dataDir()}/rootfs/.scratch`;
+export function containerDir(id: string): string {
+  return `${dataDir()}/containers/${id}`;
+}
+
+/** A container's writable layer on disk, and where its root is mounted. */
+export interface WritableLayer {
+  /** The container's directory: removing it removes everything below. */
+  dir: string;
+  upper: string;
+  work: string;
+  /** The empty directory the overlay is mounted on (or the copy made into). */
+  root: string;
+}
+
+/**
+ * Makes container `id`'s directory with empty upper, work and root
+ * directories: the writable layer of an overlay over the default rootfs.
+ * On disk, not in memory: what the container writes (including /tmp) costs
+ * the host disk, as with docker, and goes when the directory is removed.
+ * The parent only lets its owner list it and the directory is 0700: a
+ * setuid file the container makes in its upper layer is out of host users'
+ * reach (docker's CVE-2021-41091).
+ */
+export function makeWritableLayer(id: string): WritableLayer {
+  const dir = containerDir(id);
+  const layer = { dir, upper: `${dir}/upper`, work: `${dir}/work`, root: `${dir}/root` };
   try {
-    Deno.lstatSync(dir);
-  } catch {
-    Deno.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    try {
+      Deno.mkdirSync(dir, { mode: 0o700 });
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      Deno.mkdirSync(dir.slice(0, dir.lastIndexOf("/")), { recursive: true, mode: 0o711 });
+      Deno.mkdirSync(dir, { mode: 0o700 });
+    }
+    for (const d of [layer.upper, layer.work, layer.root]) Deno.mkdirSync(d);
+    // The upper directory is the container's "/": 0755 whatever our umask.
+    Deno.chmodSync(layer.upper, 0o755);
+  } catch (e) {
+    removeContainerDir(dir);
+    throw fromDenoError("make the writable layer in", dir, e);
   }
-  return dir;
+  return layer;
+}
+
+/**
+ * Removes a container's directory and its writable layer. overlayfs leaves
+ * a work/work directory of mode 0, which only root may read: made
+ * readable first so that a rootless runtime can remove it too.
+ */
+export function removeContainerDir(dir: string): void {
+  try {
+    Deno.chmodSync(`${dir}/work/work`, 0o700);
+  } catch { /* none */ }
+  try {
+    Deno.removeSync(dir, { recursive: true });
+  } catch { /* already gone */ }
 }

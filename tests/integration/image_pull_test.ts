@@ -175,9 +175,9 @@ Deno.test({
       // rmi then prune: no layer, no blob, no lease, no lock left.
       assert.equal((await mc(["rmi", ref], { env })).code, 0);
       assert.equal((await mc(["image", "prune"], { env })).code, 0);
-      for (const d of ["layers", "blobs", "leases", "containers"]) {
+      for (const d of ["images/layers", "images/blobs", "images/leases", "containers"]) {
         assert.deepEqual(
-          [...Deno.readDirSync(`${data}/images/${d}`)].map((e) => e.name),
+          [...Deno.readDirSync(`${data}/${d}`)].map((e) => e.name),
           [],
           `${d} is empty`,
         );

@@ -64,7 +64,7 @@ test("image: a container's writes never reach the image's layers", async () => {
   assert.equal(w.stdout, "changed\n", w.stderr);
   assert.equal((await m(["run", "bb:2", "cat", "/etc/motd"])).stdout, "from the image\n");
   assert.deepEqual(
-    [...Deno.readDirSync(`${data}/images/containers`)],
+    [...Deno.readDirSync(`${data}/containers`)],
     [],
     "container roots are removed",
   );
@@ -84,7 +84,7 @@ test("image: without overlayfs the layers are copied, and it says so", async () 
     "the layers are untouched",
   );
   assert.deepEqual(
-    [...Deno.readDirSync(`${data}/images/containers`)],
+    [...Deno.readDirSync(`${data}/containers`)],
     [],
     "the copy is removed with the container",
   );

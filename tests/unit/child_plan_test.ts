@@ -37,7 +37,7 @@ Deno.test("plan: / is made rprivate before the rootfs bind, proc mounted before 
   assert.ok(at(plan, `pivot_root ${ROOT}`) < at(plan, "detach old root"));
 });
 
-Deno.test("plan: /sys read-only, /dev nodes after /dev/pts, /tmp writable tmpfs", () => {
+Deno.test("plan: /sys read-only, /dev nodes after /dev/pts, no tmpfs on /tmp", () => {
   const plan = planFor(spec());
   const sys = plan[at(plan, "mount sysfs on /sys")];
   assert.equal((sys.args[3] as number) & MS.RDONLY, MS.RDONLY);
@@ -46,8 +46,39 @@ Deno.test("plan: /sys read-only, /dev nodes after /dev/pts, /tmp writable tmpfs"
     assert.ok(at(plan, `mknod /dev/${dev}`) > 0, dev);
   }
   assert.ok(at(plan, "symlink /dev/ptmx -> pts/ptmx") > 0);
-  const tmp = plan[at(plan, "mount tmpfs on /tmp")];
-  assert.equal((tmp.args[3] as number) & MS.RDONLY, 0);
+  // /tmp is part of the writable layer, on disk (docker's way), not host memory.
+  assert.equal(at(plan, /on \/tmp$/), -1);
+  assert.equal(at(plan, /on \/run$/), -1);
+});
+
+Deno.test("plan: /dev and /dev/shm are tmpfs of 64 MiB (runc's and docker's defaults)", () => {
+  const plan = planFor(spec());
+  const dev = plan[at(plan, "mount tmpfs on /dev")];
+  assert.equal(dev.args[4], "mode=755,size=65536k");
+  assert.equal((dev.args[3] as number) & MS.NOSUID, MS.NOSUID);
+  const shm = plan[at(plan, "mount tmpfs on /dev/shm")];
+  assert.equal(shm.args[4], "mode=1777,size=65536k");
+  const flags = MS.NOSUID | MS.NODEV | MS.NOEXEC;
+  assert.equal((shm.args[3] as number) & flags, flags);
+});
+
+Deno.test("plan: an overlay root in a user namespace keeps its marks in user xattrs", () => {
+  const overlay = { lower: ["/l"], upper: "/c/upper", work: "/c/work" };
+  const options = (s: Spec) => {
+    const plan = buildChildPlan({
+      spec: s,
+      mounts: prepareMounts(ROOT, s.mounts),
+      init: false,
+      overlay,
+    });
+    return plan[at(plan, /^mount the image's overlay/)].args[4] as string;
+  };
+  assert.equal(options(spec()), "lowerdir=/l,upperdir=/c/upper,workdir=/c/work");
+  const maps = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  assert.equal(
+    options(spec({ userns: { uidMappings: maps, gidMappings: maps } })),
+    "lowerdir=/l,upperdir=/c/upper,workdir=/c/work,userxattr",
+  );
 });
 
 Deno.test("plan: the command's exec ops come last, one per PATH entry, only the last fatal", () => {
