@@ -16,7 +16,7 @@ import {
   removeContainerDir,
 } from "../rootfs/default.ts";
 import { chooseMappings } from "../userns/mappings.ts";
-import { copyLayers, overlaySupported } from "../image/copy_root.ts";
+import { copyLayers, overlaySupported, overlayVolatileSupported } from "../image/copy_root.ts";
 import type { RootOverlay } from "../mounts/plan.ts";
 import type { IdMapping, Mount } from "../spec.ts";
 import { fromDenoError } from "../errors.ts";
@@ -395,6 +395,7 @@ export async function main(argv: string[]): Promise<number> {
         copyLayers([base], layer.root);
       }
     } else if (!rootfs.startsWith("/")) rootfs = `${Deno.cwd()}/${rootfs}`;
+    if (overlay && overlayVolatileSupported()) overlay = { ...overlay, volatile: true };
     if (overlay && userns) {
       const given = giveLayerTo([ownDir!, overlay.upper, overlay.work], {
         uid: userns.uidMappings,

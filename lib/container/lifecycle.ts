@@ -8,6 +8,7 @@
 
 import { trampoline } from "../../ffi/trampoline.ts";
 import { ContainerError } from "../errors.ts";
+import { removeContainerDir } from "../rootfs/default.ts";
 import { isSameProcess } from "../state/liveness.ts";
 import type { ContainerState, StateStore, Status } from "../state/store.ts";
 
@@ -141,10 +142,6 @@ export async function removeContainer(
     const { removeCgroupDirs } = await import("../cgroups/remove.ts");
     removeCgroupDirs(state.cgroupPaths);
   }
-  for (const path of state.removeOnDelete ?? []) {
-    try {
-      Deno.removeSync(path, { recursive: true });
-    } catch { /* already gone */ }
-  }
+  for (const path of state.removeOnDelete ?? []) removeContainerDir(path);
   store.removeFiles(state.id, state.name);
 }

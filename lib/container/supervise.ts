@@ -10,6 +10,7 @@ import { pipe, readSome, writeAllTo } from "../../ffi/io.ts";
 import { trampoline } from "../../ffi/trampoline.ts";
 import { ContainerError } from "../errors.ts";
 import { processStartTime } from "../state/liveness.ts";
+import { removeContainerDir } from "../rootfs/default.ts";
 import { LogWriter } from "../state/logs.ts";
 import type { StateStore } from "../state/store.ts";
 import { runContainer } from "./run.ts";
@@ -92,11 +93,7 @@ export async function supervise(store: StateStore, id: string): Promise<number> 
   log.close();
   const current = store.read(id);
   if (state.autoRemove) {
-    for (const path of state.removeOnDelete ?? []) {
-      try {
-        Deno.removeSync(path, { recursive: true });
-      } catch { /* already gone */ }
-    }
+    for (const path of state.removeOnDelete ?? []) removeContainerDir(path);
     store.removeFiles(id, state.name);
   } else if (current) {
     store.write({

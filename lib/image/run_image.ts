@@ -156,10 +156,12 @@ function makeRoot(storeRoot: string, image: LocalImage, containerId: string): Im
 
 /** Removes a container's root directories (its writes go with them). */
 export function removeImageRoot(dir: string): void {
-  try {
-    // overlayfs's work/work has mode 0: readable first, for a rootless runtime.
-    Deno.chmodSync(`${dir}/work/work`, 0o700);
-  } catch { /* none */ }
+  // overlayfs makes directories of mode 0 in work/: readable first, for a rootless runtime.
+  for (const d of ["work/work", "work/work/incompat", "work/work/incompat/volatile"]) {
+    try {
+      Deno.chmodSync(`${dir}/${d}`, 0o700);
+    } catch { /* not there */ }
+  }
   try {
     Deno.removeSync(dir, { recursive: true });
   } catch { /* already gone */ }

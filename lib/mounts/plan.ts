@@ -156,6 +156,8 @@ export interface RootOverlay {
    * without, removing a directory of a lower layer fails with EIO.
    */
   userxattr?: boolean;
+  /** No syncs of the upper file system (the layer is thrown away, never remounted). */
+  volatile?: boolean;
 }
 
 /** The whole file-system part of the plan, ending inside the new root at "/". */
@@ -182,7 +184,7 @@ export function rootfsOps(p: RootfsPlan): Op[] {
           p.overlay.lower.join(":")
         },upperdir=${p.overlay.upper},workdir=${p.overlay.work}${
           p.overlay.userxattr ? ",userxattr" : ""
-        }`,
+        }${p.overlay.volatile ? ",volatile" : ""}`,
       ],
       label: `mount the image's overlay on ${rootfs}`,
     });

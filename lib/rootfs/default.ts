@@ -89,16 +89,27 @@ export function makeWritableLayer(id: string): WritableLayer {
   return layer;
 }
 
+/** Directories of mode 0 overlayfs makes in its work directory (work/work, the volatile mark). */
+const OVERLAY_MODE0_DIRS = ["work/work", "work/work/incompat", "work/work/incompat/volatile"];
+
 /**
  * Removes a container's directory and its writable layer. overlayfs leaves
- * a work/work directory of mode 0, which only root may read: made
- * readable first so that a rootless runtime can remove it too.
+ * directories of mode 0 in work/ that only root may read: a rootless runtime
+ * makes them readable, then tries again.
  */
 export function removeContainerDir(dir: string): void {
   try {
-    Deno.chmodSync(`${dir}/work/work`, 0o700);
-  } catch { /* none */ }
+    Deno.removeSync(dir, { recursive: true });
+    return;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return;
+  }
+  for (const d of OVERLAY_MODE0_DIRS) {
+    try {
+      Deno.chmodSync(`${dir}/${d}`, 0o700);
+    } catch { /* not there */ }
+  }
   try {
     Deno.removeSync(dir, { recursive: true });
-  } catch { /* already gone */ }
+  } catch { /* left for the reclaimer */ }
 }

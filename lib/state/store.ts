@@ -45,7 +45,7 @@ export interface ContainerState {
   /** Cleanup the runtime must do at rm (image roots). */
   removeOnDelete?: string[];
   /** An image's overlayfs root, mounted by the supervisor in the container. */
-  overlay?: { lower: readonly string[]; upper: string; work: string };
+  overlay?: { lower: readonly string[]; upper: string; work: string; volatile?: boolean };
   /** Signal `stop` sends first. */
   stopSignal?: string;
 }

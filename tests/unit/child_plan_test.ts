@@ -62,7 +62,7 @@ Deno.test("plan: /dev and /dev/shm are tmpfs of 64 MiB (runc's and docker's defa
   assert.equal((shm.args[3] as number) & flags, flags);
 });
 
-Deno.test("plan: an overlay root in a user namespace keeps its marks in user xattrs", () => {
+Deno.test("plan: an overlay root in a user namespace keeps its marks in user xattrs; volatile", () => {
   const overlay = { lower: ["/l"], upper: "/c/upper", work: "/c/work" };
   const options = (s: Spec) => {
     const plan = buildChildPlan({
@@ -78,6 +78,16 @@ Deno.test("plan: an overlay root in a user namespace keeps its marks in user xat
   assert.equal(
     options(spec({ userns: { uidMappings: maps, gidMappings: maps } })),
     "lowerdir=/l,upperdir=/c/upper,workdir=/c/work,userxattr",
+  );
+  const plan = buildChildPlan({
+    spec: spec(),
+    mounts: prepareMounts(ROOT, spec().mounts),
+    init: false,
+    overlay: { ...overlay, volatile: true },
+  });
+  assert.equal(
+    plan[at(plan, /^mount the image's overlay/)].args[4],
+    "lowerdir=/l,upperdir=/c/upper,workdir=/c/work,volatile",
   );
 });
 
