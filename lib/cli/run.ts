@@ -11,6 +11,7 @@ import {
   dataDir,
   defaultRootfsPath,
   ensureDefaultRootfs,
+  holdContainerDir,
   isRootfsReady,
   makeWritableLayer,
   removeContainerDir,
@@ -375,6 +376,7 @@ export async function main(argv: string[]): Promise<number> {
   let ownDir = image?.root.dir;
   // Set once a detached container's supervisor owns the directory (rm removes it).
   let handedOver = false;
+  let hold = ownDir ? holdContainerDir(ownDir) : undefined;
   try {
     if (rootfs === undefined) {
       const base = defaultRootfsPath();
@@ -385,6 +387,7 @@ export async function main(argv: string[]): Promise<number> {
       // layer on disk in the container's own directory.
       const layer = makeWritableLayer(id);
       ownDir = layer.dir;
+      hold = holdContainerDir(ownDir);
       rootfs = layer.root;
       userRoot = base;
       if (overlaySupported()) overlay = { lower: [base], upper: layer.upper, work: layer.work };
@@ -411,6 +414,7 @@ export async function main(argv: string[]): Promise<number> {
   } finally {
     // A foreground container's directory goes with it; a detached one's at rm.
     if (ownDir && !handedOver) removeContainerDir(ownDir);
+    hold?.close();
   }
 
   async function runSpec(): Promise<number> {

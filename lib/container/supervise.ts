@@ -10,7 +10,7 @@ import { pipe, readSome, writeAllTo } from "../../ffi/io.ts";
 import { trampoline } from "../../ffi/trampoline.ts";
 import { ContainerError } from "../errors.ts";
 import { processStartTime } from "../state/liveness.ts";
-import { removeContainerDir } from "../rootfs/default.ts";
+import { holdContainerDir, removeContainerDir } from "../rootfs/default.ts";
 import { LogWriter } from "../state/logs.ts";
 import type { StateStore } from "../state/store.ts";
 import { runContainer } from "./run.ts";
@@ -42,6 +42,8 @@ export async function supervise(store: StateStore, id: string): Promise<number> 
     report("error 125 no such container\n");
     return 125;
   }
+  // Held until this process ends: the container's directory is in use.
+  const held = (state.removeOnDelete ?? []).map(holdContainerDir);
   const log = new LogWriter(state.logPath ?? `${store.dir(id)}/container.log`);
   const [outR, outW] = pipe();
   const [errR, errW] = pipe();
@@ -105,5 +107,6 @@ export async function supervise(store: StateStore, id: string): Promise<number> 
       pid: undefined,
     });
   }
+  for (const f of held) f?.close();
   return code;
 }

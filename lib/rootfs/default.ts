@@ -43,7 +43,7 @@ export async function ensureDefaultRootfs(log?: (line: string) => void): Promise
  * Where every container's own files live: `containers/<64-hex id>` in the
  * data directory (image containers too, see lib/image/run_image.ts), one
  * parent so that the directories of containers whose runtime died can be
- * found and reclaimed by id.
+ * found and reclaimed by id (see {@link holdContainerDir}).
  */
 export function containerDir(id: string): string {
   return `${dataDir()}/containers/${id}`;
@@ -87,6 +87,23 @@ export function makeWritableLayer(id: string): WritableLayer {
     throw fromDenoError("make the writable layer in", dir, e);
   }
   return layer;
+}
+
+/**
+ * Marks container directory `dir` as in use while the returned file stays
+ * open: a shared flock on the directory itself, released by the kernel when
+ * its holder dies however it dies. The runtime running a container holds it
+ * (the foreground `run`, the launcher of `run -d`, then its supervisor), so
+ * a reclaimer that gets LOCK_EX on a directory knows none of them is alive.
+ */
+export function holdContainerDir(dir: string): Deno.FsFile | undefined {
+  try {
+    const f = Deno.openSync(dir, { read: true });
+    f.lockSync(false);
+    return f;
+  } catch {
+    return undefined; // gone already: nothing to hold
+  }
 }
 
 /** Directories of mode 0 overlayfs makes in its work directory (work/work, the volatile mark). */

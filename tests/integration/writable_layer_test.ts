@@ -2,7 +2,15 @@
 // directory (never host memory), the bounded tmpfs mounts, --tmpfs, and the
 // directory's removal on every exit path, against the real kernel.
 import assert from "node:assert/strict";
-import { LAUNCHER, mc, nobodyEnv, rootOnly, TEST_HOME, waitFor } from "./helpers.ts";
+import {
+  containerCgroups,
+  LAUNCHER,
+  mc,
+  nobodyEnv,
+  rootOnly,
+  TEST_HOME,
+  waitFor,
+} from "./helpers.ts";
 
 const data = `${TEST_HOME}/data`;
 const MiB = 1 << 20;
@@ -19,6 +27,11 @@ function containerDirs(root = data): string[] {
     if (e instanceof Deno.errors.NotFound) return [];
     throw e;
   }
+}
+
+/** Whether LOCK_EX on `dir` is free now: no runtime holds the container's directory. */
+function unlocked(dir: string): boolean {
+  return new Deno.Command("flock", { args: ["-x", "-n", dir, "true"] }).outputSync().code === 0;
 }
 
 /** The host's shared memory (tmpfs and shm pages), in bytes. */
@@ -72,6 +85,7 @@ test("writable layer: 100 MB in /tmp and 100 MB in / land on disk, not in host m
     const upper = `${data}/containers/${dirs[0]}/upper`;
     assert.equal(Deno.statSync(`${upper}/tmp/big`).size, 100 * MiB, "/tmp is on disk");
     assert.equal(Deno.statSync(`${upper}/big`).size, 100 * MiB, "/ is on disk");
+    assert.equal(unlocked(`${data}/containers/${dirs[0]}`), false, "the runtime holds it");
     const w = child.stdin.getWriter();
     await w.write(new TextEncoder().encode("done\n"));
     await w.close();
@@ -109,6 +123,7 @@ test("writable layer: the directory goes on every exit path, and the default roo
     10_000,
     "the detached container's write in its own directory",
   );
+  assert.equal(unlocked(`${data}/containers/${id}`), false, "its supervisor holds it");
   const mode = Deno.statSync(`${data}/containers/${id}`).mode! & 0o777;
   assert.equal(mode, 0o700, "host users cannot reach a container's upper layer");
   assert.equal((await mc(["rm", "-f", id])).code, 0);
@@ -275,5 +290,50 @@ test("writable layer: rootless, a lower directory can be replaced and the direct
     assert.ok(Deno.statSync(`${home}/data/rootfs/default/etc/passwd`).isFile);
   } finally {
     Deno.removeSync(home, { recursive: true });
+  }
+});
+
+test("writable layer: a runtime killed with SIGKILL leaves its directory, unlocked, for a reclaimer", async () => {
+  const before = containerDirs();
+  const child = new Deno.Command(LAUNCHER, {
+    args: ["run", "-i", "sh", "-c", "echo x > /tmp/x && echo ready && read x"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  let dir = "";
+  try {
+    await readUntil(child.stdout, "ready");
+    const dirs = containerDirs().filter((d) => !before.includes(d));
+    assert.equal(dirs.length, 1);
+    dir = `${data}/containers/${dirs[0]}`;
+    assert.equal(unlocked(dir), false, "held while the runtime lives");
+    child.kill("SIGKILL");
+    await child.status;
+    await waitFor(() => unlocked(dir), 5_000, "the kernel to release the lock");
+    assert.equal(Deno.readTextFileSync(`${dir}/upper/tmp/x`), "x\n", "left for reclaiming");
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* ended */ }
+    await child.status;
+    await child.stdout.cancel().catch(() => {});
+    if (dir) {
+      Deno.removeSync(dir, { recursive: true });
+      // The killed runtime's cgroups too (reclaiming them is not this test's subject).
+      const id = dir.slice(dir.lastIndexOf("/") + 1);
+      await waitFor(
+        () => {
+          for (const cg of containerCgroups().filter((c) => c.endsWith(id))) {
+            try {
+              Deno.removeSync(cg);
+            } catch { /* its last process is still exiting */ }
+          }
+          return !containerCgroups().some((c) => c.endsWith(id));
+        },
+        5_000,
+        "the killed container's cgroups to empty",
+      );
+    }
   }
 });
