@@ -217,6 +217,40 @@ test("writable layer: --tmpfs /scratch:size=1m is a 1 MiB tmpfs, noexec,nosuid,n
   assert.deepEqual(containerDirs(), before, "refused flags leave nothing");
 });
 
+test("writable layer: a --tmpfs target through the rootfs's symlinks stays inside the rootfs", async () => {
+  const rootfs = Deno.makeTempDirSync({ prefix: "mc-tmpfs-link-" });
+  const marker = `mc-tmpfs-escape-${crypto.randomUUID()}`;
+  try {
+    assert.equal((await mc(["run", "true"])).code, 0, "the default rootfs is built");
+    const copy = new Deno.Command("cp", { args: ["-a", `${data}/rootfs/default/.`, rootfs] });
+    assert.equal((await copy.output()).code, 0);
+    Deno.symlinkSync("/tmp", `${rootfs}/abs`);
+    Deno.symlinkSync("../../../../../../tmp", `${rootfs}/rel`);
+    for (const target of [`/abs/${marker}`, `/rel/${marker}`]) {
+      const r = await mc([
+        "run",
+        "--rootfs",
+        rootfs,
+        "--tmpfs",
+        `${target}:size=1m`,
+        "sh",
+        "-c",
+        `grep -c ' /tmp/${marker} tmpfs' /proc/mounts`,
+      ]);
+      assert.equal(r.stdout.trim(), "1", `${target}: ${r.stderr}`);
+      assert.throws(
+        () => Deno.lstatSync(`/tmp/${marker}`),
+        Deno.errors.NotFound,
+        "the host's /tmp",
+      );
+      assert.ok(Deno.statSync(`${rootfs}/tmp/${marker}`).isDirectory, "made in the rootfs");
+      Deno.removeSync(`${rootfs}/tmp/${marker}`);
+    }
+  } finally {
+    Deno.removeSync(rootfs, { recursive: true });
+  }
+});
+
 test("writable layer: --read-only keeps /tmp and /run writable as 64 MiB tmpfs; --tmpfs /tmp wins", async () => {
   const r = await mc([
     "run",
