@@ -6,7 +6,7 @@
 
 import { boundedTmp, defaultSpec } from "../container/default_spec.ts";
 import { runContainer } from "../container/run.ts";
-import { ContainerError, usageError } from "../errors.ts";
+import { ContainerError, fromDenoError, usageError } from "../errors.ts";
 import {
   dataDir,
   defaultRootfsPath,
@@ -20,7 +20,6 @@ import { chooseMappings } from "../userns/mappings.ts";
 import { copyLayers, overlaySupported, overlayVolatileSupported } from "../image/copy_root.ts";
 import type { RootOverlay } from "../mounts/plan.ts";
 import type { IdMapping, Mount } from "../spec.ts";
-import { fromDenoError } from "../errors.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { TERMINAL_FLAGS, terminalFlags } from "./terminal_flags.ts";
 import { globalOptions } from "./global.ts";

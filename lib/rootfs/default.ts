@@ -70,7 +70,7 @@ export interface WritableLayer {
  */
 export function makeWritableLayer(id: string): WritableLayer {
   const dir = containerDir(id);
-  const layer = { dir, upper: `${dir}/upper`, work: `${dir}/work`, root: `${dir}/root` };
+  const layer = { dir, upper: `${dir}/upper`, work: `${dir}/work`, root: `${dir}/rootfs` };
   try {
     try {
       Deno.mkdirSync(dir, { mode: 0o700 });
