@@ -4,6 +4,7 @@
  * @module
  */
 
+import { print } from "./output.ts";
 import { liveStatus } from "../container/lifecycle.ts";
 import { ContainerError, usageError } from "../errors.ts";
 import { type LogEntry, parseLog } from "../state/logs.ts";
@@ -31,7 +32,7 @@ function show(entries: LogEntry[], timestamps: boolean): void {
 export async function main(argv: string[]): Promise<number> {
   const { flags, rest } = parseArgs(argv, FLAGS);
   if (flags.help) {
-    console.log(`Usage: minicontainer logs [OPTIONS] NAME\n\nOptions:\n${flagHelp(FLAGS)}`);
+    print(`Usage: minicontainer logs [OPTIONS] NAME\n\nOptions:\n${flagHelp(FLAGS)}`);
     return 0;
   }
   if (rest.length !== 1) throw usageError("logs takes one container name or id");

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { print } from "./output.ts";
 import { fromDenoError, usageError } from "../errors.ts";
 import { saveImages } from "../image/save.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
@@ -59,7 +60,7 @@ export async function output(
 export async function main(argv: string[]): Promise<number> {
   const { flags, rest } = parseArgs(argv, OUTPUT_FLAGS);
   if (flags.help) {
-    console.log(
+    print(
       `Usage: minicontainer save [OPTIONS] IMAGE...\n\nOptions:\n${flagHelp(OUTPUT_FLAGS)}`,
     );
     return 0;

@@ -20,6 +20,7 @@ import {
 } from "./index_file.ts";
 
 export type { ImageConfig, LocalImage } from "./index_file.ts";
+export { checkImageConfig } from "./index_file.ts";
 
 /** A container's root made from an image. */
 export interface ImageRoot {

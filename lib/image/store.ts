@@ -12,6 +12,7 @@ import { createHash } from "node:crypto";
 import { ContainerError, fromDenoError } from "../errors.ts";
 import { extractLayer } from "./extract.ts";
 import {
+  checkImageConfig,
   findImage,
   type Index,
   layerDir,
@@ -222,6 +223,7 @@ export class ImageStore {
 
   /** Records `image` under its ref (replacing an older image of that ref). */
   async register(image: LocalImage): Promise<void> {
+    checkImageConfig(image.ref, image.config);
     await this.locked(() => {
       for (const l of image.layers) {
         if (!this.hasLayer(l)) {
