@@ -48,6 +48,12 @@ async function bbImage(ref: string): Promise<void> {
   await Deno.remove(dir, { recursive: true });
 }
 
+/** Runs a bash script (for PIPESTATUS); its stdout. */
+async function bash(script: string): Promise<string> {
+  const out = await new Deno.Command("bash", { args: ["-c", script], stdout: "piped" }).output();
+  return new TextDecoder().decode(out.stdout);
+}
+
 /** Rewrites image `ref`'s config in the store's index, as a tampered or odd image would have it. */
 function setConfig(ref: string, config: Record<string, unknown>): void {
   const path = `${DATA}/images/index.json`;
@@ -209,4 +215,40 @@ test("cli: a reader that goes away ends every printer quietly", async () => {
   }
   await mc(["rm", "p0", "p1", "p2"]);
   await mc(["rmi", "pipe:1"]);
+});
+
+test("logs: a log bigger than a JavaScript string streams, --tail reads from the end, a closed pipe is quiet", async () => {
+  await bbImage("logs:1");
+  const run = await mc(["run", "-d", "--name", "big", "logs:1", "sh", "-c", "echo first"]);
+  assert.equal(run.code, 0, run.stderr);
+  await new Promise((r) => setTimeout(r, 500));
+  const path = (await mc(["inspect", "-f", "{{.LogPath}}", "big"])).stdout.trim();
+  // 600 MB of entries: more than V8's longest string (~512 MiB), which one read of the file hit.
+  const line = JSON.stringify({ log: `${"x".repeat(300)}\n`, stream: "stdout", time: "t" }) + "\n";
+  const chunk = new TextEncoder().encode(line.repeat(4096));
+  const file = Deno.openSync(path, { append: true });
+  let lines = 1;
+  for (let written = 0; written < 600e6; written += chunk.length) {
+    file.writeSync(chunk);
+    lines += 4096;
+  }
+  file.writeSync(
+    new TextEncoder().encode(JSON.stringify({ log: "last\n", stream: "stdout" }) + "\n"),
+  );
+  file.close();
+  lines++;
+  try {
+    const tail = await mc(["logs", "--tail", "2", "big"]);
+    assert.equal(tail.code, 0, tail.stderr);
+    assert.equal(tail.stdout, `${"x".repeat(300)}\nlast\n`);
+    const count = await bash(`${REPO}minicontainer logs big | wc -l; echo "rc=\${PIPESTATUS[0]}"`);
+    assert.equal(count.replace(/\s+/g, " ").trim(), `${lines} rc=0`);
+    const head = await bash(
+      `${REPO}minicontainer logs big 2>&1 | head -1; echo "rc=\${PIPESTATUS[0]}"`,
+    );
+    assert.equal(head, "first\nrc=141\n");
+  } finally {
+    await mc(["rm", "big"]);
+    await mc(["rmi", "logs:1"]);
+  }
 });
