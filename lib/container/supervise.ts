@@ -10,6 +10,7 @@ import { pipe, readSome, writeAllTo } from "../../ffi/io.ts";
 import { trampoline } from "../../ffi/trampoline.ts";
 import { ContainerError } from "../errors.ts";
 import { processStartTime } from "../state/liveness.ts";
+import { reserveExitRecord, writeExitRecord } from "../state/exit_record.ts";
 import { LogWriter } from "../state/logs.ts";
 import type { StateStore } from "../state/store.ts";
 import { runContainer } from "./run.ts";
@@ -39,6 +40,13 @@ export async function supervise(store: StateStore, id: string): Promise<number> 
   const state = store.read(id);
   if (!state) {
     report("error 125 no such container\n");
+    return 125;
+  }
+  try {
+    reserveExitRecord(store.dir(id));
+  } catch (e) {
+    store.removeFiles(id, state.name);
+    report(`error 125 ${(e as ContainerError).message}\n`);
     return 125;
   }
   const log = new LogWriter(state.logPath ?? `${store.dir(id)}/container.log`);
@@ -88,6 +96,11 @@ export async function supervise(store: StateStore, id: string): Promise<number> 
     report(`error ${err.exitCode} ${err.message}\n`);
     return err.exitCode;
   }
+  const finished = new Date().toISOString();
+  // First, in place: the log may have filled the disk state.json is on.
+  try {
+    writeExitRecord(store.dir(id), { exitCode: code, oomKilled, finished });
+  } catch { /* the folder is gone: rm -f removed the container */ }
   await Promise.all(pumps);
   log.close();
   const current = store.read(id);
@@ -99,14 +112,16 @@ export async function supervise(store: StateStore, id: string): Promise<number> 
     }
     store.removeFiles(id, state.name);
   } else if (current) {
-    store.write({
-      ...current,
-      status: "exited",
-      exitCode: code,
-      oomKilled,
-      finished: new Date().toISOString(),
-      pid: undefined,
-    });
+    try {
+      store.write({
+        ...current,
+        status: "exited",
+        exitCode: code,
+        oomKilled,
+        finished,
+        pid: undefined,
+      });
+    } catch { /* a full disk: the exit record above keeps the status */ }
   }
   return code;
 }

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { writeFileAtomic } from "../atomic_file.ts";
 import { ContainerError, fromDenoError } from "../errors.ts";
 import { copyLayers, overlaySupported } from "./copy_root.ts";
 import {
@@ -133,7 +134,9 @@ function makeRoot(storeRoot: string, image: LocalImage, containerId: string): Im
       Deno.mkdirSync(`${dir}/${d}`, { recursive: true, mode: 0o755 });
     }
     // Marks the layers as in use, so prune keeps them while the container exists.
-    Deno.writeTextFileSync(`${dir}/layers.json`, JSON.stringify(lowerdirs));
+    writeFileAtomic(`${dir}/layers.json`, JSON.stringify(lowerdirs), "record layers in use", {
+      sync: false,
+    });
   } catch (e) {
     removeImageRoot(dir);
     throw fromDenoError("prepare container root", dir, e);
