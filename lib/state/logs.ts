@@ -71,9 +71,9 @@ export class LogWriter {
   }
 
   private append(records: { log: string; stream: "stdout" | "stderr" }[]): void {
-    if (!records.length) return;
+    if (!records.length && !this.lost) return;
     const time = new Date().toISOString();
-    let out = records.map((r) => JSON.stringify({ ...r, time })).join("\n") + "\n";
+    let out = records.map((r) => `${JSON.stringify({ ...r, time })}\n`).join("");
     if (this.lost) {
       const note = `[minicontainer: ${this.lost} bytes of output were not logged: ${
         strerror(this.lostErrno)

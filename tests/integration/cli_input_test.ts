@@ -252,3 +252,26 @@ test("logs: a log bigger than a JavaScript string streams, --tail reads from the
     await mc(["rmi", "logs:1"]);
   }
 });
+
+test("cli: odd arguments to every command are sentences, never an internal error", async () => {
+  const cwd = await Deno.makeTempDir();
+  const odd = ["", "x".repeat(300), "../../etc", "-", "a:b:c", "@", "sha256:", "UPPER:Case", "-t"];
+  // pull would reach a registry, rootfs build would build: both take odd names as their job.
+  const commands = COMMAND_NAMES.filter((c) => c !== "pull" && c !== "rootfs");
+  try {
+    for (const cmd of commands) {
+      for (const arg of odd) {
+        const r = await mc([cmd, arg], { cwd });
+        assert.doesNotMatch(r.stderr, /internal error|^\s+at /m, `${cmd} ${JSON.stringify(arg)}`);
+        if (r.code !== 0) {
+          assert.ok(
+            r.stderr.trim().split("\n").length <= 2,
+            `${cmd} ${JSON.stringify(arg)}: ${r.stderr}`,
+          );
+        }
+      }
+    }
+  } finally {
+    await Deno.remove(cwd, { recursive: true });
+  }
+});

@@ -100,6 +100,53 @@ test("ENOSPC: a log that fills the state disk loses output, never the exit statu
   });
 });
 
+test("ENOSPC: once space is back, the log goes on and says how much output it lost", async () => {
+  await withSmallDisks({ state: "400k", data: "16m" }, async (env, dirs) => {
+    Deno.writeFileSync(`${dirs.state}/.filler`, new Uint8Array(128 * 1024));
+    const flag = `${dirs.data}/go`;
+    const run = await mc(
+      [
+        "run",
+        "-d",
+        "--name",
+        "gap",
+        "-v",
+        `${dirs.data}:/x`,
+        "sh",
+        "-c",
+        "yes 0123456789 | head -n 100000; touch /x/waiting; while [ ! -e /x/go ]; do sleep 0.1; done; echo after",
+      ],
+      { env },
+    );
+    assert.equal(run.code, 0, run.stderr);
+    // All of the output has been written (and mostly dropped) before space comes back.
+    for (let i = 0; i < 100; i++) {
+      try {
+        Deno.statSync(`${dirs.data}/waiting`);
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    assert.equal((await sh(`df --output=avail ${dirs.state} | tail -1`)).trim(), "0");
+    Deno.removeSync(`${dirs.state}/.filler`);
+    Deno.writeTextFileSync(flag, "");
+    let logs = "";
+    for (let i = 0; i < 100 && !logs.includes("after"); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      logs = (await mc(["logs", "--tail", "2", "gap"], { env })).stdout;
+    }
+    const both = await mc(["logs", "--tail", "2", "gap"], { env });
+    assert.equal(both.code, 0, JSON.stringify(both));
+    assert.match(
+      both.stderr,
+      /^\[minicontainer: \d+ bytes of output were not logged: No space left on device\]\n$/,
+    );
+    assert.equal(both.stdout, "after\n");
+    assert.equal((await mc(["rm", "-f", "gap"], { env })).code, 0);
+  });
+});
+
 test("ENOSPC: image, layer, index, state and rootfs writes are one sentence, nothing half-written", async () => {
   const tar = await tarball();
   await withSmallDisks({ state: "64k", data: "32m" }, async (env, dirs) => {
