@@ -5,6 +5,7 @@
  * @module
  */
 
+import { EXIT_OUTPUT_CLOSED, OutputClosed, print } from "./lib/cli/output.ts";
 import { SysError } from "./ffi/libc.ts";
 import { globalOptions } from "./lib/cli/global.ts";
 import { ContainerError, EXIT_RUNTIME, usageError } from "./lib/errors.ts";
@@ -83,6 +84,9 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
   },
 };
 
+/** Every command `minicontainer --help` lists (tests run each with --help and a bad flag). */
+export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS);
+
 /** The version printed by --version. */
 export const VERSION = "0.1.0";
 
@@ -111,11 +115,11 @@ async function main(argv: string[]): Promise<number> {
   }
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
-    console.log(usage());
+    print(usage());
     return name === undefined ? EXIT_RUNTIME : 0;
   }
   if (name === "--version" || name === "version") {
-    console.log(`minicontainer ${VERSION}`);
+    print(`minicontainer ${VERSION}`);
     return 0;
   }
   if (name === "__supervise") return await (await import("./lib/cli/supervise.ts")).main(rest);
@@ -132,7 +136,9 @@ if (import.meta.main) {
   try {
     code = await main(Deno.args);
   } catch (e) {
-    if (e instanceof ContainerError) {
+    if (e instanceof OutputClosed) {
+      code = EXIT_OUTPUT_CLOSED; // the reader went away: a quiet end, as for `ps | head -1`
+    } else if (e instanceof ContainerError) {
       console.error(`minicontainer: ${e.message}`);
       code = e.exitCode;
     } else if (e instanceof SysError) {

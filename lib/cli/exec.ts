@@ -4,6 +4,7 @@
  * @module
  */
 
+import { print } from "./output.ts";
 import { mergeEnv } from "../container/default_spec.ts";
 import { insertOps } from "../../ffi/plan.ts";
 import { buildJoinPlan } from "../container/join.ts";
@@ -51,7 +52,7 @@ const FLAGS: FlagDef[] = [
 export async function main(argv: string[]): Promise<number> {
   const { flags, rest } = parseArgs(argv, FLAGS);
   if (flags.help) {
-    console.log(
+    print(
       `Usage: minicontainer exec [OPTIONS] NAME CMD [ARG...]\n\nOptions:\n${flagHelp(FLAGS)}`,
     );
     return 0;

@@ -11,6 +11,7 @@
  */
 
 import { closeFd } from "../../ffi/libc.ts";
+import { print } from "./output.ts";
 import { liveStatus } from "../container/lifecycle.ts";
 import { ContainerError, usageError } from "../errors.ts";
 import { openRoot } from "../fs/tree.ts";
@@ -49,7 +50,7 @@ function openContainerRoot(state: ContainerState, ref: string): number {
 export async function main(argv: string[]): Promise<number> {
   const { flags, rest } = parseArgs(argv, OUTPUT_FLAGS);
   if (flags.help) {
-    console.log(
+    print(
       `Usage: minicontainer export [OPTIONS] CONTAINER\n\nOptions:\n${flagHelp(OUTPUT_FLAGS)}`,
     );
     return 0;

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { print } from "./output.ts";
 import { usageError } from "../errors.ts";
 import { ImageStore, imageStoreRoot } from "../image/store.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
@@ -19,7 +20,7 @@ const PRUNE_FLAGS: FlagDef[] = [{ name: "help", help: "Show this help" }];
 export async function prune(argv: string[]): Promise<number> {
   const { flags, rest } = parseArgs(argv, PRUNE_FLAGS);
   if (flags.help) {
-    console.log(
+    print(
       `Usage: minicontainer image prune\n\nRemove layers no image or container uses.\n\nOptions:\n${
         flagHelp(PRUNE_FLAGS)
       }`,
@@ -28,7 +29,7 @@ export async function prune(argv: string[]): Promise<number> {
   }
   if (rest.length) throw usageError(`image prune takes no arguments, not "${rest[0]}"`);
   const freed = await imageStore().prune();
-  console.log(`Deleted ${freed} unused layer${freed === 1 ? "" : "s"}`);
+  print(`Deleted ${freed} unused layer${freed === 1 ? "" : "s"}`);
   return 0;
 }
 
@@ -46,7 +47,7 @@ export async function main(argv: string[]): Promise<number> {
     case undefined:
     case "--help":
     case "help":
-      console.log(
+      print(
         "Usage: minicontainer image COMMAND\n\nCommands:\n  ls      List images\n  rm      Remove images\n  prune   Remove unused layers",
       );
       return sub === undefined ? 125 : 0;

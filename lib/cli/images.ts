@@ -3,6 +3,7 @@
  * @module
  */
 
+import { print } from "./output.ts";
 import { usageError } from "../errors.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { imageStore } from "./image.ts";
@@ -24,7 +25,7 @@ function human(bytes: number): string {
 export function main(argv: string[]): Promise<number> {
   const { flags, rest } = parseArgs(argv, FLAGS);
   if (flags.help) {
-    console.log(`Usage: minicontainer images [OPTIONS]\n\nOptions:\n${flagHelp(FLAGS)}`);
+    print(`Usage: minicontainer images [OPTIONS]\n\nOptions:\n${flagHelp(FLAGS)}`);
     return Promise.resolve(0);
   }
   if (rest.length) throw usageError(`images takes no arguments, not "${rest[0]}"`);
@@ -36,11 +37,11 @@ export function main(argv: string[]): Promise<number> {
     a.ref.localeCompare(b.ref)
   );
   if (flags.quiet) {
-    for (const i of images) console.log(i.id.slice(7, 19));
+    for (const i of images) print(i.id.slice(7, 19));
   } else if (format === "json") {
     for (const i of images) {
       const colon = i.ref.lastIndexOf(":");
-      console.log(
+      print(
         JSON.stringify({
           Repository: i.ref.slice(0, colon),
           Tag: i.ref.slice(colon + 1),
@@ -67,7 +68,7 @@ export function main(argv: string[]): Promise<number> {
     }
     const widths = rows[0].map((_, k) => Math.max(...rows.map((r) => r[k].length)) + 3);
     for (const r of rows) {
-      console.log(r.map((c, k) => (k === r.length - 1 ? c : c.padEnd(widths[k]))).join(""));
+      print(r.map((c, k) => (k === r.length - 1 ? c : c.padEnd(widths[k]))).join(""));
     }
   }
   return Promise.resolve(0);

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { print } from "./output.ts";
 import { fromDenoError, usageError } from "../errors.ts";
 import { decompressed } from "../image/compression.ts";
 import { type ImageConfig, normalizeRef } from "../image/store.ts";
@@ -25,7 +26,7 @@ async function sha256(text: string): Promise<string> {
 export async function main(argv: string[]): Promise<number> {
   const { flags, rest } = parseArgs(argv, FLAGS);
   if (flags.help) {
-    console.log(
+    print(
       `Usage: minicontainer import FILE|- NAME[:TAG]\n\nImport a rootfs tarball (.tar, .tar.gz, .tar.zst; - reads stdin) as an image.\n\nOptions:\n${
         flagHelp(FLAGS)
       }`,
@@ -63,7 +64,7 @@ export async function main(argv: string[]): Promise<number> {
       created,
     }));
     await store.register({ ref, id, layers: [diffId], config, created, size });
-    console.log(id);
+    print(id);
     return 0;
   } finally {
     lease.release();

@@ -1,31 +1,72 @@
 /**
- * `minicontainer inspect NAME...`: the stored state as JSON (status checked
- * against the kernel).
+ * `minicontainer inspect [-f TEMPLATE] NAME...`: the stored state as JSON
+ * (status checked against the kernel), or one line per container through a
+ * small subset of docker's Go templates (`{{.State.Status}}`, `{{json .Spec}}`).
  * @module
  */
 
 import { withLiveStatus } from "../container/lifecycle.ts";
 import { ContainerError, usageError } from "../errors.ts";
 import { StateStore } from "../state/store.ts";
+import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
+import { forEachRef } from "./each_ref.ts";
 import { globalOptions } from "./global.ts";
+import { print } from "./output.ts";
+
+const FLAGS: FlagDef[] = [
+  {
+    name: "format",
+    short: "f",
+    value: true,
+    meta: "TEMPLATE",
+    help: "One line per container: {{.Field.Path}} and {{json .Field}} are replaced",
+  },
+  { name: "help", help: "Show this help" },
+];
+
+const FIELD = /\{\{\s*(json\s+)?((?:\.[A-Za-z0-9_]+)+|\.)\s*\}\}/g;
+
+/** Checks a template before anything is read: only the subset above is understood. */
+function checkTemplate(template: string): void {
+  if (template.replace(FIELD, "").includes("{{")) {
+    throw usageError(
+      `--format understands {{.Field.Path}} and {{json .Field}} only, not "${template}"`,
+    );
+  }
+}
+
+function render(template: string, value: unknown): string {
+  return template.replace(FIELD, (_, json: string | undefined, path: string) => {
+    let v = value;
+    for (const key of path.split(".").filter(Boolean)) {
+      v = v !== null && typeof v === "object" ? (v as Record<string, unknown>)[key] : undefined;
+    }
+    if (json || (v !== null && typeof v === "object")) return JSON.stringify(v ?? null);
+    return v === undefined || v === null ? "<no value>" : String(v);
+  });
+}
 
 /** The `inspect` command. */
-export function main(argv: string[]): Promise<number> {
-  if (argv.length === 0 || argv[0] === "--help") {
-    if (argv[0] === "--help") {
-      console.log(
-        "Usage: minicontainer inspect NAME|ID...\n\nShow containers' state, spec and times as JSON.",
-      );
-      return Promise.resolve(0);
-    }
-    throw usageError("inspect needs a container name or id");
+export async function main(argv: string[]): Promise<number> {
+  const { flags, rest } = parseArgs(argv, FLAGS);
+  if (flags.help) {
+    print(
+      `Usage: minicontainer inspect [OPTIONS] NAME|ID...\n\nShow containers' state, spec and times as JSON.\n\nOptions:\n${
+        flagHelp(FLAGS)
+      }`,
+    );
+    return 0;
   }
+  if (!rest.length) throw usageError("inspect needs a container name or id");
+  const template = flags.format as string | undefined;
+  if (template !== undefined) checkTemplate(template);
   const store = new StateStore(globalOptions.stateRoot);
-  const out = argv.map((ref) => {
+  const out: unknown[] = [];
+  const code = await forEachRef(rest, (ref) => {
     const state = store.read(store.resolve(ref));
     if (!state) throw new ContainerError("find container", ref, undefined, "no such container");
     const s = withLiveStatus(state);
-    return {
+    const view = {
       Id: s.id,
       Name: s.name,
       Created: s.created,
@@ -42,7 +83,9 @@ export function main(argv: string[]): Promise<number> {
       LogPath: s.logPath ?? null,
       Spec: s.spec,
     };
+    if (template !== undefined) print(render(template, view));
+    else out.push(view);
   });
-  console.log(JSON.stringify(out, null, 2));
-  return Promise.resolve(0);
+  if (template === undefined) print(JSON.stringify(out, null, 2));
+  return code;
 }

@@ -3,10 +3,12 @@
  * @module
  */
 
+import { print } from "./output.ts";
 import { parseSignal, signalContainer } from "../container/lifecycle.ts";
 import { ContainerError, usageError } from "../errors.ts";
 import { StateStore } from "../state/store.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
+import { forEachRef } from "./each_ref.ts";
 import { globalOptions } from "./global.ts";
 
 const FLAGS: FlagDef[] = [
@@ -24,19 +26,19 @@ const FLAGS: FlagDef[] = [
 export async function main(argv: string[]): Promise<number> {
   const { flags, rest } = parseArgs(argv, FLAGS);
   if (flags.help) {
-    console.log(`Usage: minicontainer kill [OPTIONS] NAME...\n\nOptions:\n${flagHelp(FLAGS)}`);
+    print(`Usage: minicontainer kill [OPTIONS] NAME...\n\nOptions:\n${flagHelp(FLAGS)}`);
     return 0;
   }
   if (!rest.length) throw usageError("kill needs a container name or id");
   const signal = parseSignal((flags.signal as string | undefined) ?? "KILL");
   const store = new StateStore(globalOptions.stateRoot);
-  for (const ref of rest) {
+  return await forEachRef(rest, async (ref) => {
     const id = store.resolve(ref);
-    const done = await store.withLock(id, (state) => signalContainer(state, signal));
-    if (done === undefined && !store.read(id)) {
-      throw new ContainerError("kill", ref, undefined, "no such container");
-    }
-    console.log(ref);
-  }
-  return 0;
+    const found = await store.withLock(id, (state) => {
+      signalContainer(state, signal);
+      return true;
+    });
+    if (!found) throw new ContainerError("kill", ref, undefined, "no such container");
+    print(ref);
+  });
 }

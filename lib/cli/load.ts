@@ -5,6 +5,7 @@
  * @module
  */
 
+import { print } from "./output.ts";
 import { usageError } from "../errors.ts";
 import { loadImages } from "../image/load.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
@@ -31,7 +32,7 @@ const FLAGS: FlagDef[] = [
 export async function main(argv: string[]): Promise<number> {
   const { flags, rest } = parseArgs(argv, FLAGS);
   if (flags.help) {
-    console.log(`Usage: minicontainer load [OPTIONS]\n\nOptions:\n${flagHelp(FLAGS)}`);
+    print(`Usage: minicontainer load [OPTIONS]\n\nOptions:\n${flagHelp(FLAGS)}`);
     return 0;
   }
   if (rest.length) throw usageError(`load takes no arguments (use -i ${rest[0]})`);
@@ -41,6 +42,6 @@ export async function main(argv: string[]): Promise<number> {
     (flags.input as string | undefined) ?? "-",
     flags.name as string | undefined,
   );
-  for (const ref of loaded) console.log(`Loaded image: ${ref}`);
+  for (const ref of loaded) print(`Loaded image: ${ref}`);
   return 0;
 }

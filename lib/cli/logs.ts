@@ -4,9 +4,10 @@
  * @module
  */
 
+import { OutputClosed, print, writeOut } from "./output.ts";
 import { liveStatus } from "../container/lifecycle.ts";
-import { ContainerError, usageError } from "../errors.ts";
-import { type LogEntry, parseLog } from "../state/logs.ts";
+import { ContainerError, fromDenoError, usageError } from "../errors.ts";
+import { type LogEntry, LogReader, tailOffset } from "../state/logs.ts";
 import { StateStore } from "../state/store.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { globalOptions } from "./global.ts";
@@ -20,24 +21,34 @@ const FLAGS: FlagDef[] = [
 
 const encoder = new TextEncoder();
 
+/** Writes entries, consecutive ones of a stream in one write (a huge log is millions of lines). */
 function show(entries: LogEntry[], timestamps: boolean): void {
+  let run = "";
+  let stream: string | undefined;
+  const flush = () => {
+    if (run) writeOut(encoder.encode(run), stream === "stderr" ? Deno.stderr : Deno.stdout);
+    run = "";
+  };
   for (const e of entries) {
-    const text = timestamps ? `${e.time} ${e.log}` : e.log;
-    (e.stream === "stderr" ? Deno.stderr : Deno.stdout).writeSync(encoder.encode(text));
+    if (e.stream !== stream) flush();
+    stream = e.stream;
+    run += timestamps ? `${e.time} ${e.log}` : e.log;
+    if (run.length >= 65536) flush();
   }
+  flush();
 }
 
 /** The `logs` command. */
 export async function main(argv: string[]): Promise<number> {
   const { flags, rest } = parseArgs(argv, FLAGS);
   if (flags.help) {
-    console.log(`Usage: minicontainer logs [OPTIONS] NAME\n\nOptions:\n${flagHelp(FLAGS)}`);
+    print(`Usage: minicontainer logs [OPTIONS] NAME\n\nOptions:\n${flagHelp(FLAGS)}`);
     return 0;
   }
   if (rest.length !== 1) throw usageError("logs takes one container name or id");
   const tailText = flags.tail as string | undefined;
   const tail = tailText === undefined || tailText === "all" ? Infinity : Number(tailText);
-  if (!Number.isInteger(tail) && tail !== Infinity || tail < 0) {
+  if (tail !== Infinity && !/^\d+$/.test(tailText!)) {
     throw usageError(`--tail must be a number, not "${tailText}"`);
   }
   const store = new StateStore(globalOptions.stateRoot);
@@ -52,37 +63,32 @@ export async function main(argv: string[]): Promise<number> {
     );
   }
   const timestamps = flags.timestamps === true;
-  const decoder = new TextDecoder();
   let file: Deno.FsFile;
   try {
     file = Deno.openSync(state.logPath);
   } catch {
     return 0; // no output yet
   }
-  const buf = new Uint8Array(65536);
-  let pending = "";
-  const drain = (): LogEntry[] => {
-    for (;;) {
-      const n = file.readSync(buf);
-      if (!n) break;
-      pending += decoder.decode(buf.subarray(0, n), { stream: true });
+  try {
+    if (tail !== Infinity) file.seekSync(tailOffset(file, tail), Deno.SeekMode.Start);
+    const reader = new LogReader(file);
+    const emit = (entries: LogEntry[]) => show(entries, timestamps);
+    reader.drain(emit);
+    if (flags.follow) {
+      for (;;) {
+        const current = store.read(id);
+        const running = current !== undefined && liveStatus(current) === "running";
+        reader.drain(emit);
+        if (!running) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      reader.drain(emit);
     }
-    const { entries, rest } = parseLog(pending);
-    pending = rest;
-    return entries;
-  };
-  const first = drain();
-  show(tail === Infinity ? first : first.slice(Math.max(0, first.length - tail)), timestamps);
-  if (flags.follow) {
-    for (;;) {
-      const current = store.read(id);
-      const running = current !== undefined && liveStatus(current) === "running";
-      show(drain(), timestamps);
-      if (!running) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    show(drain(), timestamps);
+  } catch (e) {
+    if (e instanceof OutputClosed) throw e;
+    throw fromDenoError("read log", state.logPath, e);
+  } finally {
+    file.close();
   }
-  file.close();
   return 0;
 }

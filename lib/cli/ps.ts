@@ -4,6 +4,7 @@
  * @module
  */
 
+import { print } from "./output.ts";
 import { withLiveStatus } from "../container/lifecycle.ts";
 import { usageError } from "../errors.ts";
 import { type ContainerState, StateStore } from "../state/store.ts";
@@ -38,7 +39,7 @@ export function statusText(s: ContainerState): string {
 export function main(argv: string[]): Promise<number> {
   const { flags, rest } = parseArgs(argv, FLAGS);
   if (flags.help) {
-    console.log(
+    print(
       `Usage: minicontainer ps [OPTIONS]\n\nList containers.\n\nOptions:\n${flagHelp(FLAGS)}`,
     );
     return Promise.resolve(0);
@@ -56,10 +57,10 @@ export function main(argv: string[]): Promise<number> {
     .filter((s) => flags.all || s.status === "running")
     .sort((a, b) => b.created.localeCompare(a.created));
   if (flags.quiet) {
-    for (const s of states) console.log(s.id.slice(0, 12));
+    for (const s of states) print(s.id.slice(0, 12));
   } else if (format === "json") {
     for (const s of states) {
-      console.log(JSON.stringify({
+      print(JSON.stringify({
         ID: s.id.slice(0, 12),
         Names: s.name,
         Command: s.command.join(" "),
@@ -83,7 +84,7 @@ export function main(argv: string[]): Promise<number> {
     }
     const widths = rows[0].map((_, k) => Math.max(...rows.map((r) => r[k].length)) + 3);
     for (const r of rows) {
-      console.log(r.map((c, k) => k === r.length - 1 ? c : c.padEnd(widths[k])).join(""));
+      print(r.map((c, k) => k === r.length - 1 ? c : c.padEnd(widths[k])).join(""));
     }
   }
   return Promise.resolve(0);

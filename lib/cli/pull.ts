@@ -3,6 +3,7 @@
  * @module
  */
 
+import { print } from "./output.ts";
 import { usageError } from "../errors.ts";
 import { progressReporter } from "../image/progress.ts";
 import { pull } from "../image/pull.ts";
@@ -20,7 +21,7 @@ const FLAGS: FlagDef[] = [
 export async function main(argv: string[]): Promise<number> {
   const { flags, rest } = parseArgs(argv, FLAGS);
   if (flags.help) {
-    console.log(
+    print(
       `Usage: minicontainer pull [OPTIONS] [REGISTRY/]NAME[:TAG|@DIGEST]\n\nOptions:\n${
         flagHelp(FLAGS)
       }`,
@@ -34,6 +35,6 @@ export async function main(argv: string[]): Promise<number> {
     platform: flags.platform as string | undefined,
     progress: progressReporter(flags.quiet === true),
   });
-  console.log(ref);
+  print(ref);
   return 0;
 }

@@ -4,10 +4,12 @@
  * @module
  */
 
+import { print } from "./output.ts";
 import { removeContainer } from "../container/lifecycle.ts";
 import { ContainerError, usageError } from "../errors.ts";
 import { StateStore } from "../state/store.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
+import { forEachRef } from "./each_ref.ts";
 import { globalOptions } from "./global.ts";
 
 const FLAGS: FlagDef[] = [
@@ -19,33 +21,25 @@ const FLAGS: FlagDef[] = [
 export async function main(argv: string[]): Promise<number> {
   const { flags, rest } = parseArgs(argv, FLAGS);
   if (flags.help) {
-    console.log(`Usage: minicontainer rm [OPTIONS] NAME...\n\nOptions:\n${flagHelp(FLAGS)}`);
+    print(`Usage: minicontainer rm [OPTIONS] NAME...\n\nOptions:\n${flagHelp(FLAGS)}`);
     return 0;
   }
   if (!rest.length) throw usageError("rm needs a container name or id");
   const store = new StateStore(globalOptions.stateRoot);
-  let failed: ContainerError | undefined;
-  for (const ref of rest) {
-    try {
-      const id = store.resolve(ref);
-      const removed = await store.withLock(id, async (state) => {
-        await removeContainer(store, state, flags.force === true);
-        return true;
-      });
-      if (!removed) {
-        throw new ContainerError(
-          "remove container",
-          ref,
-          undefined,
-          "no such container (already removed)",
-        );
-      }
-      console.log(ref);
-    } catch (e) {
-      if (!(e instanceof ContainerError)) throw e;
-      console.error(`minicontainer: ${e.message}`);
-      failed = e;
+  return await forEachRef(rest, async (ref) => {
+    const id = store.resolve(ref);
+    const removed = await store.withLock(id, async (state) => {
+      await removeContainer(store, state, flags.force === true);
+      return true;
+    });
+    if (!removed) {
+      throw new ContainerError(
+        "remove container",
+        ref,
+        undefined,
+        "no such container (already removed)",
+      );
     }
-  }
-  return failed ? failed.exitCode : 0;
+    print(ref);
+  });
 }

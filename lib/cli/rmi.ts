@@ -4,7 +4,9 @@
  * @module
  */
 
-import { ContainerError, usageError } from "../errors.ts";
+import { print } from "./output.ts";
+import { usageError } from "../errors.ts";
+import { forEachRef } from "./each_ref.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { imageStore, main as imageMain } from "./image.ts";
 
@@ -14,25 +16,17 @@ const FLAGS: FlagDef[] = [{ name: "help", help: "Show this help" }];
 export async function main(argv: string[]): Promise<number> {
   const { flags, rest } = parseArgs(argv, FLAGS);
   if (flags.help) {
-    console.log(`Usage: minicontainer rmi IMAGE...\n\nOptions:\n${flagHelp(FLAGS)}`);
+    print(`Usage: minicontainer rmi IMAGE...\n\nOptions:\n${flagHelp(FLAGS)}`);
     return 0;
   }
   if (!rest.length) throw usageError("rmi needs an image name or id");
   const store = imageStore();
-  let failed: ContainerError | undefined;
-  for (const ref of rest) {
-    try {
-      const freed = await store.remove(ref);
-      console.log(
-        `Untagged: ${ref}${freed ? ` (${freed} layer${freed > 1 ? "s" : ""} deleted)` : ""}`,
-      );
-    } catch (e) {
-      if (!(e instanceof ContainerError)) throw e;
-      console.error(`minicontainer: ${e.message}`);
-      failed = e;
-    }
-  }
-  return failed ? failed.exitCode : 0;
+  return await forEachRef(rest, async (ref) => {
+    const freed = await store.remove(ref);
+    print(
+      `Untagged: ${ref}${freed ? ` (${freed} layer${freed > 1 ? "s" : ""} deleted)` : ""}`,
+    );
+  });
 }
 
 /** @deprecated main.ts's old entry for `image`: use image.ts's main. */

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { print } from "./output.ts";
 import { usageError } from "../errors.ts";
 import { buildRootfs } from "../rootfs/build.ts";
 import { defaultRootfsPath } from "../rootfs/default.ts";
@@ -30,13 +31,13 @@ ${flagHelp(FLAGS)}`;
 export async function main(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === undefined || sub === "--help" || sub === "-h") {
-    console.log(HELP);
+    print(HELP);
     return sub === undefined ? 125 : 0;
   }
   if (sub !== "build") throw usageError(`unknown rootfs command "${sub}"; try 'rootfs build'`);
   const { flags, rest: dirs } = parseArgs(rest, FLAGS);
   if (flags.help) {
-    console.log(HELP);
+    print(HELP);
     return 0;
   }
   if (dirs.length > 1) throw usageError("rootfs build takes at most one directory");
@@ -49,7 +50,7 @@ export async function main(argv: string[]): Promise<number> {
     source: flags["from-host"] ? "host" : "auto",
     log: (line) => console.error(line),
   });
-  console.log(
+  print(
     `built ${report.dir} from ${report.source}: ${report.files} files` +
       (report.missing.length ? ` (not on this host: ${report.missing.join(", ")})` : ""),
   );

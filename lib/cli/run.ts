@@ -4,6 +4,7 @@
  * @module
  */
 
+import { print } from "./output.ts";
 import { boundedTmp, defaultSpec } from "../container/default_spec.ts";
 import { runContainer } from "../container/run.ts";
 import { ContainerError, fromDenoError, usageError } from "../errors.ts";
@@ -313,7 +314,7 @@ function generatedHostname(): string {
 export async function main(argv: string[]): Promise<number> {
   const { flags, rest } = parseArgs(argv, FLAGS);
   if (flags.help) {
-    console.log(HELP);
+    print(HELP);
     return 0;
   }
   if (rest.length === 0) {
@@ -329,6 +330,7 @@ export async function main(argv: string[]): Promise<number> {
   if (workdir !== undefined && !workdir.startsWith("/")) {
     throw usageError(`--workdir "${workdir}" must be an absolute path`);
   }
+  if (flags.rootfs === "") throw usageError("--rootfs needs a directory, not an empty string");
   const { tty, interactive } = terminalFlags(flags);
   let env = resolveEnv((flags.env as string[] | undefined) ?? []);
   let mounts = byDepth([
@@ -468,7 +470,7 @@ export async function main(argv: string[]): Promise<number> {
         stopSignal: image?.process.stopSignal,
       });
       handedOver = true;
-      console.log(id);
+      print(id);
       return 0;
     }
     if (flags.name !== undefined) throw usageError("--name names a detached container: add -d");
@@ -495,11 +497,13 @@ async function imageMode(
   } catch {
     return undefined; // no images: the run path reads nothing more
   }
-  const { findLocalImage, mergeImageConfig, prepareImageRoot, removeImageRoot } = await import(
-    "../image/run_image.ts"
-  );
+  const { checkImageConfig, findLocalImage, mergeImageConfig, prepareImageRoot, removeImageRoot } =
+    await import(
+      "../image/run_image.ts"
+    );
   const found = findLocalImage(storeRoot, rest[0]);
   if (!found) return undefined;
+  checkImageConfig(found.ref, found.config);
   const process = mergeImageConfig(found.config, { ...flags, cmd: rest.slice(1) });
   const id = newId();
   const root = prepareImageRoot(storeRoot, found, id);

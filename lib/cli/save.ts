@@ -4,7 +4,8 @@
  * @module
  */
 
-import { fromDenoError, usageError } from "../errors.ts";
+import { OutputClosed, print } from "./output.ts";
+import { ContainerError, fromDenoError, usageError } from "../errors.ts";
 import { saveImages } from "../image/save.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { imageStore } from "./image.ts";
@@ -50,8 +51,13 @@ export async function output(
     if (tmp) Deno.renameSync(tmp, path!);
   } catch (e) {
     file?.close();
-    if (tmp) Deno.removeSync(tmp);
-    throw e;
+    if (tmp) {
+      try {
+        Deno.removeSync(tmp);
+      } catch { /* never created */ }
+    }
+    if (!tmp && e instanceof Deno.errors.BrokenPipe) throw new OutputClosed();
+    throw e instanceof ContainerError ? e : fromDenoError("write", path ?? "stdout", e);
   }
 }
 
@@ -59,7 +65,7 @@ export async function output(
 export async function main(argv: string[]): Promise<number> {
   const { flags, rest } = parseArgs(argv, OUTPUT_FLAGS);
   if (flags.help) {
-    console.log(
+    print(
       `Usage: minicontainer save [OPTIONS] IMAGE...\n\nOptions:\n${flagHelp(OUTPUT_FLAGS)}`,
     );
     return 0;

@@ -4,8 +4,10 @@
  * @module
  */
 
+import { print } from "./output.ts";
 import { stopContainer } from "../container/lifecycle.ts";
-import { usageError } from "../errors.ts";
+import { ContainerError, usageError } from "../errors.ts";
+import { forEachRef } from "./each_ref.ts";
 import { StateStore } from "../state/store.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { globalOptions } from "./global.ts";
@@ -25,7 +27,7 @@ const FLAGS: FlagDef[] = [
 export async function main(argv: string[]): Promise<number> {
   const { flags, rest } = parseArgs(argv, FLAGS);
   if (flags.help) {
-    console.log(`Usage: minicontainer stop [OPTIONS] NAME...\n\nOptions:\n${flagHelp(FLAGS)}`);
+    print(`Usage: minicontainer stop [OPTIONS] NAME...\n\nOptions:\n${flagHelp(FLAGS)}`);
     return 0;
   }
   if (!rest.length) throw usageError("stop needs a container name or id");
@@ -34,12 +36,12 @@ export async function main(argv: string[]): Promise<number> {
     throw usageError(`--time must be a number of seconds, not "${flags.time}"`);
   }
   const store = new StateStore(globalOptions.stateRoot);
-  for (const ref of rest) {
+  return await forEachRef(rest, async (ref) => {
     const id = store.resolve(ref);
     // No lock held while waiting: the supervisor must be able to record the exit.
     const state = store.read(id);
-    if (state) await stopContainer(store, state, grace);
-    console.log(ref);
-  }
-  return 0;
+    if (!state) throw new ContainerError("stop", ref, undefined, "no such container");
+    await stopContainer(store, state, grace);
+    print(ref);
+  });
 }

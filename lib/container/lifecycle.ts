@@ -12,32 +12,95 @@ import { removeContainerDir } from "../rootfs/default.ts";
 import { isSameProcess } from "../state/liveness.ts";
 import type { ContainerState, StateStore, Status } from "../state/store.ts";
 
-/** Signal names and numbers (x86_64 and aarch64 agree on these). */
+/** `kill -l`'s names and numbers (x86_64 and aarch64 agree on these). */
 export const SIGNALS: Record<string, number> = {
   SIGHUP: 1,
   SIGINT: 2,
   SIGQUIT: 3,
+  SIGILL: 4,
+  SIGTRAP: 5,
+  SIGABRT: 6,
+  SIGIOT: 6,
+  SIGBUS: 7,
+  SIGFPE: 8,
   SIGKILL: 9,
   SIGUSR1: 10,
+  SIGSEGV: 11,
   SIGUSR2: 12,
+  SIGPIPE: 13,
+  SIGALRM: 14,
   SIGTERM: 15,
+  SIGSTKFLT: 16,
+  SIGCHLD: 17,
+  SIGCLD: 17,
   SIGCONT: 18,
   SIGSTOP: 19,
+  SIGTSTP: 20,
+  SIGTTIN: 21,
+  SIGTTOU: 22,
+  SIGURG: 23,
+  SIGXCPU: 24,
+  SIGXFSZ: 25,
+  SIGVTALRM: 26,
+  SIGPROF: 27,
   SIGWINCH: 28,
+  SIGIO: 29,
+  SIGPOLL: 29,
+  SIGPWR: 30,
+  SIGSYS: 31,
 };
 
-/** A signal by name (TERM, SIGTERM) or number; unknown ones are usage errors. */
+/** glibc's SIGRTMIN (the kernel's 32 and 33 are the C library's own) and SIGRTMAX. */
+const SIGRTMIN = 34;
+const SIGRTMAX = 64;
+
+/**
+ * A signal by number (1-64) or name, with or without SIG, any case: every
+ * `kill -l` name, RTMIN, RTMAX, RTMIN+N and RTMAX-N (systemd images stop on
+ * SIGRTMIN+3). Unknown ones are errors naming the text.
+ */
 export function parseSignal(text: string): number {
+  const fail = () =>
+    new ContainerError("signal", JSON.stringify(text), undefined, "unknown signal");
   if (/^\d+$/.test(text)) {
     const n = Number(text);
-    if (n >= 1 && n <= 64) return n;
+    if (n >= 1 && n <= SIGRTMAX) return n;
+    throw fail();
   }
-  const name = text.toUpperCase().startsWith("SIG")
-    ? text.toUpperCase()
-    : `SIG${text.toUpperCase()}`;
+  const upper = text.toUpperCase();
+  const name = upper.startsWith("SIG") ? upper : `SIG${upper}`;
+  const rt = /^SIGRT(MIN|MAX)(?:([+-])(\d{1,2}))?$/.exec(name);
+  if (rt) {
+    const base = rt[1] === "MIN" ? SIGRTMIN : SIGRTMAX;
+    const offset = rt[3] === undefined ? 0 : Number(rt[3]);
+    // runc's rule: RTMIN counts up, RTMAX counts down, both within the range.
+    if (rt[2] === (rt[1] === "MIN" ? "-" : "+") && offset !== 0) throw fail();
+    const n = rt[1] === "MIN" ? base + offset : base - offset;
+    if (n < SIGRTMIN || n > SIGRTMAX) throw fail();
+    return n;
+  }
   const n = SIGNALS[name];
-  if (n === undefined) throw new ContainerError("signal", text, undefined, "unknown signal");
+  if (n === undefined) throw fail();
   return n;
+}
+
+/**
+ * The signal `stop` sends first: the image's StopSignal when this runtime
+ * knows it, else SIGTERM with a warning (a container must always be
+ * stoppable, whatever its image says).
+ */
+export function stopSignalOf(state: ContainerState): number {
+  if (state.stopSignal === undefined) return SIGNALS.SIGTERM;
+  try {
+    return parseSignal(state.stopSignal);
+  } catch {
+    console.error(
+      `minicontainer: warning: container ${state.name}'s stop signal ${
+        JSON.stringify(state.stopSignal)
+      } is not one this runtime knows; sending SIGTERM`,
+    );
+    return SIGNALS.SIGTERM;
+  }
 }
 
 /** The status as it really is now. */
@@ -109,7 +172,13 @@ export async function stopContainer(
   graceSeconds: number,
 ): Promise<number | undefined> {
   if (liveStatus(state) === "running") {
-    signalContainer(state, parseSignal(state.stopSignal ?? "SIGTERM"));
+    try {
+      signalContainer(state, stopSignalOf(state));
+    } catch (e) {
+      // Whatever kept the first signal from landing, SIGKILL after the grace period still must.
+      if (!(e instanceof ContainerError)) throw e;
+      console.error(`minicontainer: warning: ${e.message}`);
+    }
     if (!(await waitStopped(state, graceSeconds * 1000))) {
       trampoline().kill(state.pid!, SIGNALS.SIGKILL);
       await waitStopped(state, 10_000);

@@ -11,6 +11,7 @@ import { trampoline } from "../../ffi/trampoline.ts";
 import { ContainerError } from "../errors.ts";
 import { processStartTime } from "../state/liveness.ts";
 import { holdContainerDir, removeContainerDir } from "../rootfs/default.ts";
+import { reserveExitRecord, writeExitRecord } from "../state/exit_record.ts";
 import { LogWriter } from "../state/logs.ts";
 import type { StateStore } from "../state/store.ts";
 import { runContainer } from "./run.ts";
@@ -44,6 +45,13 @@ export async function supervise(store: StateStore, id: string): Promise<number> 
   }
   // Held until this process ends: the container's directory is in use.
   const held = (state.removeOnDelete ?? []).map(holdContainerDir);
+  try {
+    reserveExitRecord(store.dir(id));
+  } catch (e) {
+    store.removeFiles(id, state.name);
+    report(`error 125 ${(e as ContainerError).message}\n`);
+    return 125;
+  }
   const log = new LogWriter(state.logPath ?? `${store.dir(id)}/container.log`);
   const [outR, outW] = pipe();
   const [errR, errW] = pipe();
@@ -91,6 +99,11 @@ export async function supervise(store: StateStore, id: string): Promise<number> 
     report(`error ${err.exitCode} ${err.message}\n`);
     return err.exitCode;
   }
+  const finished = new Date().toISOString();
+  // First, in place: the log may have filled the disk state.json is on.
+  try {
+    writeExitRecord(store.dir(id), { exitCode: code, oomKilled, finished });
+  } catch { /* the folder is gone: rm -f removed the container */ }
   await Promise.all(pumps);
   log.close();
   const current = store.read(id);
@@ -98,14 +111,16 @@ export async function supervise(store: StateStore, id: string): Promise<number> 
     for (const path of state.removeOnDelete ?? []) removeContainerDir(path);
     store.removeFiles(id, state.name);
   } else if (current) {
-    store.write({
-      ...current,
-      status: "exited",
-      exitCode: code,
-      oomKilled,
-      finished: new Date().toISOString(),
-      pid: undefined,
-    });
+    try {
+      store.write({
+        ...current,
+        status: "exited",
+        exitCode: code,
+        oomKilled,
+        finished,
+        pid: undefined,
+      });
+    } catch { /* a full disk: the exit record above keeps the status */ }
   }
   for (const f of held) f?.close();
   return code;

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { ContainerError } from "../errors.ts";
+
 /** The parts of an image config (OCI image-spec config.config) a container uses. */
 export interface ImageConfig {
   Env?: string[] | null;
@@ -13,6 +15,35 @@ export interface ImageConfig {
   WorkingDir?: string;
   User?: string;
   StopSignal?: string;
+}
+
+/**
+ * Refuses a config a container cannot be made from: each field of the wrong
+ * type, or holding a NUL byte (the kernel takes C strings: such a value would
+ * be cut short or fail deep in the start-up). `ref` names the image in the
+ * sentence; called when an image is registered and again before it runs.
+ */
+export function checkImageConfig(ref: string, config: unknown): void {
+  const fail = (field: string, why: string) => {
+    throw new ContainerError("image", ref, undefined, `its config's ${field} ${why}`);
+  };
+  if (config === null || config === undefined) return;
+  if (typeof config !== "object" || Array.isArray(config)) fail("config", "is not an object");
+  const c = config as Record<string, unknown>;
+  for (const field of ["Env", "Entrypoint", "Cmd"]) {
+    const v = c[field];
+    if (v === undefined || v === null) continue;
+    if (!Array.isArray(v) || v.some((s) => typeof s !== "string")) {
+      fail(field, "is not a list of strings");
+    }
+    if ((v as string[]).some((s) => s.includes("\0"))) fail(field, "holds a NUL byte");
+  }
+  for (const field of ["WorkingDir", "User", "StopSignal"]) {
+    const v = c[field];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== "string") fail(field, "is not a string");
+    if ((v as string).includes("\0")) fail(field, "holds a NUL byte");
+  }
 }
 
 /** An image in the store. */

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { writeFileAtomic } from "../atomic_file.ts";
 import { ContainerError, fromDenoError } from "../errors.ts";
 import { copyLayers, overlaySupported } from "./copy_root.ts";
 import {
@@ -21,6 +22,7 @@ import {
 } from "./index_file.ts";
 
 export type { ImageConfig, LocalImage } from "./index_file.ts";
+export { checkImageConfig } from "./index_file.ts";
 
 /** A container's root made from an image. */
 export interface ImageRoot {
@@ -135,7 +137,9 @@ function makeRoot(storeRoot: string, image: LocalImage, containerId: string): Im
     for (const d of ["upper", "work", "rootfs"]) Deno.mkdirSync(`${dir}/${d}`);
     Deno.chmodSync(`${dir}/upper`, 0o755);
     // Marks the layers as in use, so prune keeps them while the container exists.
-    Deno.writeTextFileSync(`${dir}/layers.json`, JSON.stringify(lowerdirs));
+    writeFileAtomic(`${dir}/layers.json`, JSON.stringify(lowerdirs), "record layers in use", {
+      sync: false,
+    });
   } catch (e) {
     removeImageRoot(dir);
     throw fromDenoError("prepare container root", dir, e);

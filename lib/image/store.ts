@@ -9,9 +9,11 @@
  */
 
 import { createHash } from "node:crypto";
+import { writeFileAtomic } from "../atomic_file.ts";
 import { ContainerError, fromDenoError } from "../errors.ts";
 import { extractLayer } from "./extract.ts";
 import {
+  checkImageConfig,
   containerDirOf,
   findImage,
   type Index,
@@ -81,9 +83,7 @@ export class ImageStore {
   }
 
   private writeIndex(index: Index): void {
-    const tmp = `${this.indexPath}.tmp-${Deno.pid}`;
-    Deno.writeTextFileSync(tmp, JSON.stringify(index, null, 2));
-    Deno.renameSync(tmp, this.indexPath);
+    writeFileAtomic(this.indexPath, JSON.stringify(index, null, 2), "write image index");
   }
 
   /** Creates the store's directories. */
@@ -132,11 +132,7 @@ export class ImageStore {
     this.ensure();
     const path = `${this.root}/leases/${Deno.pid}-${crypto.randomUUID().slice(0, 8)}.json`;
     const dirs: string[] = [];
-    const write = () => {
-      const tmp = `${path}.tmp`;
-      Deno.writeTextFileSync(tmp, JSON.stringify(dirs));
-      Deno.renameSync(tmp, path);
-    };
+    const write = () => writeFileAtomic(path, JSON.stringify(dirs), "write lease", { sync: false });
     write(); // at once: prune leaves downloads alone while any lease is live
     return {
       add: (diffId) => {
@@ -207,22 +203,31 @@ export class ImageStore {
         try {
           Deno.removeSync(dir, { recursive: true });
         } catch { /* no half-made one */ }
-        Deno.renameSync(tmp, dir);
+        try {
+          Deno.renameSync(tmp, dir);
+        } catch (e) {
+          throw fromDenoError("store layer", dir, e);
+        }
         // The marker last, written whole: only a complete layer has one.
-        Deno.writeTextFileSync(`${dir}.ok.tmp`, `${diffId}\n${hash.bytes()}\n`);
-        Deno.renameSync(`${dir}.ok.tmp`, `${dir}.ok`);
+        try {
+          writeFileAtomic(`${dir}.ok`, `${diffId}\n${hash.bytes()}\n`, "mark layer complete");
+        } catch (e) {
+          Deno.removeSync(dir, { recursive: true }); // no unmarked layer left to prune
+          throw e;
+        }
       });
       return { diffId, size: hash.bytes() };
     } catch (e) {
       try {
         Deno.removeSync(tmp, { recursive: true });
       } catch { /* gone */ }
-      throw e;
+      throw fromDenoError("unpack layer", what, e);
     }
   }
 
   /** Records `image` under its ref (replacing an older image of that ref). */
   async register(image: LocalImage): Promise<void> {
+    checkImageConfig(image.ref, image.config);
     await this.locked(() => {
       for (const l of image.layers) {
         if (!this.hasLayer(l)) {
@@ -308,8 +313,16 @@ export class ImageStore {
           try {
             Deno.removeSync(`${path}.ok`);
           } catch { /* a layer never completed */ }
-          Deno.removeSync(path, { recursive: true });
-          freed++;
+          try {
+            Deno.removeSync(path, { recursive: true });
+            freed++;
+          } catch (err) {
+            // One directory that will not go (EIO, an immutable file, a mount
+            // on it) is reported; the rest are still pruned.
+            console.error(
+              `minicontainer: warning: ${fromDenoError("remove layer", path, err).message}`,
+            );
+          }
         }
         // A downloaded blob (and its lock) lives only while a pull runs, and every
         // running pull holds a lease: with none, the rest was left by pulls that

@@ -12,18 +12,71 @@ import { isReady, READY_MARKER } from "./marker.ts";
 
 export { isReady, READY_MARKER } from "./marker.ts";
 
-/** The tools a host-built rootfs holds (those the host has). */
+/**
+ * The tools a host-built rootfs holds (those the host has): what the
+ * README's examples and everyday scripts reach for, the host's copies of
+ * busybox's most used applets.
+ */
 export const HOST_TOOLS = [
+  // a shell and the commands scripts take for granted
   "sh",
-  "ls",
-  "ps",
-  "cat",
+  "true",
+  "false",
   "echo",
-  "hostname",
-  "id",
-  "mount",
+  "printf",
+  "test",
+  "[",
+  "env",
   "sleep",
   "kill",
+  // files
+  "cat",
+  "ls",
+  "cp",
+  "mv",
+  "rm",
+  "ln",
+  "mkdir",
+  "rmdir",
+  "touch",
+  "chmod",
+  "chown",
+  "readlink",
+  "stat",
+  "find",
+  "dd",
+  "df",
+  "du",
+  "pwd",
+  "basename",
+  "dirname",
+  // text
+  "grep",
+  "sed",
+  "tr",
+  "head",
+  "tail",
+  "wc",
+  "cut",
+  "sort",
+  "uniq",
+  "tee",
+  "xargs",
+  "seq",
+  "expr",
+  "yes",
+  // the system
+  "ps",
+  "id",
+  "whoami",
+  "hostname",
+  "uname",
+  "date",
+  "nproc",
+  "mount",
+  "umount",
+  "ip",
+  "timeout",
 ];
 
 const BUSYBOX_CANDIDATES = [

@@ -131,7 +131,7 @@ export function checkSeccompProfile(
     });
   }
   for (const a of arches) {
-    if (!a.startsWith("SCMP_ARCH_")) fail(`unknown architecture ${JSON.stringify(a)}`);
+    if (!/^SCMP_ARCH_[A-Z0-9_]+$/.test(a)) fail(`unknown architecture ${JSON.stringify(a)}`);
   }
   if (arches.size > 0) profile.architectures = [...arches];
 
@@ -246,7 +246,24 @@ export function parseSeccompProfile(
       `not valid JSON (${(e as Error).message})`,
     );
   }
+  const nul = nulAt(raw, "");
+  if (nul !== undefined) {
+    throw new ContainerError("seccomp profile", path, undefined, `${nul || "it"} holds a NUL byte`);
+  }
   return checkSeccompProfile(raw, path, context);
+}
+
+/** Where in a parsed JSON document a string (or key) holds a NUL byte, if anywhere. */
+function nulAt(v: unknown, at: string): string | undefined {
+  if (typeof v === "string") return v.includes("\0") ? at : undefined;
+  if (v === null || typeof v !== "object") return undefined;
+  for (const [k, item] of Object.entries(v)) {
+    const here = Array.isArray(v) ? `${at}[${k}]` : at ? `${at}.${k}` : k;
+    if (k.includes("\0")) return here;
+    const found = nulAt(item, here);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 /** Reads and parses the profile file at `path` (--security-opt seccomp=PATH). */

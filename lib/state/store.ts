@@ -6,7 +6,9 @@
  * @module
  */
 
+import { writeFileAtomic } from "../atomic_file.ts";
 import { ContainerError, fromDenoError } from "../errors.ts";
+import { readExitRecord } from "./exit_record.ts";
 import type { Spec } from "../spec.ts";
 
 /** Where state lives unless --root says otherwise. */
@@ -82,7 +84,10 @@ export class StateStore {
   /** Reads a container's state; undefined when it is gone. */
   read(id: string): ContainerState | undefined {
     try {
-      return JSON.parse(Deno.readTextFileSync(`${this.dir(id)}/state.json`));
+      return withExitRecord(
+        JSON.parse(Deno.readTextFileSync(`${this.dir(id)}/state.json`)),
+        this.dir(id),
+      );
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) return undefined;
       if (e instanceof SyntaxError) return undefined;
@@ -92,17 +97,16 @@ export class StateStore {
 
   /** Writes a container's state atomically: readers see the old or the new file, whole. */
   write(state: ContainerState): void {
-    const path = `${this.dir(state.id)}/state.json`;
-    const tmp = `${path}.tmp-${Deno.pid}`;
-    try {
-      Deno.writeTextFileSync(tmp, JSON.stringify(state, null, 2));
-      Deno.renameSync(tmp, path);
-    } catch (e) {
-      try {
-        Deno.removeSync(tmp);
-      } catch { /* never written */ }
-      throw fromDenoError("write state", path, e);
-    }
+    // The state root is a tmpfs (/run) as a rule: no fsync, but a full one
+    // fails here with ENOSPC and leaves the previous state whole.
+    writeFileAtomic(
+      `${this.dir(state.id)}/state.json`,
+      JSON.stringify(state, null, 2),
+      "write state",
+      {
+        sync: false,
+      },
+    );
   }
 
   /**
@@ -126,6 +130,9 @@ export class StateStore {
           }; remove it or pick another name`,
         );
       }
+      try {
+        Deno.removeSync(namePath); // created, then the disk refused its content
+      } catch { /* never created */ }
       throw fromDenoError("claim name", namePath, e);
     }
     try {
@@ -206,6 +213,13 @@ export class StateStore {
     }
     throw new ContainerError("find container", ref, undefined, "no such container");
   }
+}
+
+/** `state` with the exit its supervisor recorded, when state.json could not take it (a full disk). */
+function withExitRecord(state: ContainerState, dir: string): ContainerState {
+  if (state.status === "exited" || !state.supervisorPid) return state;
+  const exit = readExitRecord(dir);
+  return exit ? { ...state, ...exit, status: "exited", pid: undefined } : state;
 }
 
 /** A new random 64-hex container id. */

@@ -542,3 +542,29 @@ Deno.test("parseSeccompProfile: malformed profiles name the file and the problem
     /unsupported flag/,
   );
 });
+
+Deno.test("parseSeccompProfile: a NUL byte anywhere, or an odd architecture, is a sentence", () => {
+  for (
+    const [json, where] of [
+      [
+        '{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64\\u0000"]}',
+        /architectures\[0\] holds a NUL byte/,
+      ],
+      [
+        '{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO","includes":{"caps":["CAP_X\\u0000"]}}]}',
+        /syscalls\[0\]\.includes\.caps\[0\] holds a NUL byte/,
+      ],
+      ['{"defaultAction":"SCMP_ACT_ALLOW","x\\u0000":1}', /x\0 holds a NUL byte/],
+      [
+        '{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_x86 64"]}',
+        /unknown architecture/,
+      ],
+    ] as const
+  ) {
+    assert.throws(
+      () => parseSeccompProfile(json, "/p.json"),
+      (e: unknown) => e instanceof ContainerError && where.test(e.message),
+      json,
+    );
+  }
+});

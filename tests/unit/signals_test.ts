@@ -1,0 +1,48 @@
+import assert from "node:assert/strict";
+import { ContainerError } from "../../lib/errors.ts";
+import { parseSignal, SIGNALS, stopSignalOf } from "../../lib/container/lifecycle.ts";
+import type { ContainerState } from "../../lib/state/store.ts";
+
+Deno.test("parseSignal: every kill -l name, with or without SIG, any case, and numbers", () => {
+  const kill = new Deno.Command("bash", { args: ["-c", "kill -l"], stdout: "piped" }).outputSync();
+  const listed = [...new TextDecoder().decode(kill.stdout).matchAll(/(\d+)\) SIG([A-Z0-9+-]+)/g)];
+  assert.ok(listed.length >= 60, "bash's kill -l lists the signals");
+  for (const [, number, name] of listed) {
+    for (const text of [`SIG${name}`, name, name.toLowerCase(), number]) {
+      assert.equal(parseSignal(text), Number(number), text);
+    }
+  }
+  assert.equal(parseSignal("RTMIN"), 34);
+  assert.equal(parseSignal("SIGRTMIN+3"), 37); // systemd's stop signal
+  assert.equal(parseSignal("RTMAX"), 64);
+  assert.equal(parseSignal("SIGALRM"), 14);
+  assert.equal(parseSignal("IOT"), SIGNALS.SIGABRT);
+});
+
+Deno.test("parseSignal: unknown names and numbers out of range are errors naming them", () => {
+  for (
+    const text of ["", "0", "65", "SIGNOPE", "RTMIN+31", "RTMAX-31", "RTMIN-1", "RTMAX+1", "9x"]
+  ) {
+    assert.throws(
+      () => parseSignal(text),
+      (e: unknown) => e instanceof ContainerError && e.message.includes(JSON.stringify(text)),
+      text,
+    );
+  }
+});
+
+Deno.test("stopSignalOf: an image's unknown StopSignal is SIGTERM, with a warning", () => {
+  const state = { name: "c", stopSignal: "SIGNOPE" } as ContainerState;
+  const warned: string[] = [];
+  const error = console.error;
+  console.error = (line: string) => warned.push(line);
+  try {
+    assert.equal(stopSignalOf(state), 15);
+    assert.equal(stopSignalOf({ ...state, stopSignal: "SIGRTMIN+3" }), 37);
+    assert.equal(stopSignalOf({ ...state, stopSignal: undefined }), 15);
+  } finally {
+    console.error = error;
+  }
+  assert.equal(warned.length, 1);
+  assert.match(warned[0], /"SIGNOPE" is not one this runtime knows; sending SIGTERM/);
+});
