@@ -20,19 +20,41 @@ export type SpecialOp =
   /** Reset every signal disposition to the default. */
   | "reset_signals"
   /** Send fd args[1] over the unix socket args[0] (SCM_RIGHTS). */
-  | "send_fd";
+  | "send_fd"
+  /**
+   * An O_PATH fd for path args[1] inside the root fd args[0], resolved with
+   * that root as "/" (openat2 RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, or a
+   * component walk on kernels without it); args[2] is {@link IN_ROOT} flags.
+   */
+  | "open_in_root"
+  /** Write "/proc/self/fd/N" (N = args[1]) into the 32-byte args[0]; the result is args[0]. */
+  | "fd_path";
 
 const SPECIAL: Record<SpecialOp, number> = {
   wait_sync: -1,
   init: -2,
   reset_signals: -3,
   send_fd: -4,
+  open_in_root: -5,
+  fd_path: -6,
 };
+
+/** Flags of the open_in_root op (MC_IN_ROOT_* in trampoline.c). */
+export const IN_ROOT = {
+  /** Create missing directories (0755) on the way; the result is a directory. */
+  MKDIR: 1,
+  /** With MKDIR: the last component, if missing, is created as an empty file. */
+  FILE: 2,
+  /** The component walk of old kernels even where openat2 exists (tests). */
+  WALK: 4,
+} as const;
 
 /**
  * Refers to the result of an earlier op: by its index in the plan (`ref`),
  * or by how many ops back it is (`back: 1` is the op just before), which
- * lets plan fragments be built without knowing where they will sit.
+ * lets plan fragments be built without knowing where they will sit. When
+ * that result is a tolerated failure, the op referring to it is skipped and
+ * passes the failure on.
  */
 export type Ref = { ref: number } | { back: number };
 

@@ -42,6 +42,8 @@ const X86_64 = {
   seccomp: 317,
   close_range: 436,
   dup3: 292,
+  open_tree: 428,
+  move_mount: 429,
 } as const;
 
 /** The names a plan may use. */
@@ -82,6 +84,8 @@ const AARCH64: Record<SyscallName, number> = {
   seccomp: 277,
   close_range: 436,
   dup3: 24,
+  open_tree: 428,
+  move_mount: 429,
 };
 
 /** The syscall table of the machine this runs on. */
@@ -125,6 +129,13 @@ export const K = {
   O_CREAT: 0o100,
   O_DIRECTORY: 0o200000,
   O_CLOEXEC: 0o2000000,
+  O_PATH: 0o10000000,
+  S_IFREG: 0o100000,
+  AT_EMPTY_PATH: 0x1000,
+  AT_RECURSIVE: 0x8000,
+  OPEN_TREE_CLONE: 1,
+  MOVE_MOUNT_F_EMPTY_PATH: 0x4,
+  MOVE_MOUNT_T_EMPTY_PATH: 0x40,
   S_IFCHR: 0o020000,
   PR_SET_PDEATHSIG: 1,
   PR_SET_NO_NEW_PRIVS: 38,

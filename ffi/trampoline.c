@@ -11,7 +11,8 @@
 //   [0] nr: syscall number, or a negative special op below
 //   [1..6] arguments
 //   [7] refmask: bit k set => argument k is the index of an earlier op whose
-//       result replaces it (open -> write -> close)
+//       result replaces it (open -> write -> close); a referenced result
+//       that is a tolerated failure (-errno) skips the op, passing it on
 //   [8..11] tolerated errnos (0 = unused): the plan continues past them
 //   [12] pointer to a debug line, [13] its length (0 = none)
 //   [14] flags: MC_F_DEBUG_BEFORE prints the line before the call (execve)
@@ -28,6 +29,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <sys/syscall.h>
@@ -41,6 +43,13 @@
 #define MC_OP_INIT (-2)
 #define MC_OP_RESET_SIGNALS (-3)
 #define MC_OP_SEND_FD (-4)
+#define MC_OP_OPEN_IN_ROOT (-5)
+#define MC_OP_FD_PATH (-6)
+
+// Flags of MC_OP_OPEN_IN_ROOT (a[2]).
+#define MC_IN_ROOT_MKDIR 1     // create missing directories (0755) on the way
+#define MC_IN_ROOT_FILE 2      // with MKDIR: the last component, if missing, is an empty file
+#define MC_IN_ROOT_WALK 4      // the component walk even where openat2 exists (tests)
 
 #define MC_F_DEBUG_BEFORE 1
 
@@ -140,6 +149,187 @@ static long mc_send_fd(long sock, long fd) {
   return syscall(SYS_sendmsg, sock, &msg, 0);
 }
 
+// ---- Paths inside a container's root ----------------------------------
+// A container controls the content of its rootfs and volumes, so a path
+// inside it is resolved with that root as "/" and held as an O_PATH fd from
+// then on: a symlink swapped after the lookup cannot redirect a mount, a
+// mknod or a chdir onto the host (runc's CVE-2021-30465, CVE-2024-21626).
+// Paths come from the plan already clean: relative, single "/", no "." or
+// ".." components, no trailing "/" ("" is the root itself).
+
+struct mc_open_how {
+  uint64_t flags, mode, resolve;
+};
+#define MC_RESOLVE_BENEATH 0x08
+#define MC_RESOLVE_NO_MAGICLINKS 0x02
+#define MC_RESOLVE_NO_SYMLINKS 0x04
+#define MC_RESOLVE_IN_ROOT 0x10
+#define MC_MAX_LINKS 40
+
+static long mc_openat2(long dirfd, const char *path, long flags, long resolve) {
+  struct mc_open_how how = {(uint64_t)(flags | O_PATH | O_CLOEXEC), 0, (uint64_t)resolve};
+  return syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+// openat2 RESOLVE_IN_ROOT by hand, for kernels before 5.6: one component at
+// a time with O_NOFOLLOW, a symlink's target read and walked again from the
+// root (absolute) or from where it sits, ".." never above the root. Missing
+// components are created when `flags` says so.
+static long mc_walk_in_root(long root, const char *path, long flags) {
+  char buf[4096];
+  size_t len = strlen(path);
+  if (len >= sizeof buf) return -ENAMETOOLONG;
+  memcpy(buf, path, len + 1);
+  struct stat rootst, st;
+  if (syscall(SYS_fstat, root, &rootst) < 0) return -errno;
+  long cur = syscall(SYS_openat, root, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (cur < 0) return -errno;
+  int links = 0;
+  char *p = buf;
+  char *linked = buf;  // buf up to here came from a symlink's text
+  while (*p) {
+    char *end = p;
+    while (*end && *end != '/') end++;
+    char *rest = *end ? end + 1 : end;
+    *end = 0;
+    int last = *rest == 0;
+    long next;
+    if (p[0] == 0 || (p[0] == '.' && p[1] == 0)) {
+      p = rest;
+      continue;
+    }
+    if (p[0] == '.' && p[1] == '.' && p[2] == 0) {
+      if (syscall(SYS_fstat, cur, &st) < 0) goto fail;
+      if (st.st_dev == rootst.st_dev && st.st_ino == rootst.st_ino) {
+        p = rest;
+        continue;
+      }
+      next = syscall(SYS_openat, cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    } else {
+      next = syscall(SYS_openat, cur, p, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+      if (next < 0 && errno == ENOENT && (flags & MC_IN_ROOT_MKDIR)) {
+        // Not through a dangling symlink, as openat2's way refuses too.
+        if (p < linked) {
+          errno = ELOOP;
+          goto fail;
+        }
+        long made = last && (flags & MC_IN_ROOT_FILE)
+                        ? syscall(SYS_mknodat, cur, p, S_IFREG | 0644, 0)
+                        : syscall(SYS_mkdirat, cur, p, 0755);
+        if (made < 0 && errno != EEXIST) goto fail;
+        next = syscall(SYS_openat, cur, p, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+      }
+    }
+    if (next < 0) goto fail;
+    if (syscall(SYS_fstat, next, &st) < 0 || !S_ISLNK(st.st_mode)) {
+      syscall(SYS_close, cur);
+      cur = next;
+      p = rest;
+      continue;
+    }
+    // A symlink: its target, then what was left of the path, from buf's start.
+    char target[4096];
+    long n = syscall(SYS_readlinkat, next, "", target, sizeof target);
+    syscall(SYS_close, next);
+    if (n < 0) goto fail;
+    size_t restlen = strlen(rest);
+    if (++links > MC_MAX_LINKS) {
+      errno = ELOOP;
+      goto fail;
+    }
+    if ((size_t)n + 1 + restlen >= sizeof buf) {
+      errno = ENAMETOOLONG;
+      goto fail;
+    }
+    size_t linked_rest = linked > rest ? (size_t)(linked - rest) : 0;
+    memmove(buf + n + 1, rest, restlen + 1);
+    linked = buf + n + (linked_rest ? 1 + linked_rest : 0);
+    memcpy(buf, target, (size_t)n);
+    buf[n] = restlen ? '/' : 0;
+    if (target[0] == '/') {
+      syscall(SYS_close, cur);
+      cur = syscall(SYS_openat, root, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (cur < 0) return -errno;
+    }
+    p = buf;
+  }
+  if ((flags & MC_IN_ROOT_MKDIR) && !(flags & MC_IN_ROOT_FILE)) {
+    if (syscall(SYS_fstat, cur, &st) < 0) goto fail;
+    if (!S_ISDIR(st.st_mode)) {
+      errno = ENOTDIR;
+      goto fail;
+    }
+  }
+  return cur;
+fail: {
+  int err = errno;
+  syscall(SYS_close, cur);
+  return -err;
+}
+}
+
+// Opens `path` inside `root` (both as in the comment above) and returns an
+// O_PATH fd, or -errno. With MC_IN_ROOT_MKDIR, missing components are made:
+// the longest existing prefix is resolved in the root, then each missing
+// component is created and opened beneath the previous fd, never following
+// a symlink (one planted meanwhile fails with ELOOP).
+static long mc_open_in_root(long root, const char *path, long flags) {
+  const long dir = (flags & MC_IN_ROOT_MKDIR) && !(flags & MC_IN_ROOT_FILE) ? O_DIRECTORY : 0;
+  const long in_root = MC_RESOLVE_IN_ROOT | MC_RESOLVE_NO_MAGICLINKS;
+  long fd = (flags & MC_IN_ROOT_WALK) ? -1 : mc_openat2(root, path[0] ? path : ".", dir, in_root);
+  if (fd < 0 && ((flags & MC_IN_ROOT_WALK) || errno == ENOSYS)) return mc_walk_in_root(root, path, flags);
+  if (fd >= 0 || errno != ENOENT || !(flags & MC_IN_ROOT_MKDIR)) return fd < 0 ? -errno : fd;
+  char buf[4096];
+  size_t len = strlen(path);
+  if (len >= sizeof buf) return -ENAMETOOLONG;
+  memcpy(buf, path, len + 1);
+  // Longest existing prefix: cut at each "/" from the end.
+  size_t have = len;
+  long cur = -1;
+  while (cur < 0) {
+    while (have > 0 && buf[have] != '/') have--;
+    buf[have] = 0;
+    cur = mc_openat2(root, have ? buf : ".", O_DIRECTORY, in_root);
+    if (cur < 0 && (errno != ENOENT || have == 0)) return -errno;
+  }
+  memcpy(buf, path, len + 1);  // the cuts above wrote NULs
+  if (have) have++;
+  while (have < len) {
+    char *comp = buf + have;
+    size_t end = have;
+    while (end < len && buf[end] != '/') end++;
+    buf[end] = 0;
+    const int last = end == len;
+    long made = last && (flags & MC_IN_ROOT_FILE) ? syscall(SYS_mknodat, cur, comp, S_IFREG | 0644, 0)
+                                                  : syscall(SYS_mkdirat, cur, comp, 0755);
+    long next = made < 0 && errno != EEXIST
+                    ? -1
+                    : mc_openat2(cur, comp, last ? dir : O_DIRECTORY,
+                                 MC_RESOLVE_BENEATH | MC_RESOLVE_NO_SYMLINKS);
+    int err = errno;
+    syscall(SYS_close, cur);
+    if (next < 0) return -err;
+    cur = next;
+    have = end + 1;
+  }
+  return cur;
+}
+
+// Writes "/proc/self/fd/N" into buf (at least 32 bytes) and returns buf: the
+// path mount(2) takes to act on exactly the file fd N holds.
+static long mc_fd_path(char *buf, long fd) {
+  static const char prefix[] = "/proc/self/fd/";
+  char digits[24];
+  int n = 0;
+  unsigned long v = (unsigned long)fd;
+  do digits[n++] = (char)('0' + v % 10);
+  while ((v /= 10) && n < (int)sizeof digits);
+  memcpy(buf, prefix, sizeof prefix - 1);
+  for (int k = 0; k < n; k++) buf[sizeof prefix - 1 + k] = digits[n - 1 - k];
+  buf[sizeof prefix - 1 + n] = 0;
+  return (long)buf;
+}
+
 static int mc_tolerated(const int64_t *op, int err) {
   for (int k = 8; k < 12; k++) {
     if (op[k] != 0 && op[k] == err) return 1;
@@ -154,12 +344,20 @@ static __attribute__((noreturn)) void mc_child(const int64_t *ops, uint32_t nops
   for (uint32_t i = 0; i < nops; i++) {
     const int64_t *op = ops + (uint64_t)i * MC_OP_WORDS;
     int64_t a[6];
+    int64_t skipped = 0;
     for (int k = 0; k < 6; k++) {
       a[k] = op[1 + k];
       if (op[7] & (1 << k)) {
         if (a[k] < 0 || (uint64_t)a[k] >= i) mc_fail(errfd, (int32_t)i, EINVAL);
         a[k] = results[a[k]];
+        // A result that is a tolerated failure (-errno): what needed it is
+        // skipped and passes the failure on (a masked path the kernel lacks).
+        if (a[k] < 0) skipped = a[k];
       }
+    }
+    if (skipped) {
+      results[i] = skipped;
+      continue;
     }
     const int debug = debugfd >= 0 && op[13] > 0;
     if (debug && (op[14] & MC_F_DEBUG_BEFORE)) syscall(SYS_write, debugfd, (void *)op[12], op[13]);
@@ -184,6 +382,16 @@ static __attribute__((noreturn)) void mc_child(const int64_t *ops, uint32_t nops
         break;
       case MC_OP_SEND_FD:
         r = mc_send_fd(a[0], a[1]);
+        break;
+      case MC_OP_OPEN_IN_ROOT:
+        r = mc_open_in_root(a[0], (const char *)a[1], a[2]);
+        if (r < 0) {
+          errno = (int)-r;
+          r = -1;
+        }
+        break;
+      case MC_OP_FD_PATH:
+        r = mc_fd_path((char *)a[0], a[1]);
         break;
       default:
         r = syscall(op[0], a[0], a[1], a[2], a[3], a[4], a[5]);
@@ -365,7 +573,7 @@ int32_t mc_set_winsize(int32_t fd, uint16_t rows, uint16_t cols) {
 }
 
 // The layout version the TypeScript encoder checks before it trusts this .so.
-int32_t mc_abi_version(void) { return 3; }
+int32_t mc_abi_version(void) { return 4; }
 
 // Blocking helpers for the parent. JavaScript calls them through nonblocking
 // FFI symbols, on a worker thread, so the event loop keeps forwarding

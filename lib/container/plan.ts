@@ -7,9 +7,8 @@
 
 import type { Op } from "../../ffi/plan.ts";
 import { CLONE, K } from "../../ffi/syscalls.ts";
-import { type MaskedPath, maskOps } from "../mounts/masks.ts";
 import type { PreparedMount } from "../mounts/prepare.ts";
-import { rootfsOps, type RootOverlay } from "../mounts/plan.ts";
+import { rootfsOps, type RootOverlay, workdirOps } from "../mounts/plan.ts";
 import { loopbackUpOps } from "../net/loopback.ts";
 import { ptyOps, type WindowSize } from "../tty/pty_ops.ts";
 import type { Namespace, Spec } from "../spec.ts";
@@ -83,12 +82,10 @@ export function nullStdinOps(): Op[] {
 /** What the plan needs besides the spec. */
 export interface ChildPlanInput {
   spec: Spec;
-  /** spec.mounts prepared against spec.root.path. */
+  /** spec.mounts, prepared. */
   mounts: readonly PreparedMount[];
   /** Run a reaping, signal-forwarding PID 1 above the command. */
   init: boolean;
-  /** spec.linux.maskedPaths, classified on the host (file or directory). */
-  masked?: readonly MaskedPath[];
   /** Security steps (user, capabilities, no_new_privs, seccomp), last before exec. */
   securityOps?: readonly Op[];
   /** Files to make the container's stdin, stdout and stderr (a detached container's). */
@@ -138,8 +135,9 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
       overlay: input.overlay && hasNamespace(spec, "user")
         ? { ...input.overlay, userxattr: true }
         : input.overlay,
+      masked: spec.linux.maskedPaths,
+      readonlyPaths: spec.linux.readonlyPaths,
     }));
-    ops.push(...maskOps(input.masked ?? [], spec.linux.readonlyPaths ?? []));
   }
   if (hasNamespace(spec, "uts") && spec.hostname) {
     ops.push({
@@ -159,18 +157,8 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
     args: [K.SIG_SETMASK, new Uint8Array(8), null, 8],
     label: "unblock signals",
   });
-  const cwdParts = proc.cwd.split("/").filter(Boolean);
-  for (let k = 1; k <= cwdParts.length; k++) {
-    const dir = `/${cwdParts.slice(0, k).join("/")}`;
-    ops.push({
-      call: "mkdirat",
-      args: [K.AT_FDCWD, dir, 0o755],
-      label: `mkdir ${dir}`,
-      tolerate: ["EEXIST"],
-    });
-  }
   ops.push(
-    { call: "chdir", args: [proc.cwd], label: `chdir ${proc.cwd}` },
+    ...workdirOps(proc.cwd),
     { call: "umask", args: [proc.user.umask ?? 0o022], label: "set umask" },
     {
       // Nothing the runtime holds open may reach the command.

@@ -7,9 +7,8 @@
 
 import type { Op } from "../../ffi/plan.ts";
 import { ContainerError, fromDenoError } from "../errors.ts";
-import { classifyMaskedPaths } from "../mounts/masks.ts";
 import type { RootOverlay } from "../mounts/plan.ts";
-import { prepareMounts } from "../mounts/prepare.ts";
+import { checkDevices, prepareMounts } from "../mounts/prepare.ts";
 import { securityOps } from "../security/process_ops.ts";
 import type { Spec } from "../spec.ts";
 import { launch, type RunHooks } from "./launch.ts";
@@ -90,7 +89,8 @@ async function makeCgroup(spec: Spec, id: string, debug: boolean) {
 /** Runs `spec` to completion; resolves to the container's exit status. */
 export async function runContainer(spec: Spec, opts: RunOptions = {}): Promise<number> {
   checkRootfs(spec.root.path);
-  const mounts = prepareMounts(spec.root.path, spec.mounts, opts.overlay?.lower);
+  const mounts = prepareMounts(spec.mounts);
+  checkDevices(spec.linux.devices ?? []);
   const userns = spec.linux.namespaces.some((n) => n.type === "user" && !n.path);
   const id = opts.id ??
     Array.from(crypto.getRandomValues(new Uint8Array(32)), (b) => b.toString(16).padStart(2, "0"))
@@ -109,7 +109,6 @@ export async function runContainer(spec: Spec, opts: RunOptions = {}): Promise<n
           stdio: opts.stdio,
           nullStdin: !opts.interactive && !opts.stdio,
           overlay: opts.overlay,
-          masked: classifyMaskedPaths(spec.linux.maskedPaths ?? []),
           securityOps: opts.securityOps ?? securityOps(spec),
           terminal,
         }),

@@ -1,25 +1,30 @@
 /**
  * The child's file-system steps, as plan ops: make the host's mounts private
- * to us, bind the rootfs, mount /proc, /sys, /dev and the rest on it, create
- * the device nodes, then pivot_root into it and detach the old root.
+ * to us, bind the rootfs, open it, then mount /proc, /sys, /dev, the volumes
+ * and the masks on it, create the device nodes, then pivot_root into it and
+ * detach the old root.
  *
- * Everything is mounted at its host path under the rootfs before the pivot,
- * so the same ops serve every mount; /proc is mounted by the child, already
- * inside the new PID namespace.
+ * Every target is resolved in the child, inside the rootfs and after the
+ * mounts before it (a later target may lie in an earlier volume whose
+ * content the container controls), and mounted through its fd
+ * (./in_root.ts): no op names a host path under the rootfs. /proc is
+ * mounted by the child, already inside the new PID namespace.
  * @module
  */
 
 import type { Op } from "../../ffi/plan.ts";
 import { K, makedev, MS } from "../../ffi/syscalls.ts";
 import type { Device } from "../spec.ts";
+import { containerPath, Fragment, IN_ROOT } from "./in_root.ts";
+import { maskOps } from "./masks.ts";
 import type { PreparedMount } from "./prepare.ts";
 
-/** Symlinks every /dev gets, as runc makes them. */
+/** Symlinks every /dev gets, as runc makes them (name in /dev, target). */
 const DEV_LINKS: readonly [string, string][] = [
-  ["/proc/self/fd", "/dev/fd"],
-  ["/proc/self/fd/0", "/dev/stdin"],
-  ["/proc/self/fd/1", "/dev/stdout"],
-  ["/proc/self/fd/2", "/dev/stderr"],
+  ["fd", "/proc/self/fd"],
+  ["stdin", "/proc/self/fd/0"],
+  ["stdout", "/proc/self/fd/1"],
+  ["stderr", "/proc/self/fd/2"],
 ];
 
 const S_IF: Record<Device["type"], number> = {
@@ -29,109 +34,151 @@ const S_IF: Record<Device["type"], number> = {
   p: 0o010000,
 };
 
-function mkdirOps(paths: readonly string[], rootfs: string): Op[] {
-  return paths.map((p) => ({
-    call: "mkdirat",
-    args: [K.AT_FDCWD, p, 0o755],
-    label: `mkdir ${p.slice(rootfs.length)}`,
-    tolerate: ["EEXIST"],
-  }));
-}
+const MOVE_EMPTY = K.MOVE_MOUNT_F_EMPTY_PATH | K.MOVE_MOUNT_T_EMPTY_PATH;
 
-/** Ops that mount one prepared mount (and apply ro/propagation after a bind). */
-export function mountOps(m: PreparedMount, rootfs: string): Op[] {
-  const ops: Op[] = mkdirOps(m.parents, rootfs);
-  if (m.fileTarget) {
-    ops.push({
-      call: "openat",
-      args: [K.AT_FDCWD, m.target, K.O_WRONLY | K.O_CREAT | K.O_CLOEXEC, 0o644],
-      label: `create mount target ${m.destination}`,
+/**
+ * Mounts one prepared mount on its target, resolved (and created) below the
+ * root fd of op `root`. A bind is a detached copy of the source tree
+ * (open_tree) moved onto the target's fd, then remounted through the copy's
+ * own fd: the flags reach exactly that mount.
+ */
+export function mountOps(f: Fragment, root: number, m: PreparedMount): void {
+  const target = f.open(
+    root,
+    m.inRoot,
+    IN_ROOT.MKDIR | (m.fileTarget ? IN_ROOT.FILE : 0),
+    `resolve ${m.destination} in the container`,
+  );
+  if (m.bind) {
+    const tree = f.push({
+      call: "open_tree",
+      args: [
+        K.AT_FDCWD,
+        m.source,
+        K.OPEN_TREE_CLONE | K.O_CLOEXEC | (m.flags & MS.REC ? K.AT_RECURSIVE : 0),
+      ],
+      label: `open ${m.source} to bind on ${m.destination}`,
     });
-    ops.push({ call: "close", args: [{ back: 1 }], label: `close ${m.destination}` });
-  }
-  const what = m.bind ? `bind ${m.source}` : `mount ${m.type ?? m.source}`;
-  ops.push({
-    call: "mount",
-    args: [m.source, m.target, m.type, m.flags, m.data],
-    label: `${what} on ${m.destination}`,
-  });
-  // A bind ignores every flag but MS_BIND|MS_REC: the rest needs a remount.
-  const extra = m.flags & ~(MS.BIND | MS.REC);
-  if (m.bind && extra) {
-    ops.push({
+    f.push({
+      call: "move_mount",
+      args: [f.at(tree), "", f.at(target), "", MOVE_EMPTY],
+      label: `bind ${m.source} on ${m.destination}`,
+    });
+    // A bind ignores every flag but MS_BIND|MS_REC: the rest needs a remount.
+    const extra = m.flags & ~(MS.BIND | MS.REC);
+    if (extra || m.propagation) {
+      const path = f.fdPath(tree);
+      if (extra) {
+        f.push({
+          call: "mount",
+          args: [null, f.at(path), null, MS.BIND | MS.REMOUNT | extra, null],
+          label: `remount ${m.destination}${extra & MS.RDONLY ? " read-only" : ""}`,
+        });
+      }
+      if (m.propagation) {
+        f.push({
+          call: "mount",
+          args: [null, f.at(path), null, m.propagation, null],
+          label: `set propagation of ${m.destination}`,
+        });
+      }
+    }
+    f.close(tree, `the tree of ${m.source}`);
+  } else {
+    const path = f.fdPath(target);
+    f.push({
       call: "mount",
-      args: [null, m.target, null, MS.BIND | MS.REMOUNT | extra, null],
-      label: `remount ${m.destination}${extra & MS.RDONLY ? " read-only" : ""}`,
+      args: [m.source, f.at(path), m.type, m.flags, m.data],
+      label: `mount ${m.type ?? m.source} on ${m.destination}`,
     });
+    if (m.propagation) {
+      // The target's fd is the directory under the new mount, not the
+      // mount: look the mount up again. Propagation is all this can change
+      // (the file system is in place already), and only inside the root.
+      const again = f.open(root, m.inRoot, 0, `resolve ${m.destination} again`);
+      const mounted = f.fdPath(again);
+      f.push({
+        call: "mount",
+        args: [null, f.at(mounted), null, m.propagation, null],
+        label: `set propagation of ${m.destination}`,
+      });
+      f.close(again, m.destination);
+    }
   }
-  if (m.propagation) {
-    ops.push({
-      call: "mount",
-      args: [null, m.target, null, m.propagation, null],
-      label: `set propagation of ${m.destination}`,
-    });
-  }
-  return ops;
+  f.close(target, m.destination);
 }
 
 /**
- * Ops creating the device nodes and /dev symlinks (after /dev is mounted).
- * In a user namespace mknod is refused: `bind` binds the host's nodes instead.
+ * Creates the device nodes (or, in a user namespace where mknod is refused,
+ * binds the host's) and the /dev symlinks, each directory resolved once
+ * below the root fd of op `root`.
  */
 export function deviceOps(
-  rootfs: string,
+  f: Fragment,
+  root: number,
   devices: readonly Device[],
   withPts: boolean,
   bind = false,
-): Op[] {
-  const ops: Op[] = [];
-  for (const d of devices) {
-    const target = `${rootfs}${d.path}`;
-    if (!bind) {
-      ops.push({
-        call: "mknodat",
-        args: [
-          K.AT_FDCWD,
-          target,
-          S_IF[d.type] | (d.fileMode ?? 0o666),
-          makedev(d.major ?? 0, d.minor ?? 0),
-        ],
-        label: `mknod ${d.path}`,
-        tolerate: ["EEXIST"],
-      });
-      continue;
+): void {
+  const byDir = new Map<string, { name: string; device?: Device; link?: string }[]>();
+  const add = (inRoot: string, entry: { device?: Device; link?: string }) => {
+    const cut = inRoot.lastIndexOf("/");
+    const dir = cut < 0 ? "" : inRoot.slice(0, cut);
+    if (!byDir.has(dir)) byDir.set(dir, []);
+    byDir.get(dir)!.push({ name: inRoot.slice(cut + 1), ...entry });
+  };
+  for (const d of devices) add(containerPath(d.path, "device"), { device: d });
+  const links = withPts ? [...DEV_LINKS, ["ptmx", "pts/ptmx"] as [string, string]] : DEV_LINKS;
+  for (const [name, to] of links) add(`dev/${name}`, { link: to });
+  for (const [dir, entries] of byDir) {
+    const fd = f.open(root, dir, IN_ROOT.MKDIR, `resolve /${dir} in the container`);
+    for (const { name, device: d, link } of entries) {
+      if (link) {
+        f.push({
+          call: "symlinkat",
+          args: [link, f.at(fd), name],
+          label: `symlink /${dir}/${name} -> ${link}`,
+          tolerate: ["EEXIST"],
+        });
+      } else if (d && !bind) {
+        // One component below a resolved directory: mknodat never follows
+        // a symlink there (EEXIST), so the node lands in the container.
+        f.push({
+          call: "mknodat",
+          args: [
+            f.at(fd),
+            name,
+            S_IF[d.type] | (d.fileMode ?? 0o666),
+            makedev(d.major ?? 0, d.minor ?? 0),
+          ],
+          label: `mknod ${d.path}`,
+          tolerate: ["EEXIST"],
+        });
+      } else if (d) {
+        const target = f.open(
+          root,
+          dir ? `${dir}/${name}` : name,
+          IN_ROOT.MKDIR | IN_ROOT.FILE,
+          `create ${d.path}`,
+        );
+        const path = f.fdPath(target);
+        f.push({
+          call: "mount",
+          args: [d.path, f.at(path), null, MS.BIND, null],
+          label: `bind ${d.path} from the host`,
+        });
+        f.close(target, d.path);
+      }
     }
-    ops.push(
-      {
-        call: "openat",
-        args: [K.AT_FDCWD, target, K.O_WRONLY | K.O_CREAT | K.O_CLOEXEC, 0o644],
-        label: `create ${d.path}`,
-      },
-      { call: "close", args: [{ back: 1 }], label: `close ${d.path}` },
-      {
-        call: "mount",
-        args: [d.path, target, null, MS.BIND, null],
-        label: `bind ${d.path} from the host`,
-      },
-    );
+    f.close(fd, `/${dir}`);
   }
-  const links = withPts ? [...DEV_LINKS, ["pts/ptmx", "/dev/ptmx"] as [string, string]] : DEV_LINKS;
-  for (const [to, at] of links) {
-    ops.push({
-      call: "symlinkat",
-      args: [to, K.AT_FDCWD, `${rootfs}${at}`],
-      label: `symlink ${at} -> ${to}`,
-      tolerate: ["EEXIST"],
-    });
-  }
-  return ops;
 }
 
 /** Input of {@link rootfsOps}. */
 export interface RootfsPlan {
   /** Host path of the root filesystem. */
   rootfs: string;
-  /** Mounts in order, prepared against the rootfs. */
+  /** Mounts in order, prepared. */
   mounts: readonly PreparedMount[];
   /** Device nodes to create under /dev. */
   devices: readonly Device[];
@@ -141,6 +188,10 @@ export interface RootfsPlan {
   bindDevices?: boolean;
   /** An image's root: an overlayfs mounted on `rootfs` first, in the container's namespace. */
   overlay?: RootOverlay;
+  /** spec.linux.maskedPaths: hidden once everything is mounted. */
+  masked?: readonly string[];
+  /** spec.linux.readonlyPaths: made read-only once everything is mounted. */
+  readonlyPaths?: readonly string[];
 }
 
 /** The directories of an overlayfs root. */
@@ -163,17 +214,19 @@ export interface RootOverlay {
 /** The whole file-system part of the plan, ending inside the new root at "/". */
 export function rootfsOps(p: RootfsPlan): Op[] {
   const { rootfs } = p;
-  const ops: Op[] = [
-    {
-      // Without this, mounts below would propagate to the host's shared "/".
-      call: "mount",
-      args: [null, "/", null, MS.REC | MS.PRIVATE, null],
-      label: "make / rprivate",
-    },
-  ];
+  const f = new Fragment();
+  // Without this, mounts below would propagate to the host's shared "/".
+  f.push({
+    call: "mount",
+    args: [null, "/", null, MS.REC | MS.PRIVATE, null],
+    label: "make / rprivate",
+  });
+  // The overlay's and rootfs's paths are the runtime's own directories: the
+  // container's files lie inside them, never on their way, so host paths are
+  // right for them.
   if (p.overlay) {
     // In the container's own namespace: it goes away with the container.
-    ops.push({
+    f.push({
       call: "mount",
       args: [
         "overlay",
@@ -189,41 +242,64 @@ export function rootfsOps(p: RootfsPlan): Op[] {
       label: `mount the image's overlay on ${rootfs}`,
     });
   }
-  ops.push(
-    {
-      call: "mount",
-      args: [rootfs, rootfs, null, MS.BIND | MS.REC, null],
-      label: `bind rootfs ${rootfs}`,
-    },
-  );
+  f.push({
+    call: "mount",
+    args: [rootfs, rootfs, null, MS.BIND | MS.REC, null],
+    label: `bind rootfs ${rootfs}`,
+  });
+  const root = f.push({
+    call: "openat",
+    args: [K.AT_FDCWD, rootfs, K.O_PATH | K.O_DIRECTORY | K.O_CLOEXEC],
+    label: `open rootfs ${rootfs}`,
+  });
   let devicesDone = false;
   for (const m of p.mounts) {
-    ops.push(...mountOps(m, rootfs));
+    mountOps(f, root, m);
     if (
       m.destination === "/dev/pts" ||
       (m.destination === "/dev" && !p.mounts.some((x) => x.destination === "/dev/pts"))
     ) {
-      ops.push(...deviceOps(rootfs, p.devices, m.destination === "/dev/pts", p.bindDevices));
+      deviceOps(f, root, p.devices, m.destination === "/dev/pts", p.bindDevices);
       devicesDone = true;
     }
   }
-  if (!devicesDone && p.devices.length) {
-    ops.push(...deviceOps(rootfs, p.devices, false, p.bindDevices));
-  }
+  if (!devicesDone && p.devices.length) deviceOps(f, root, p.devices, false, p.bindDevices);
+  maskOps(f, root, p.masked ?? [], p.readonlyPaths ?? []);
   if (p.readonly) {
-    ops.push({
+    const path = f.fdPath(root);
+    f.push({
       call: "mount",
-      args: [null, rootfs, null, MS.BIND | MS.REMOUNT | MS.RDONLY, null],
+      args: [null, f.at(path), null, MS.BIND | MS.REMOUNT | MS.RDONLY, null],
       label: "remount / read-only",
     });
   }
-  ops.push(
-    { call: "chdir", args: [rootfs], label: `chdir ${rootfs}` },
-    // pivot_root(".", ".") stacks the old root on the new one; detaching it
-    // leaves no directory behind for the old root.
-    { call: "pivot_root", args: [".", "."], label: `pivot_root ${rootfs}` },
-    { call: "umount2", args: [".", K.MNT_DETACH], label: "detach old root" },
-    { call: "chdir", args: ["/"], label: "chdir /" },
-  );
-  return ops;
+  f.push({ call: "fchdir", args: [f.at(root)], label: `chdir ${rootfs}` });
+  // pivot_root(".", ".") stacks the old root on the new one; detaching it
+  // leaves no directory behind for the old root.
+  f.push({ call: "pivot_root", args: [".", "."], label: `pivot_root ${rootfs}` });
+  f.push({ call: "umount2", args: [".", K.MNT_DETACH], label: "detach old root" });
+  f.push({ call: "chdir", args: ["/"], label: "chdir /" });
+  f.close(root, "the rootfs");
+  return f.ops;
+}
+
+/**
+ * The working directory: created if missing and entered through its fd,
+ * resolved in the container's root (after pivot_root, "/"). A magic link
+ * (/proc/self/fd/N, an fd the runtime still held) is refused.
+ */
+export function workdirOps(cwd: string): Op[] {
+  const inRoot = containerPath(cwd, "working directory");
+  if (inRoot === "") return [{ call: "chdir", args: ["/"], label: "chdir /" }];
+  const f = new Fragment();
+  const root = f.push({
+    call: "openat",
+    args: [K.AT_FDCWD, "/", K.O_PATH | K.O_DIRECTORY | K.O_CLOEXEC],
+    label: "open /",
+  });
+  const dir = f.open(root, inRoot, IN_ROOT.MKDIR, `create working directory ${cwd}`);
+  f.push({ call: "fchdir", args: [f.at(dir)], label: `chdir ${cwd}` });
+  f.close(dir, cwd);
+  f.close(root, "/");
+  return f.ops;
 }

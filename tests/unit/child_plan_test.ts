@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
-import type { Op } from "../../ffi/plan.ts";
-import { CLONE, MS } from "../../ffi/syscalls.ts";
+import { IN_ROOT, type Op, type Ref } from "../../ffi/plan.ts";
+import { CLONE, K, MS } from "../../ffi/syscalls.ts";
 import { defaultSpec } from "../../lib/container/default_spec.ts";
 import { buildChildPlan, cloneFlags } from "../../lib/container/plan.ts";
-import { prepareMounts } from "../../lib/mounts/prepare.ts";
+import { checkDevices, prepareMounts } from "../../lib/mounts/prepare.ts";
 import type { Spec } from "../../lib/spec.ts";
 
 const ROOT = "/nonexistent-rootfs";
 
 function planFor(spec: Spec, init = false): Op[] {
-  return buildChildPlan({ spec, mounts: prepareMounts(ROOT, spec.mounts), init });
+  return buildChildPlan({ spec, mounts: prepareMounts(spec.mounts), init });
 }
 
 function spec(extra: Partial<Parameters<typeof defaultSpec>[0]> = {}): Spec {
@@ -31,7 +31,7 @@ Deno.test("plan: / is made rprivate before the rootfs bind, proc mounted before 
   assert.deepEqual(plan[rprivate].args, [null, "/", null, MS.REC | MS.PRIVATE, null]);
   assert.ok(rprivate < at(plan, `bind rootfs ${ROOT}`));
   const proc = at(plan, "mount proc on /proc");
-  assert.equal(plan[proc].args[1], `${ROOT}/proc`);
+  assert.equal(fdOf(plan, proc, 1).args[1], "proc");
   assert.ok(at(plan, `bind rootfs ${ROOT}`) < proc);
   assert.ok(proc < at(plan, `pivot_root ${ROOT}`));
   assert.ok(at(plan, `pivot_root ${ROOT}`) < at(plan, "detach old root"));
@@ -67,7 +67,7 @@ Deno.test("plan: an overlay root in a user namespace keeps its marks in user xat
   const options = (s: Spec) => {
     const plan = buildChildPlan({
       spec: s,
-      mounts: prepareMounts(ROOT, s.mounts),
+      mounts: prepareMounts(s.mounts),
       init: false,
       overlay,
     });
@@ -81,7 +81,7 @@ Deno.test("plan: an overlay root in a user namespace keeps its marks in user xat
   );
   const plan = buildChildPlan({
     spec: spec(),
-    mounts: prepareMounts(ROOT, spec().mounts),
+    mounts: prepareMounts(spec().mounts),
     init: false,
     overlay: { ...overlay, volatile: true },
   });
@@ -137,30 +137,166 @@ Deno.test("plan: init forks after signals are reset and before they are unblocke
   assert.equal(at(planFor(spec()), "fork the init process"), -1);
 });
 
-Deno.test("plan: workdir created component by component, then chdir", () => {
-  const plan = planFor(spec({ cwd: "/srv/app" }));
-  assert.ok(at(plan, "mkdir /srv") < at(plan, "mkdir /srv/app"));
-  assert.ok(at(plan, "mkdir /srv/app") < at(plan, "chdir /srv/app"));
-  assert.deepEqual(plan[at(plan, "mkdir /srv")].tolerate, ["EEXIST"]);
-  assert.ok(at(plan, "chdir /srv/app") > at(plan, "detach old root"));
+Deno.test("plan: workdir created in the container's root after pivot_root, entered through its fd", () => {
+  const plan = planFor(spec({ cwd: "/srv/../srv/app" }));
+  const open = at(plan, "create working directory /srv/../srv/app");
+  assert.equal(plan[open].call, "open_in_root");
+  assert.equal(plan[open].args[1], "srv/app");
+  assert.equal(plan[open].args[2], IN_ROOT.MKDIR);
+  assert.equal(plan[source(plan, open, 0)].label, "open /");
+  const chdir = at(plan, "chdir /srv/../srv/app");
+  assert.equal(plan[chdir].call, "fchdir");
+  assert.equal(source(plan, chdir, 0), open);
+  assert.ok(open > at(plan, "detach old root"));
+  assert.equal(plan.filter((op) => op.call === "mkdirat").length, 0);
 });
 
-Deno.test("plan: a read-only volume is a bind then a read-only remount", () => {
+Deno.test("plan: a read-only volume is a detached tree moved onto its target, then remounted read-only", () => {
   const s = spec({
     mounts: [{ destination: "/data", type: "bind", source: "/tmp", options: ["rbind", "ro"] }],
   });
   const plan = planFor(s);
   const bind = at(plan, "bind /tmp on /data");
-  assert.equal(plan[bind].args[3], MS.BIND | MS.REC | MS.RDONLY);
-  const remount = plan[bind + 1];
-  assert.equal(remount.label, "remount /data read-only");
-  assert.equal(remount.args[3], MS.BIND | MS.REMOUNT | MS.RDONLY);
+  assert.equal(plan[bind].call, "move_mount");
+  const tree = source(plan, bind, 0);
+  assert.equal(plan[tree].call, "open_tree");
+  assert.equal(plan[tree].args[1], "/tmp");
+  assert.equal(plan[tree].args[2], K.OPEN_TREE_CLONE | K.O_CLOEXEC | K.AT_RECURSIVE);
+  assert.equal(plan[source(plan, bind, 2)].args[1], "data");
+  const remount = at(plan, "remount /data read-only");
+  assert.ok(remount > bind);
+  assert.equal(plan[remount].args[3], MS.BIND | MS.REMOUNT | MS.RDONLY);
+  // Through the tree's own fd: the flags reach the new mount, not the one under it.
+  assert.equal(source(plan, source(plan, remount, 1), 1), tree);
+});
+
+/** The index of the op whose result argument `k` of op `i` takes (a reference). */
+function source(plan: Op[], i: number, k: number): number {
+  const a = plan[i].args[k] as Ref;
+  assert.ok(a && typeof a === "object" && ("back" in a || "ref" in a), `${plan[i].label} arg ${k}`);
+  return "back" in a ? i - a.back : a.ref;
+}
+
+/** The op that produced the fd a "/proc/self/fd/N" argument names. */
+function fdOf(plan: Op[], i: number, k: number): Op {
+  const path = plan[source(plan, i, k)];
+  assert.equal(path.call, "fd_path", `${plan[i].label}: arg ${k} is not an fd's path`);
+  return plan[source(plan, source(plan, i, k), 1)];
+}
+
+/** A spec with volumes, devices (with traversal), masks and read-only paths: every kind of target. */
+function busySpec(): Spec {
+  const s = spec({
+    cwd: "/w/x",
+    mounts: [
+      { destination: "/data", type: "bind", source: "/tmp", options: ["rbind", "ro"] },
+      { destination: "/data/cfg/sub", type: "bind", source: "/tmp", options: ["rbind"] },
+      { destination: "/etc/../run", type: "tmpfs", source: "tmpfs", options: ["shared"] },
+    ],
+  });
+  s.linux.devices!.push({ type: "c", path: "/dev/../../../../tmp/x", major: 1, minor: 3 });
+  s.linux.maskedPaths = ["/proc/kcore", "/sys/firmware"];
+  s.linux.readonlyPaths = ["/proc/sys"];
+  return s;
+}
+
+Deno.test("plan: every mount target, device and link is an fd from a resolution inside the root", () => {
+  for (const bindDevices of [false, true]) {
+    const s = busySpec();
+    if (bindDevices) s.linux.namespaces.push({ type: "user" });
+    const plan = planFor(s);
+    const rootOpen = at(plan, `open rootfs ${ROOT}`);
+    // The runtime's own mounts before the rootfs is opened name its paths; none after.
+    plan.forEach((op, i) => {
+      if (i <= rootOpen) return;
+      const fromRoot = (o: Op) =>
+        o.call === "open_in_root" || o.call === "open_tree" || o === plan[rootOpen] ||
+        o.label === "open /";
+      if (op.call === "mount") {
+        assert.ok(fromRoot(fdOf(plan, i, 1)), op.label);
+      } else if (op.call === "move_mount") {
+        assert.equal(plan[source(plan, i, 2)].call, "open_in_root", op.label);
+        assert.equal(op.args[4], K.MOVE_MOUNT_F_EMPTY_PATH | K.MOVE_MOUNT_T_EMPTY_PATH);
+      } else if (op.call === "mknodat") {
+        assert.equal(plan[source(plan, i, 0)].call, "open_in_root", op.label);
+        assert.ok(!(op.args[1] as string).includes("/"), op.label);
+      } else if (op.call === "symlinkat") {
+        assert.equal(plan[source(plan, i, 1)].call, "open_in_root", op.label);
+        assert.ok(!(op.args[2] as string).includes("/"), op.label);
+      } else if (op.call === "open_in_root") {
+        const from = plan[source(plan, i, 0)];
+        assert.ok(from === plan[rootOpen] || from.label === "open /", op.label);
+        const path = op.args[1] as string;
+        assert.ok(!path.startsWith("/") && !path.split("/").some((p) => p === ".." || p === "."));
+      } else if (["mkdirat", "openat", "chdir", "unlinkat", "fchmodat"].includes(op.call)) {
+        assert.ok(
+          op.label === "open /" || (op.call === "chdir" && op.args[0] === "/"),
+          `${op.label}: ${op.call} by name after the rootfs is opened`,
+        );
+      }
+    });
+    // Nothing names a host path under the rootfs.
+    for (const op of plan) {
+      for (const a of op.args) {
+        assert.ok(typeof a !== "string" || !a.startsWith(`${ROOT}/`), `${op.label}: ${a}`);
+      }
+    }
+    // The traversing device lands in the container's /tmp.
+    const dev = at(plan, "resolve /tmp in the container");
+    assert.ok(dev > 0 || bindDevices);
+    if (bindDevices) assert.equal(plan[at(plan, "create /dev/../../../../tmp/x")].args[1], "tmp/x");
+    else assert.equal(plan[at(plan, "mknod /dev/../../../../tmp/x")].args[1], "x");
+  }
+});
+
+Deno.test("plan: a target inside an earlier volume is resolved after that volume is mounted", () => {
+  const plan = planFor(busySpec());
+  const outer = at(plan, "bind /tmp on /data");
+  const inner = at(plan, "resolve /data/cfg/sub in the container");
+  assert.ok(outer < inner);
+  assert.equal(plan[inner].args[1], "data/cfg/sub");
+  // A file bind creates its target in the child, as part of the resolution.
+  const run = at(plan, "resolve /etc/../run in the container");
+  assert.equal(plan[run].args[1], "run");
+});
+
+Deno.test("plan: masks and read-only paths resolve in the root, skipped where missing, before pivot_root", () => {
+  const plan = planFor(busySpec());
+  const pivot = at(plan, `pivot_root ${ROOT}`);
+  for (const path of ["/proc/kcore", "/sys/firmware", "/proc/sys"]) {
+    const r = at(plan, `resolve ${path}`);
+    assert.equal(plan[r].call, "open_in_root");
+    assert.equal(plan[r].args[1], path.slice(1));
+    assert.equal(plan[r].args[2], 0);
+    assert.deepEqual(plan[r].tolerate, ["ENOENT"]);
+    assert.ok(r < pivot && r > at(plan, "mount sysfs on /sys"));
+  }
+  // A file gets /dev/null, a directory an empty tmpfs: the kernel refuses the other (ENOTDIR).
+  const masks = plan.flatMap((op, i) => op.label === "mask /proc/kcore" ? [i] : []);
+  assert.deepEqual(masks.map((i) => plan[i].tolerate), [["ENOTDIR"], ["ENOTDIR"]]);
+  assert.equal(fdOf(plan, masks[0], 0).args[1], "dev/null");
+  assert.equal(plan[masks[1]].args[2], "tmpfs");
+});
+
+Deno.test("plan: mount and device destinations are checked: relative and / refused, .. cleaned", () => {
+  const bad = (destination: string) => () =>
+    prepareMounts([{ destination, type: "bind", source: "/tmp", options: ["rbind"] }]);
+  for (const d of ["/", "//", "/..", "/a/../..", "/./"]) {
+    assert.throws(bad(d), /mount destination .*: cannot be the container's \//);
+  }
+  assert.throws(bad("data"), /must be an absolute path in the container/);
+  assert.equal(bad("/a/../../../etc/./x/")()[0].inRoot, "etc/x");
+  assert.throws(
+    () => checkDevices([{ type: "c", path: "/dev/..", major: 1, minor: 3 }]),
+    /device \/dev\/..: cannot be the container's \//,
+  );
+  assert.doesNotThrow(() => checkDevices([{ type: "c", path: "/dev/../x", major: 1, minor: 3 }]));
 });
 
 Deno.test("plan: stdin from the host's /dev/null before anything else, only when asked", () => {
   const plan = buildChildPlan({
     spec: spec(),
-    mounts: prepareMounts(ROOT, spec().mounts),
+    mounts: prepareMounts(spec().mounts),
     init: false,
     nullStdin: true,
   });

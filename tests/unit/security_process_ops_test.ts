@@ -172,7 +172,7 @@ Deno.test("securityOps: spliced into the child plan, right before execve, and th
   const security = ops(s);
   const plan = buildChildPlan({
     spec: s,
-    mounts: prepareMounts(ROOT, s.mounts),
+    mounts: prepareMounts(s.mounts),
     init: false,
     securityOps: security,
   });

@@ -1,10 +1,19 @@
 // The trampoline for real, without namespaces (no root needed): the .so is
 // loaded from its bytes through memfd_create, as a compiled binary does.
 import assert from "node:assert/strict";
-import { encodePlan, type Op } from "../../ffi/plan.ts";
+import { encodePlan, IN_ROOT, type Op } from "../../ffi/plan.ts";
 import { K } from "../../ffi/syscalls.ts";
 import { loadTrampolineFromBytes, TRAMPOLINE_URL } from "../../ffi/trampoline.ts";
 import { exitCodeOf } from "../../lib/container/exit_status.ts";
+
+function existsSync(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const t = loadTrampolineFromBytes(Deno.readFileSync(TRAMPOLINE_URL));
 
@@ -107,4 +116,129 @@ Deno.test("trampoline: init reaps and passes on the command's status", async () 
   ]);
   assert.equal(r.failed, null);
   assert.equal(r.code, 137);
+});
+
+/**
+ * A root planted with escapes: absolute and relative symlinks out of it, a
+ * loop, a dangling link, a magic link. Every resolution must stay inside.
+ */
+function hostileRoot(): { base: string; root: string } {
+  const base = Deno.makeTempDirSync();
+  const root = `${base}/root`;
+  Deno.mkdirSync(`${root}/etc`, { recursive: true });
+  Deno.mkdirSync(`${base}/outside`);
+  Deno.writeTextFileSync(`${root}/etc/app.conf`, "in");
+  Deno.symlinkSync("/", `${root}/abs`);
+  Deno.symlinkSync("../../../..", `${root}/up`);
+  Deno.symlinkSync(`${base}/outside`, `${root}/host`);
+  Deno.symlinkSync("/etc/app.conf", `${root}/conf`);
+  Deno.symlinkSync("loop2", `${root}/loop1`);
+  Deno.symlinkSync("loop1", `${root}/loop2`);
+  Deno.symlinkSync("/nowhere/x", `${root}/dangling`);
+  Deno.symlinkSync("/proc/self/fd/0", `${root}/magic`);
+  return { base, root };
+}
+
+/** Opens `path` in `root` with open_in_root `flags`, then makes a directory `mark` in what it got. */
+function inRoot(root: string, path: string, flags: number, mark: string): Op[] {
+  return [
+    WAIT,
+    {
+      call: "openat",
+      args: [K.AT_FDCWD, root, K.O_PATH | K.O_DIRECTORY | K.O_CLOEXEC],
+      label: "open root",
+    },
+    { call: "open_in_root", args: [{ ref: 1 }, path, flags], label: "resolve" },
+    { call: "mkdirat", args: [{ ref: 2 }, mark, 0o755], label: "mark" },
+    { call: "execve", args: ["/bin/true", ["true"], []], label: "exec", exec: true },
+  ];
+}
+
+for (const mode of ["openat2", "component walk"]) {
+  const walk = mode === "openat2" ? 0 : IN_ROOT.WALK;
+  Deno.test(`trampoline: open_in_root (${mode}) keeps symlinks and .. inside the root`, async () => {
+    const { base, root } = hostileRoot();
+    try {
+      const cases: [string, string][] = [
+        ["abs", root],
+        ["up", root],
+        ["abs/up/abs/etc", `${root}/etc`],
+        ["up/etc/../abs/up/etc", `${root}/etc`],
+      ];
+      for (const [k, [path, expect]] of cases.entries()) {
+        const flags = IN_ROOT.MKDIR | walk;
+        const r = await spawn(inRoot(root, path, flags, `m${k}`));
+        assert.equal(r.failed, null, path);
+        assert.ok(Deno.statSync(`${expect}/m${k}`).isDirectory, `${path} -> ${expect}`);
+      }
+      assert.deepEqual([...Deno.readDirSync(`${base}/outside`)], []);
+      assert.deepEqual([...Deno.readDirSync(base)].map((e) => e.name).sort(), ["outside", "root"]);
+    } finally {
+      Deno.removeSync(base, { recursive: true });
+    }
+  });
+
+  Deno.test(`trampoline: open_in_root (${mode}) creates files and directories, refuses loops and magic links`, async () => {
+    const { base, root } = hostileRoot();
+    try {
+      // A missing file target under missing directories, through a link to the root.
+      const file = await spawn([
+        ...inRoot(root, "abs/a/b/file", IN_ROOT.MKDIR | IN_ROOT.FILE | walk, "x").slice(0, 3),
+        { call: "execve", args: ["/bin/true", ["true"], []], label: "exec", exec: true },
+      ]);
+      assert.equal(file.failed, null);
+      assert.ok(Deno.statSync(`${root}/a/b/file`).isFile);
+      // An existing file through an absolute link: the link is followed in the root.
+      const conf = await spawn(inRoot(root, "conf", 0 | walk, "x"));
+      assert.deepEqual(conf.failed, { op: 3, errno: 20 }); // mkdirat in a file: ENOTDIR
+      assert.deepEqual((await spawn(inRoot(root, "loop1/x", IN_ROOT.MKDIR | walk, "x"))).failed, {
+        op: 2,
+        errno: 40,
+      });
+      assert.deepEqual((await spawn(inRoot(root, "missing", walk, "x"))).failed, {
+        op: 2,
+        errno: 2,
+      });
+      // Never created through a dangling link (openat2 refuses it; the walk does the same).
+      for (const path of ["host", "host/x", "dangling/y", "abs/host/z"]) {
+        const r = await spawn(inRoot(root, path, IN_ROOT.MKDIR | walk, "x"));
+        assert.deepEqual(r.failed, { op: 2, errno: 40 }, path);
+      }
+      assert.ok(!existsSync(`${root}/nowhere`) && !existsSync(`${root}${base}`));
+      if (!walk) {
+        // A magic link would hand over whatever fd the runtime holds: refused
+        // (the host's own /proc, here, with "/" as the root).
+        const magic = await spawn(inRoot("/", "proc/self/cwd", 0, "x"));
+        assert.deepEqual(magic.failed, { op: 2, errno: 40 });
+      }
+      assert.deepEqual([...Deno.readDirSync(`${base}/outside`)], []);
+    } finally {
+      Deno.removeSync(base, { recursive: true });
+    }
+  });
+}
+
+Deno.test("trampoline: an op referring to a tolerated failure is skipped; fd_path names an fd", async () => {
+  const file = Deno.makeTempFileSync();
+  try {
+    const r = await spawn([
+      WAIT,
+      {
+        call: "openat",
+        args: [K.AT_FDCWD, "/nonexistent", K.O_RDONLY],
+        label: "open missing",
+        tolerate: ["ENOENT"],
+      },
+      { call: "close", args: [{ ref: 1 }], label: "skipped: would fail with EBADF" },
+      { call: "openat", args: [K.AT_FDCWD, file, K.O_PATH | K.O_CLOEXEC], label: "open" },
+      { call: "fd_path", args: [new Uint8Array(32), { ref: 3 }], label: "name" },
+      { call: "openat", args: [K.AT_FDCWD, { ref: 4 }, K.O_WRONLY], label: "reopen by fd path" },
+      { call: "write", args: [{ ref: 5 }, new TextEncoder().encode("via fd"), 6], label: "write" },
+      { call: "execve", args: ["/bin/true", ["true"], []], label: "exec", exec: true },
+    ]);
+    assert.equal(r.failed, null);
+    assert.equal(Deno.readTextFileSync(file), "via fd");
+  } finally {
+    Deno.removeSync(file);
+  }
 });
