@@ -252,18 +252,18 @@ export function rootfsOps(p: RootfsPlan): Op[] {
     args: [K.AT_FDCWD, rootfs, K.O_PATH | K.O_DIRECTORY | K.O_CLOEXEC],
     label: `open rootfs ${rootfs}`,
   });
-  let devicesDone = false;
-  for (const m of p.mounts) {
-    mountOps(f, root, m);
-    if (
-      m.destination === "/dev/pts" ||
-      (m.destination === "/dev" && !p.mounts.some((x) => x.destination === "/dev/pts"))
-    ) {
-      deviceOps(f, root, p.devices, m.destination === "/dev/pts", p.bindDevices);
-      devicesDone = true;
-    }
+  for (const m of p.mounts) mountOps(f, root, m);
+  // After every mount, as runc does: a node is never hidden under a later
+  // mount (a --device target in /tmp stays visible).
+  if (p.devices.length || p.mounts.some((m) => m.destination === "/dev")) {
+    deviceOps(
+      f,
+      root,
+      p.devices,
+      p.mounts.some((m) => m.destination === "/dev/pts"),
+      p.bindDevices,
+    );
   }
-  if (!devicesDone && p.devices.length) deviceOps(f, root, p.devices, false, p.bindDevices);
   maskOps(f, root, p.masked ?? [], p.readonlyPaths ?? []);
   if (p.readonly) {
     const path = f.fdPath(root);

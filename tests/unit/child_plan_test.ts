@@ -42,6 +42,8 @@ Deno.test("plan: /sys read-only, /dev nodes after /dev/pts, no tmpfs on /tmp", (
   const sys = plan[at(plan, "mount sysfs on /sys")];
   assert.equal((sys.args[3] as number) & MS.RDONLY, MS.RDONLY);
   assert.ok(at(plan, "mount devpts on /dev/pts") < at(plan, "mknod /dev/null"));
+  // After every mount: no later mount hides a node.
+  assert.ok(at(plan, "mount tmpfs on /tmp") < at(plan, "mknod /dev/null"));
   for (const dev of ["null", "zero", "full", "random", "urandom", "tty"]) {
     assert.ok(at(plan, `mknod /dev/${dev}`) > 0, dev);
   }
