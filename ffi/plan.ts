@@ -24,7 +24,8 @@ export type SpecialOp =
   /**
    * An O_PATH fd for path args[1] inside the root fd args[0], resolved with
    * that root as "/" (openat2 RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, or a
-   * component walk on kernels without it); args[2] is {@link IN_ROOT} flags.
+   * component walk on kernels without it); args[2] is {@link IN_ROOT} flags;
+   * args[3], when not null, a 32-byte buffer that receives "/proc/self/fd/N".
    */
   | "open_in_root"
   /** Write "/proc/self/fd/N" (N = args[1]) into the 32-byte args[0]; the result is args[0]. */
@@ -68,7 +69,9 @@ export interface Struct {
 }
 
 /**
- * An argument: a number; a C string; raw bytes passed by pointer; a struct
+ * An argument: a number; a C string; raw bytes passed by pointer (the same
+ * Uint8Array given to several ops is one buffer in the child, so an op can
+ * fill it for later ones); a struct
  * with pointers inside; an array of C strings passed as a NULL-terminated
  * pointer array (argv, envp); null for NULL; or the result of an earlier op.
  */
@@ -174,11 +177,17 @@ class Arena {
     this.used = start;
   }
 
+  /** Addresses of the byte arrays laid out so far: one array passed to several ops is one buffer. */
+  private readonly laid = new Map<Uint8Array, number>();
+
   bytes(b: Uint8Array): number {
+    const known = this.laid.get(b);
+    if (known !== undefined) return known;
     this.used = align8(this.used);
     const at = this.used;
     this.buffer.set(b, at);
     this.used += b.length;
+    this.laid.set(b, this.base + at);
     return this.base + at;
   }
 

@@ -388,6 +388,8 @@ static __attribute__((noreturn)) void mc_child(const int64_t *ops, uint32_t nops
         if (r < 0) {
           errno = (int)-r;
           r = -1;
+        } else if (a[3]) {
+          mc_fd_path((char *)a[3], r);  // the path later ops (mount) take for it
         }
         break;
       case MC_OP_FD_PATH:

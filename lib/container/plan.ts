@@ -7,6 +7,7 @@
 
 import type { Op } from "../../ffi/plan.ts";
 import { CLONE, K } from "../../ffi/syscalls.ts";
+import type { MaskedPath } from "../mounts/masks.ts";
 import type { PreparedMount } from "../mounts/prepare.ts";
 import { rootfsOps, type RootOverlay, workdirOps } from "../mounts/plan.ts";
 import { loopbackUpOps } from "../net/loopback.ts";
@@ -84,6 +85,8 @@ export interface ChildPlanInput {
   spec: Spec;
   /** spec.mounts, prepared. */
   mounts: readonly PreparedMount[];
+  /** spec.linux.maskedPaths, classified on the host (file or directory). */
+  masked?: readonly MaskedPath[];
   /** Run a reaping, signal-forwarding PID 1 above the command. */
   init: boolean;
   /** Security steps (user, capabilities, no_new_privs, seccomp), last before exec. */
@@ -135,10 +138,12 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
       overlay: input.overlay && hasNamespace(spec, "user")
         ? { ...input.overlay, userxattr: true }
         : input.overlay,
-      masked: spec.linux.maskedPaths,
+      masked: input.masked,
       readonlyPaths: spec.linux.readonlyPaths,
     }));
   }
+  // Before rlimits: a low RLIMIT_NOFILE must not refuse the fds it opens.
+  ops.push(...workdirOps(proc.cwd));
   if (hasNamespace(spec, "uts") && spec.hostname) {
     ops.push({
       call: "sethostname",
@@ -158,7 +163,6 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
     label: "unblock signals",
   });
   ops.push(
-    ...workdirOps(proc.cwd),
     { call: "umask", args: [proc.user.umask ?? 0o022], label: "set umask" },
     {
       // Nothing the runtime holds open may reach the command.

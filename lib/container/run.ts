@@ -8,6 +8,7 @@
 import type { Op } from "../../ffi/plan.ts";
 import { ContainerError, fromDenoError } from "../errors.ts";
 import type { RootOverlay } from "../mounts/plan.ts";
+import { classifyMaskedPaths } from "../mounts/masks.ts";
 import { checkDevices, prepareMounts } from "../mounts/prepare.ts";
 import { securityOps } from "../security/process_ops.ts";
 import type { Spec } from "../spec.ts";
@@ -109,6 +110,7 @@ export async function runContainer(spec: Spec, opts: RunOptions = {}): Promise<n
           stdio: opts.stdio,
           nullStdin: !opts.interactive && !opts.stdio,
           overlay: opts.overlay,
+          masked: classifyMaskedPaths(spec.linux.maskedPaths ?? []),
           securityOps: opts.securityOps ?? securityOps(spec),
           terminal,
         }),

@@ -6,6 +6,10 @@
  * path under the rootfs: a symlink the container planted, or swaps while
  * the container starts, cannot turn a mount, a device node or the working
  * directory into a host path (runc's CVE-2021-30465, CVE-2024-21626).
+ *
+ * The fds are not closed one by one: each is O_CLOEXEC and names something
+ * inside the new root, so the command's execve (and the init's close_range)
+ * closes them, and a start saves an op per target.
  * @module
  */
 
@@ -32,35 +36,43 @@ export class Fragment {
     return { back: this.ops.length - index };
   }
 
-  /** Resolves `inRoot` (see {@link containerPath}) below the root fd of op `root`. */
+  /**
+   * Resolves `inRoot` (see {@link containerPath}) below the root fd of op
+   * `root`; with `path` (a {@link pathBuffer}), the child also writes
+   * "/proc/self/fd/N" there, for the ops that act on the result by path
+   * (mount(2)).
+   */
   open(
     root: number,
     inRoot: string,
     flags: number,
     label: string,
-    tolerateMissing = false,
+    opts: { path?: Uint8Array; tolerateMissing?: boolean } = {},
   ): number {
     return this.push({
       call: "open_in_root",
-      args: [this.at(root), inRoot, flags],
+      args: [this.at(root), inRoot, flags, opts.path ?? null],
       label,
-      tolerate: tolerateMissing ? ["ENOENT"] : undefined,
+      tolerate: opts.tolerateMissing ? ["ENOENT"] : undefined,
     });
   }
 
-  /** "/proc/self/fd/N" for the fd op `fd` returned: the path mount(2) takes to act on that very file. */
+  /** "/proc/self/fd/N" for the fd op `fd` returned (an open_tree's): the path mount(2) takes to act on it. */
   fdPath(fd: number): number {
     return this.push({
       call: "fd_path",
-      args: [new Uint8Array(32), this.at(fd)],
+      args: [pathBuffer(), this.at(fd)],
       label: "name the fd",
     });
   }
+}
 
-  /** Closes the fd op `fd` returned. */
-  close(fd: number, what: string): number {
-    return this.push({ call: "close", args: [this.at(fd)], label: `close ${what}` });
-  }
+/**
+ * A buffer for "/proc/self/fd/N": given to open_in_root and to the ops after
+ * it, it is one buffer in the child (ffi/plan.ts).
+ */
+export function pathBuffer(): Uint8Array {
+  return new Uint8Array(32);
 }
 
 /**

@@ -1,52 +1,76 @@
 /**
  * Masked and read-only paths (spec.linux.maskedPaths/readonlyPaths), as
- * runc applies them: /dev/null bound over a masked file, an empty read-only
- * tmpfs over a masked directory, and a read-only bind of each read-only path
- * onto itself. Each path is resolved in the container's root and acted on
- * through its fd (./in_root.ts); paths the kernel does not have are skipped
- * (ENOENT tolerated, and the ops needing the fd are skipped with it).
+ * runc applies them: the container's /dev/null bound over a masked file, an
+ * empty read-only tmpfs over a masked directory, and a read-only bind of
+ * each read-only path onto itself. Each path is resolved in the container's
+ * root and acted on through its fd (./in_root.ts); paths the kernel does
+ * not have are skipped.
  * @module
  */
 
 import { K, MS } from "../../ffi/syscalls.ts";
-import { containerPath, type Fragment } from "./in_root.ts";
+import { containerPath, type Fragment, pathBuffer } from "./in_root.ts";
+
+/** A masked path and whether it is a directory (which a file bind cannot cover). */
+export interface MaskedPath {
+  path: string;
+  dir: boolean;
+}
+
+/**
+ * Classifies masked paths by looking at the host's own /proc and /sys: the
+ * container's are the same kernel's, mounted the same way, and no container
+ * can change what they hold. Paths the kernel lacks are left out.
+ */
+export function classifyMaskedPaths(paths: readonly string[]): MaskedPath[] {
+  const out: MaskedPath[] = [];
+  for (const path of paths) {
+    try {
+      out.push({ path, dir: Deno.statSync(path).isDirectory });
+    } catch {
+      // Not on this kernel: nothing to hide.
+    }
+  }
+  return out;
+}
 
 /**
  * Ops masking and write-protecting paths below the root fd of op `root`,
- * once /proc, /sys and /dev are mounted. Whether a masked path is a file or
- * a directory is left to the kernel, which answers ENOTDIR to the wrong one
- * of the two mounts: no host lookups on the run path.
+ * once /proc, /sys and /dev are mounted. A path missing in the container is
+ * skipped (ENOENT tolerated; the ops needing its fd are skipped with it).
  */
 export function maskOps(
   f: Fragment,
   root: number,
-  masked: readonly string[],
+  masked: readonly MaskedPath[],
   readonly: readonly string[],
 ): void {
   // The container's own /dev/null (runc binds it after pivot_root): the
   // host's would show the host's devtmpfs in the container's mountinfo.
-  const devNull = masked.length ? f.open(root, "dev/null", 0, "resolve /dev/null") : -1;
-  const nullPath = masked.length ? f.fdPath(devNull) : -1;
-  for (const path of masked) {
-    const fd = f.open(root, containerPath(path, "masked path"), 0, `resolve ${path}`, true);
-    const at = f.fdPath(fd);
-    f.push({
-      call: "mount",
-      args: [f.at(nullPath), f.at(at), null, MS.BIND, null],
-      label: `mask ${path}`,
-      tolerate: ["ENOTDIR"],
-    });
-    f.push({
-      call: "mount",
-      args: ["tmpfs", f.at(at), "tmpfs", MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, "size=0"],
-      label: `mask ${path}`,
-      tolerate: ["ENOTDIR"],
-    });
-    f.close(fd, path);
+  const devNull = pathBuffer();
+  if (masked.some((m) => !m.dir)) {
+    f.open(root, "dev/null", 0, "resolve /dev/null", { path: devNull });
   }
-  if (masked.length) f.close(devNull, "/dev/null");
+  for (const { path, dir } of masked) {
+    const at = pathBuffer();
+    f.open(root, containerPath(path, "masked path"), 0, `resolve ${path}`, {
+      path: at,
+      tolerateMissing: true,
+    });
+    f.push({
+      call: "mount",
+      args: dir
+        ? ["tmpfs", at, "tmpfs", MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, "size=0"]
+        : [devNull, at, null, MS.BIND, null],
+      label: `mask ${path}`,
+      // Its resolution was tolerated and left the path empty.
+      tolerate: ["ENOENT"],
+    });
+  }
   for (const path of readonly) {
-    const fd = f.open(root, containerPath(path, "read-only path"), 0, `resolve ${path}`, true);
+    const fd = f.open(root, containerPath(path, "read-only path"), 0, `resolve ${path}`, {
+      tolerateMissing: true,
+    });
     const tree = f.push({
       call: "open_tree",
       args: [f.at(fd), "", K.OPEN_TREE_CLONE | K.O_CLOEXEC | K.AT_RECURSIVE | K.AT_EMPTY_PATH],
@@ -70,7 +94,5 @@ export function maskOps(
       label: `remount ${path} read-only`,
       tolerate: ["EINVAL"],
     });
-    f.close(tree, path);
-    f.close(fd, path);
   }
 }

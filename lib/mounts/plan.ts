@@ -15,8 +15,8 @@
 import type { Op } from "../../ffi/plan.ts";
 import { K, makedev, MS } from "../../ffi/syscalls.ts";
 import type { Device } from "../spec.ts";
-import { containerPath, Fragment, IN_ROOT } from "./in_root.ts";
-import { maskOps } from "./masks.ts";
+import { containerPath, Fragment, IN_ROOT, pathBuffer } from "./in_root.ts";
+import { type MaskedPath, maskOps } from "./masks.ts";
 import type { PreparedMount } from "./prepare.ts";
 
 /** Symlinks every /dev gets, as runc makes them (name in /dev, target). */
@@ -43,69 +43,63 @@ const MOVE_EMPTY = K.MOVE_MOUNT_F_EMPTY_PATH | K.MOVE_MOUNT_T_EMPTY_PATH;
  * own fd: the flags reach exactly that mount.
  */
 export function mountOps(f: Fragment, root: number, m: PreparedMount): void {
-  const target = f.open(
-    root,
-    m.inRoot,
-    IN_ROOT.MKDIR | (m.fileTarget ? IN_ROOT.FILE : 0),
-    `resolve ${m.destination} in the container`,
-  );
-  if (m.bind) {
-    const tree = f.push({
-      call: "open_tree",
-      args: [
-        K.AT_FDCWD,
-        m.source,
-        K.OPEN_TREE_CLONE | K.O_CLOEXEC | (m.flags & MS.REC ? K.AT_RECURSIVE : 0),
-      ],
-      label: `open ${m.source} to bind on ${m.destination}`,
-    });
-    f.push({
-      call: "move_mount",
-      args: [f.at(tree), "", f.at(target), "", MOVE_EMPTY],
-      label: `bind ${m.source} on ${m.destination}`,
-    });
-    // A bind ignores every flag but MS_BIND|MS_REC: the rest needs a remount.
-    const extra = m.flags & ~(MS.BIND | MS.REC);
-    if (extra || m.propagation) {
-      const path = f.fdPath(tree);
-      if (extra) {
-        f.push({
-          call: "mount",
-          args: [null, f.at(path), null, MS.BIND | MS.REMOUNT | extra, null],
-          label: `remount ${m.destination}${extra & MS.RDONLY ? " read-only" : ""}`,
-        });
-      }
-      if (m.propagation) {
-        f.push({
-          call: "mount",
-          args: [null, f.at(path), null, m.propagation, null],
-          label: `set propagation of ${m.destination}`,
-        });
-      }
-    }
-    f.close(tree, `the tree of ${m.source}`);
-  } else {
-    const path = f.fdPath(target);
+  const flags = IN_ROOT.MKDIR | (m.fileTarget ? IN_ROOT.FILE : 0);
+  const label = `resolve ${m.destination} in the container`;
+  if (!m.bind) {
+    const path = pathBuffer();
+    f.open(root, m.inRoot, flags, label, { path });
     f.push({
       call: "mount",
-      args: [m.source, f.at(path), m.type, m.flags, m.data],
+      args: [m.source, path, m.type, m.flags, m.data],
       label: `mount ${m.type ?? m.source} on ${m.destination}`,
     });
     if (m.propagation) {
       // The target's fd is the directory under the new mount, not the
       // mount: look the mount up again. Propagation is all this can change
       // (the file system is in place already), and only inside the root.
-      const again = f.open(root, m.inRoot, 0, `resolve ${m.destination} again`);
-      const mounted = f.fdPath(again);
+      const mounted = pathBuffer();
+      f.open(root, m.inRoot, 0, `resolve ${m.destination} again`, { path: mounted });
       f.push({
         call: "mount",
-        args: [null, f.at(mounted), null, m.propagation, null],
+        args: [null, mounted, null, m.propagation, null],
         label: `set propagation of ${m.destination}`,
       });
-      f.close(again, m.destination);
     }
+    return;
   }
-  f.close(target, m.destination);
+  const target = f.open(root, m.inRoot, flags, label);
+  const tree = f.push({
+    call: "open_tree",
+    args: [
+      K.AT_FDCWD,
+      m.source,
+      K.OPEN_TREE_CLONE | K.O_CLOEXEC | (m.flags & MS.REC ? K.AT_RECURSIVE : 0),
+    ],
+    label: `open ${m.source} to bind on ${m.destination}`,
+  });
+  f.push({
+    call: "move_mount",
+    args: [f.at(tree), "", f.at(target), "", MOVE_EMPTY],
+    label: `bind ${m.source} on ${m.destination}`,
+  });
+  // A bind ignores every flag but MS_BIND|MS_REC: the rest needs a remount.
+  const extra = m.flags & ~(MS.BIND | MS.REC);
+  if (!extra && !m.propagation) return;
+  const path = f.fdPath(tree);
+  if (extra) {
+    f.push({
+      call: "mount",
+      args: [null, f.at(path), null, MS.BIND | MS.REMOUNT | extra, null],
+      label: `remount ${m.destination}${extra & MS.RDONLY ? " read-only" : ""}`,
+    });
+  }
+  if (m.propagation) {
+    f.push({
+      call: "mount",
+      args: [null, f.at(path), null, m.propagation, null],
+      label: `set propagation of ${m.destination}`,
+    });
+  }
 }
 
 /**
@@ -155,22 +149,21 @@ export function deviceOps(
           tolerate: ["EEXIST"],
         });
       } else if (d) {
-        const target = f.open(
+        const path = pathBuffer();
+        f.open(
           root,
           dir ? `${dir}/${name}` : name,
           IN_ROOT.MKDIR | IN_ROOT.FILE,
           `create ${d.path}`,
+          { path },
         );
-        const path = f.fdPath(target);
         f.push({
           call: "mount",
-          args: [d.path, f.at(path), null, MS.BIND, null],
+          args: [d.path, path, null, MS.BIND, null],
           label: `bind ${d.path} from the host`,
         });
-        f.close(target, d.path);
       }
     }
-    f.close(fd, `/${dir}`);
   }
 }
 
@@ -188,8 +181,8 @@ export interface RootfsPlan {
   bindDevices?: boolean;
   /** An image's root: an overlayfs mounted on `rootfs` first, in the container's namespace. */
   overlay?: RootOverlay;
-  /** spec.linux.maskedPaths: hidden once everything is mounted. */
-  masked?: readonly string[];
+  /** spec.linux.maskedPaths, classified: hidden once everything is mounted. */
+  masked?: readonly MaskedPath[];
   /** spec.linux.readonlyPaths: made read-only once everything is mounted. */
   readonlyPaths?: readonly string[];
 }
@@ -279,7 +272,6 @@ export function rootfsOps(p: RootfsPlan): Op[] {
   f.push({ call: "pivot_root", args: [".", "."], label: `pivot_root ${rootfs}` });
   f.push({ call: "umount2", args: [".", K.MNT_DETACH], label: "detach old root" });
   f.push({ call: "chdir", args: ["/"], label: "chdir /" });
-  f.close(root, "the rootfs");
   return f.ops;
 }
 
@@ -299,7 +291,5 @@ export function workdirOps(cwd: string): Op[] {
   });
   const dir = f.open(root, inRoot, IN_ROOT.MKDIR, `create working directory ${cwd}`);
   f.push({ call: "fchdir", args: [f.at(dir)], label: `chdir ${cwd}` });
-  f.close(dir, cwd);
-  f.close(root, "/");
   return f.ops;
 }

@@ -8,8 +8,10 @@ import type { Spec } from "../../lib/spec.ts";
 
 const ROOT = "/nonexistent-rootfs";
 
+const MASKED = [{ path: "/proc/kcore", dir: false }, { path: "/sys/firmware", dir: true }];
+
 function planFor(spec: Spec, init = false): Op[] {
-  return buildChildPlan({ spec, mounts: prepareMounts(spec.mounts), init });
+  return buildChildPlan({ spec, mounts: prepareMounts(spec.mounts), init, masked: MASKED });
 }
 
 function spec(extra: Partial<Parameters<typeof defaultSpec>[0]> = {}): Spec {
@@ -179,8 +181,19 @@ function source(plan: Op[], i: number, k: number): number {
   return "back" in a ? i - a.back : a.ref;
 }
 
-/** The op that produced the fd a "/proc/self/fd/N" argument names. */
+/**
+ * The op that produced the fd a "/proc/self/fd/N" argument names: a buffer
+ * an open_in_root filled, or the result of an fd_path op.
+ */
 function fdOf(plan: Op[], i: number, k: number): Op {
+  const a = plan[i].args[k];
+  if (a instanceof Uint8Array) {
+    const filler = plan.findIndex((op, j) =>
+      j < i && op.call === "open_in_root" && op.args[3] === a
+    );
+    assert.ok(filler >= 0, `${plan[i].label}: arg ${k} is a buffer no resolution fills`);
+    return plan[filler];
+  }
   const path = plan[source(plan, i, k)];
   assert.equal(path.call, "fd_path", `${plan[i].label}: arg ${k} is not an fd's path`);
   return plan[source(plan, source(plan, i, k), 1)];
@@ -197,7 +210,6 @@ function busySpec(): Spec {
     ],
   });
   s.linux.devices!.push({ type: "c", path: "/dev/../../../../tmp/x", major: 1, minor: 3 });
-  s.linux.maskedPaths = ["/proc/kcore", "/sys/firmware"];
   s.linux.readonlyPaths = ["/proc/sys"];
   return s;
 }
@@ -273,11 +285,15 @@ Deno.test("plan: masks and read-only paths resolve in the root, skipped where mi
     assert.deepEqual(plan[r].tolerate, ["ENOENT"]);
     assert.ok(r < pivot && r > at(plan, "mount sysfs on /sys"));
   }
-  // A file gets /dev/null, a directory an empty tmpfs: the kernel refuses the other (ENOTDIR).
-  const masks = plan.flatMap((op, i) => op.label === "mask /proc/kcore" ? [i] : []);
-  assert.deepEqual(masks.map((i) => plan[i].tolerate), [["ENOTDIR"], ["ENOTDIR"]]);
-  assert.equal(fdOf(plan, masks[0], 0).args[1], "dev/null");
-  assert.equal(plan[masks[1]].args[2], "tmpfs");
+  // A file gets the container's /dev/null, a directory an empty tmpfs.
+  const file = plan[at(plan, "mask /proc/kcore")];
+  assert.equal(fdOf(plan, at(plan, "mask /proc/kcore"), 0).args[1], "dev/null");
+  assert.equal(file.args[3], MS.BIND);
+  const dir = plan[at(plan, "mask /sys/firmware")];
+  assert.equal(dir.args[2], "tmpfs");
+  assert.equal((dir.args[3] as number) & MS.RDONLY, MS.RDONLY);
+  // A missing path leaves its buffer empty: the mount fails with ENOENT, tolerated.
+  assert.deepEqual(file.tolerate, ["ENOENT"]);
 });
 
 Deno.test("plan: mount and device destinations are checked: relative and / refused, .. cleaned", () => {
