@@ -13,6 +13,7 @@ import type { Namespace } from "../spec.ts";
 import { ptyOps, type WindowSize } from "../tty/pty_ops.ts";
 import { execOps } from "./exec.ts";
 import { becomeNamespaceRootOps } from "./plan.ts";
+import { workdirOps } from "../mounts/plan.ts";
 
 /** setns order: the user namespace grants the rights to join the others. */
 const ORDER: readonly Namespace["type"][] = [
@@ -87,7 +88,8 @@ export function buildJoinPlan(input: JoinInput): Op[] {
       args: [K.SIG_SETMASK, new Uint8Array(8), null, 8],
       label: "unblock signals",
     },
-    { call: "chdir", args: [input.cwd], label: `chdir ${input.cwd}` },
+    // Resolved in the container's root, as a fd: never a runtime fd's magic link.
+    ...workdirOps(input.cwd, false),
     {
       call: "close_range",
       args: [3, 0xffffffff, K.CLOSE_RANGE_CLOEXEC],

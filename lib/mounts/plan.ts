@@ -276,11 +276,12 @@ export function rootfsOps(p: RootfsPlan): Op[] {
 }
 
 /**
- * The working directory: created if missing and entered through its fd,
- * resolved in the container's root (after pivot_root, "/"). A magic link
- * (/proc/self/fd/N, an fd the runtime still held) is refused.
+ * The working directory: created if missing (`create`) and entered through
+ * its fd, resolved in the container's root (after pivot_root or setns, "/").
+ * A magic link (/proc/self/fd/N: an fd the runtime still held, runc's
+ * CVE-2024-21626) is refused.
  */
-export function workdirOps(cwd: string): Op[] {
+export function workdirOps(cwd: string, create = true): Op[] {
   const inRoot = containerPath(cwd, "working directory");
   if (inRoot === "") return [{ call: "chdir", args: ["/"], label: "chdir /" }];
   const f = new Fragment();
@@ -289,7 +290,12 @@ export function workdirOps(cwd: string): Op[] {
     args: [K.AT_FDCWD, "/", K.O_PATH | K.O_DIRECTORY | K.O_CLOEXEC],
     label: "open /",
   });
-  const dir = f.open(root, inRoot, IN_ROOT.MKDIR, `create working directory ${cwd}`);
+  const dir = f.open(
+    root,
+    inRoot,
+    create ? IN_ROOT.MKDIR : 0,
+    `${create ? "create" : "resolve"} working directory ${cwd}`,
+  );
   f.push({ call: "fchdir", args: [f.at(dir)], label: `chdir ${cwd}` });
   return f.ops;
 }

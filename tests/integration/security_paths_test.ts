@@ -222,6 +222,33 @@ Deno.test(
   },
 );
 
+Deno.test(
+  rootOnly("paths: exec -w is resolved in the container: no magic links, links stay inside"),
+  async () => {
+    const name = `paths-${crypto.randomUUID().slice(0, 8)}`;
+    const start = await mc(["run", "-d", "--name", name, "-v", `${VOL}:/data`, "sleep", "30"]);
+    assert.equal(start.code, 0, start.stderr);
+    try {
+      await mc(["exec", name, "sh", "-c", `mkdir -p /data/in && ln -sfn ${HOST} /data/out-link`]);
+      const ok = await mc(["exec", "-w", "/data/in/../in", name, "pwd"]);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.equal(ok.stdout, "/data/in\n");
+      for (const cwd of ["/proc/self/cwd", "/proc/1/root/data", "/data/out-link"]) {
+        const r = await mc(["exec", "-w", cwd, name, "pwd"]);
+        assert.equal(r.code, 125, `${cwd}: ${r.stdout}${r.stderr}`);
+        assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+        assert.match(
+          r.stderr,
+          new RegExp(`working directory ${cwd}: (Too many levels|No such file)`),
+        );
+      }
+      assert.deepEqual(hostSide(), []);
+    } finally {
+      await mc(["rm", "-f", name]);
+    }
+  },
+);
+
 globalThis.addEventListener("unload", () => {
   if (IS_ROOT) Deno.removeSync(base, { recursive: true });
 });
