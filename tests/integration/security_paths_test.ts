@@ -223,6 +223,52 @@ Deno.test(
 );
 
 Deno.test(
+  rootOnly(
+    "paths: an image's layers with links out of the container: targets resolve in its overlay",
+  ),
+  async () => {
+    await mc(["run", "true"]); // the default rootfs, built
+    const tree = `${base}/image-tree`;
+    await sh(`cp -a ${TEST_HOME}/data/rootfs/default ${tree}`);
+    Deno.symlinkSync(HOST, `${tree}/abs`);
+    Deno.symlinkSync(`../../../../../..${HOST}`, `${tree}/rel`);
+    Deno.symlinkSync("/etc", `${tree}/etc-link`);
+    await sh(`tar -C ${tree} -cf ${base}/image.tar .`);
+    const imported = await mc(["import", `${base}/image.tar`, "paths-links:1"]);
+    assert.equal(imported.code, 0, imported.stderr);
+    try {
+      for (const link of ["abs", "rel", "etc-link"]) {
+        for (
+          const flags of [
+            ["-v", `${FILE}:/${link}/app.conf`],
+            ["-v", `${DIR}:/${link}/sub`],
+            ["--device", `/dev/null:/${link}/null`],
+            ["-w", `/${link}/work`],
+          ]
+        ) {
+          const r = await mc(["run", ...flags, "paths-links:1", "true"]);
+          workedOrRefused(r, `${link} ${flags.join(" ")}`);
+          assert.deepEqual(hostSide(), [], `${link} ${flags.join(" ")}`);
+        }
+      }
+      // Through the image's /etc link: the container's /etc.
+      const r = await mc([
+        "run",
+        "-v",
+        `${FILE}:/etc-link/app.conf`,
+        "paths-links:1",
+        "cat",
+        "/etc/app.conf",
+      ]);
+      assert.equal(r.stdout, "from the host file\n", r.stderr);
+      assert.ok(!exists("/etc/app.conf"));
+    } finally {
+      await mc(["rmi", "paths-links:1"]);
+    }
+  },
+);
+
+Deno.test(
   rootOnly("paths: exec -w is resolved in the container: no magic links, links stay inside"),
   async () => {
     const name = `paths-${crypto.randomUUID().slice(0, 8)}`;
