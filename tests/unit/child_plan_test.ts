@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { IN_ROOT, type Op, type Ref } from "../../ffi/plan.ts";
 import { CLONE, K, MS } from "../../ffi/syscalls.ts";
 import { defaultSpec } from "../../lib/container/default_spec.ts";
+import { buildJoinPlan } from "../../lib/container/join.ts";
 import { buildChildPlan, cloneFlags } from "../../lib/container/plan.ts";
 import { checkDevices, prepareMounts } from "../../lib/mounts/prepare.ts";
 import type { Spec } from "../../lib/spec.ts";
@@ -325,4 +326,22 @@ Deno.test("plan: stdin from the host's /dev/null before anything else, only when
   assert.deepEqual(plan[open + 2].args, [{ back: 2 }]);
   assert.ok(open < at(plan, "make / rprivate"), "the host's node, not the container's");
   assert.equal(at(planFor(spec()), "open /dev/null"), -1);
+});
+
+Deno.test("join plan: exec -w is entered through an fd resolved in the container's root, never created", () => {
+  const plan = buildJoinPlan({
+    pid: 1234,
+    namespaces: ["mount", "pid"],
+    args: ["/bin/true"],
+    env: [],
+    cwd: "/proc/self/fd/3/x",
+  });
+  const open = plan.findIndex((op) => op.call === "open_in_root");
+  assert.equal(plan[open].args[1], "proc/self/fd/3/x");
+  assert.equal(plan[open].args[2], 0);
+  assert.equal(plan[source(plan, open, 0)].label, "open /");
+  const chdir = plan.findIndex((op) => op.call === "fchdir");
+  assert.equal(source(plan, chdir, 0), open);
+  assert.ok(open > plan.findIndex((op) => op.label === "join the mount namespace"));
+  assert.ok(!plan.some((op) => op.call === "chdir" && op.args[0] !== "/"));
 });
