@@ -247,13 +247,15 @@ export function rootfsOps(p: RootfsPlan): Op[] {
   });
   for (const m of p.mounts) mountOps(f, root, m);
   // After every mount, as runc does: a node is never hidden under a later
-  // mount (a --device target in /tmp stays visible).
-  if (p.devices.length || p.mounts.some((m) => m.destination === "/dev")) {
+  // mount (a --device target in /tmp stays visible). A /dev bound from the
+  // host (-v /dev:/dev) is the host's own: nothing is made in it (runc's rule).
+  const devBound = p.mounts.some((m) => m.inRoot === "dev" && m.bind);
+  if (!devBound && (p.devices.length || p.mounts.some((m) => m.inRoot === "dev"))) {
     deviceOps(
       f,
       root,
       p.devices,
-      p.mounts.some((m) => m.destination === "/dev/pts"),
+      p.mounts.some((m) => m.inRoot === "dev/pts"),
       p.bindDevices,
     );
   }

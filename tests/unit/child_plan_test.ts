@@ -345,3 +345,14 @@ Deno.test("join plan: exec -w is entered through an fd resolved in the container
   assert.ok(open > plan.findIndex((op) => op.label === "join the mount namespace"));
   assert.ok(!plan.some((op) => op.call === "chdir" && op.args[0] !== "/"));
 });
+
+Deno.test("plan: a /dev bound from the host gets no nodes or links made in it (runc's rule)", () => {
+  const s = spec({
+    mounts: [{ destination: "/dev/", type: "bind", source: "/dev", options: ["rbind"] }],
+  });
+  s.linux.devices!.push({ type: "c", path: "/dev/extra", major: 1, minor: 3 });
+  const plan = planFor(s);
+  assert.ok(at(plan, "bind /dev on /dev/") > 0);
+  assert.equal(plan.filter((op) => op.call === "mknodat" || op.call === "symlinkat").length, 0);
+  assert.ok(planFor(spec()).some((op) => op.call === "mknodat"));
+});
