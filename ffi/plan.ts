@@ -29,7 +29,18 @@ export type SpecialOp =
    */
   | "open_in_root"
   /** Write "/proc/self/fd/N" (N = args[1]) into the 32-byte args[0]; the result is args[0]. */
-  | "fd_path";
+  | "fd_path"
+  /**
+   * Close every descriptor from 3 up (really, not close-on-exec) but the
+   * args (up to six) and the trampoline's own (error pipe, parent pidfd);
+   * the sync pipe goes too, so it comes after wait_sync.
+   */
+  | "close_fds"
+  /**
+   * Exit at once if the parent has already exited (the parent-death signal
+   * set just before would then never come): after every prctl(PDEATHSIG).
+   */
+  | "check_parent";
 
 const SPECIAL: Record<SpecialOp, number> = {
   wait_sync: -1,
@@ -38,6 +49,8 @@ const SPECIAL: Record<SpecialOp, number> = {
   send_fd: -4,
   open_in_root: -5,
   fd_path: -6,
+  close_fds: -7,
+  check_parent: -8,
 };
 
 /** Flags of the open_in_root op (MC_IN_ROOT_* in trampoline.c). */

@@ -21,6 +21,13 @@
 // succeeded. Both pipes (error, and sync: the parent releases the child with
 // one byte) belong to the trampoline; the parent gets their ends from
 // mc_spawn.
+//
+// The child is a copy of the runtime (its memory, environment, open files,
+// executable): it turns non-dumpable first thing, so that no process of a
+// container it joins can read /proc/PID/{environ,fd,exe,mem} or ptrace it,
+// until its final execve makes it the command (runc's CVE-2016-9962 and
+// CVE-2019-5736). The plan closes the runtime's files with close_fds before
+// any container process can see the child.
 
 #define _GNU_SOURCE
 #include <errno.h>
@@ -31,6 +38,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <poll.h>
+#include <sched.h>
 #include <termios.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -45,6 +56,8 @@
 #define MC_OP_SEND_FD (-4)
 #define MC_OP_OPEN_IN_ROOT (-5)
 #define MC_OP_FD_PATH (-6)
+#define MC_OP_CLOSE_FDS (-7)
+#define MC_OP_CHECK_PARENT (-8)
 
 // Flags of MC_OP_OPEN_IN_ROOT (a[2]).
 #define MC_IN_ROOT_MKDIR 1     // create missing directories (0755) on the way
@@ -112,16 +125,62 @@ static __attribute__((noreturn)) void mc_init_loop(long child) {
   }
 }
 
-static long mc_init(void) {
+// Closes descriptors lo..hi: 0 or -1 with errno. Without close_range
+// (before Linux 5.9), one by one up to the open-files limit.
+static long mc_close_between(unsigned long lo, unsigned long hi) {
+  if (syscall(SYS_close_range, lo, hi, 0) == 0) return 0;
+  if (errno != ENOSYS) return -1;
+  struct {
+    uint64_t cur, max;
+  } lim = {1024, 1024};
+  syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, &lim);
+  for (uint64_t fd = lo; fd <= hi && fd < lim.cur; fd++) syscall(SYS_close, fd);
+  return 0;
+}
+
+// Closes every descriptor from 3 up but the n in keep (values below 3 are
+// ignored): really closed, not close-on-exec, so that nothing of the
+// runtime's is in the child when a container's process can see it.
+static long mc_close_fds(const long *keep, int n) {
+  unsigned long lo = 3;
+  for (;;) {
+    long next = -1;  // the lowest kept descriptor at or above lo
+    for (int k = 0; k < n; k++) {
+      if (keep[k] >= (long)lo && (next < 0 || keep[k] < next)) next = keep[k];
+    }
+    unsigned long hi = next < 0 ? ~0U : (unsigned long)next - 1;
+    if ((long)lo != next && mc_close_between(lo, hi) < 0) return -1;
+    if (next < 0) return 0;
+    lo = (unsigned long)next + 1;
+  }
+}
+
+// The parent-death signal is a one-shot promise the kernel breaks silently:
+// it is not sent when the parent died before the prctl. *parentfd is a pidfd
+// of the parent; readable means it has exited: end here as the signal would
+// have. Without pidfds (before Linux 5.3) there is nothing to check.
+static long mc_check_parent(int parentfd) {
+  if (parentfd < 0) return 0;
+  struct pollfd p = {.fd = parentfd, .events = POLLIN};
+  struct timespec zero = {0, 0};
+  if (syscall(SYS_ppoll, &p, 1, &zero, 0, 8) > 0) mc_exit(137);
+  return 0;
+}
+
+static long mc_init(int *parentfd) {
+  // The command's parent is this process from now on: it checks this one.
+  long self = syscall(SYS_pidfd_open, syscall(SYS_getpid), 0);
   long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
   if (pid != 0) {
     if (pid < 0) return pid;
     // The init holds no file of the runtime's: the error pipe must reach EOF
     // when the command execs, and nothing else needs to stay open here.
-    if (syscall(SYS_close_range, 3, ~0U, 0) < 0) {
-      for (int fd = 3; fd < 1024; fd++) syscall(SYS_close, fd);
-    }
+    mc_close_fds(0, 0);
     mc_init_loop(pid);
+  }
+  if (self >= 0) {
+    syscall(SYS_close, *parentfd);
+    *parentfd = (int)self;
   }
   return 0;
 }
@@ -338,7 +397,7 @@ static int mc_tolerated(const int64_t *op, int err) {
 }
 
 static __attribute__((noreturn)) void mc_child(const int64_t *ops, uint32_t nops, int errfd,
-                                                int syncfd, int debugfd) {
+                                                int syncfd, int debugfd, int parentfd) {
   int64_t results[MC_MAX_OPS];
   int sticky = 0;  // execvp's rule: a PATH entry found but not executable wins over ENOENT
   for (uint32_t i = 0; i < nops; i++) {
@@ -371,7 +430,7 @@ static __attribute__((noreturn)) void mc_child(const int64_t *ops, uint32_t nops
         break;
       }
       case MC_OP_INIT:
-        r = mc_init();
+        r = mc_init(&parentfd);
         if (r < 0) {
           errno = (int)-r;
           r = -1;
@@ -394,6 +453,14 @@ static __attribute__((noreturn)) void mc_child(const int64_t *ops, uint32_t nops
         break;
       case MC_OP_FD_PATH:
         r = mc_fd_path((char *)a[0], a[1]);
+        break;
+      case MC_OP_CLOSE_FDS: {
+        long keep[8] = {a[0], a[1], a[2], a[3], a[4], a[5], errfd, parentfd};
+        r = mc_close_fds(keep, 8);
+        break;
+      }
+      case MC_OP_CHECK_PARENT:
+        r = mc_check_parent(parentfd);
         break;
       default:
         r = syscall(op[0], a[0], a[1], a[2], a[3], a[4], a[5]);
@@ -433,17 +500,25 @@ int64_t mc_spawn(uint64_t clone_flags, const int64_t *ops, uint32_t nops, int32_
   // child before it resets them; the parent restores its mask at once.
   sigset_t all, old;
   sigfillset(&all);
+  // How the child checks that this process is alive (check_parent op).
+  int parentfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+  // An unprivileged runtime writes the id maps of a new user namespace
+  // through /proc/PID, which non-dumpable makes root's: its child stays
+  // dumpable until its plan says otherwise (alone in a new PID namespace).
+  int dumpable = (clone_flags & CLONE_NEWUSER) && geteuid() != 0;
   pthread_sigmask(SIG_SETMASK, &all, &old);
   long pid = syscall(SYS_clone, (unsigned long)(clone_flags | SIGCHLD), 0, 0, 0, 0);
   if (pid == 0) {
+    if (!dumpable) syscall(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0);
     // The child must not hold the parent's ends: a dead parent then reads as
     // EOF on the sync pipe.
     syscall(SYS_close, errp[0]);
     syscall(SYS_close, syncp[1]);
-    mc_child(ops, nops, errp[1], syncp[0], debugfd);
+    mc_child(ops, nops, errp[1], syncp[0], debugfd, parentfd);
   }
   int err = errno;
   pthread_sigmask(SIG_SETMASK, &old, 0);
+  if (parentfd >= 0) close(parentfd);
   close(errp[1]);
   close(syncp[0]);
   if (pid < 0) {
@@ -575,7 +650,7 @@ int32_t mc_set_winsize(int32_t fd, uint16_t rows, uint16_t cols) {
 }
 
 // The layout version the TypeScript encoder checks before it trusts this .so.
-int32_t mc_abi_version(void) { return 4; }
+int32_t mc_abi_version(void) { return 5; }
 
 // Blocking helpers for the parent. JavaScript calls them through nonblocking
 // FFI symbols, on a worker thread, so the event loop keeps forwarding

@@ -9,6 +9,7 @@
 
 import type { Op } from "../../ffi/plan.ts";
 import { K } from "../../ffi/syscalls.ts";
+import { parentDeathOps } from "../security/process_ops.ts";
 import type { Namespace } from "../spec.ts";
 import { ptyOps, type WindowSize } from "../tty/pty_ops.ts";
 import { execOps } from "./exec.ts";
@@ -78,7 +79,16 @@ export function buildJoinPlan(input: JoinInput): Op[] {
   if (joined.includes("user")) ops.push(...becomeNamespaceRootOps());
   ops.push(
     { call: "reset_signals", args: [], label: "reset signal handlers" },
+    {
+      // The fork below enters the container's PID namespace, where its
+      // processes see this one: nothing of the runtime's may be open then.
+      call: "close_fds",
+      args: input.terminal ? [input.terminal.socketFd] : [],
+      label: "close the runtime's files",
+    },
     { call: "init", args: [], label: "fork into the PID namespace" },
+    // The fork's child has no parent-death signal; its parent is the waiter.
+    ...parentDeathOps("the fork into the PID namespace"),
     { call: "setsid", args: [], label: "start a new session" },
   );
   if (input.terminal) ops.push(...ptyOps(input.terminal.socketFd, input.terminal.size));

@@ -12,6 +12,7 @@ import type { PreparedMount } from "../mounts/prepare.ts";
 import { rootfsOps, type RootOverlay, workdirOps } from "../mounts/plan.ts";
 import { loopbackUpOps } from "../net/loopback.ts";
 import { ptyOps, type WindowSize } from "../tty/pty_ops.ts";
+import { parentDeathOps } from "../security/process_ops.ts";
 import type { Namespace, Spec } from "../spec.ts";
 import { execOps } from "./exec.ts";
 import { rlimitOps } from "./rlimits.ts";
@@ -60,6 +61,9 @@ export function becomeNamespaceRootOps(): Op[] {
     },
     { call: "setresgid", args: [0, 0, 0], label: "setresgid 0 in the user namespace" },
     { call: "setresuid", args: [0, 0, 0], label: "setresuid 0 in the user namespace" },
+    // Also where a child kept dumpable for an unprivileged runtime's id maps
+    // stops being so: the maps are written once it is released.
+    ...parentDeathOps("becoming root of the user namespace"),
   ];
 }
 
@@ -155,8 +159,19 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
   // Before the init fork, so the init and the command share the terminal's session.
   if (input.terminal) ops.push(...ptyOps(input.terminal.socketFd, input.terminal.size));
   ops.push(...rlimitOps(proc.rlimits));
-  ops.push({ call: "reset_signals", args: [], label: "reset signal handlers" });
-  if (input.init) ops.push({ call: "init", args: [], label: "fork the init process" });
+  ops.push(
+    // Before a second process (--init's command, an exec) can share the PID
+    // namespace: nothing of the runtime's stays open (the pty socket and
+    // stdio copies are used above).
+    { call: "close_fds", args: [], label: "close the runtime's files" },
+    { call: "reset_signals", args: [], label: "reset signal handlers" },
+  );
+  if (input.init) {
+    ops.push(
+      { call: "init", args: [], label: "fork the init process" },
+      ...parentDeathOps("the init fork"),
+    );
+  }
   ops.push({
     call: "rt_sigprocmask",
     args: [K.SIG_SETMASK, new Uint8Array(8), null, 8],

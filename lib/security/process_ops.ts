@@ -30,10 +30,15 @@
  * 7. no_new_privs, then the seccomp filter last, right before execve: with
  *    no_new_privs any process may load a filter, and nothing of the
  *    runtime's own steps has to pass it.
+ *
+ * After steps 4 to 6 the parent-death signal is set again ({@link parentDeathOps}):
+ * the kernel clears it at every change of uid or gid, and a container whose
+ * runtime was killed would otherwise run on, unowned.
  * @module
  */
 
 import type { Op } from "../../ffi/plan.ts";
+import { K } from "../../ffi/syscalls.ts";
 import type { Capabilities, Spec } from "../spec.ts";
 import {
   ALL_CAPABILITIES,
@@ -52,6 +57,26 @@ export const PR = {
   CAP_AMBIENT_RAISE: 2,
   CAP_AMBIENT_CLEAR_ALL: 4,
 } as const;
+
+/**
+ * What the kernel undoes at a change of uid or gid (commit_creds) and at a
+ * fork, done again: the parent-death signal (cleared by both) and
+ * non-dumpability (a credential change sets fs.suid_dumpable, which may be
+ * 1). Then check_parent: a parent that died before the prctl sends nothing.
+ * Runs after a seccomp filter loaded without no_new_privs, like the user
+ * switch: a profile must allow prctl and ppoll (docker's does).
+ */
+export function parentDeathOps(after: string): Op[] {
+  return [
+    {
+      call: "prctl",
+      args: [K.PR_SET_PDEATHSIG, K.SIGKILL, 0, 0, 0],
+      label: `set the parent-death signal again after ${after}`,
+    },
+    { call: "prctl", args: [K.PR_SET_DUMPABLE, 0, 0, 0, 0], label: "stay non-dumpable" },
+    { call: "check_parent", args: [], label: "check that the parent lives" },
+  ];
+}
 
 /** _LINUX_CAPABILITY_VERSION_3: 64-bit sets as two 32-bit words each. */
 export const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
@@ -208,6 +233,7 @@ export function securityOps(spec: Spec, opts: SecurityOptions = {}): Op[] {
     ...(noNewPrivs ? [] : filter),
     ...userOps(spec, caps !== undefined),
     ...(caps ? capabilityOps(caps, can) : []),
+    ...parentDeathOps(`the switch to user ${spec.process.user.uid}`),
     ...(noNewPrivs
       ? [
         {

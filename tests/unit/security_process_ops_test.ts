@@ -151,13 +151,20 @@ Deno.test("securityOps: without no_new_privs the filter loads while CAP_SYS_ADMI
   assert.ok(seccomp < labels.indexOf("capset"));
 });
 
-Deno.test("securityOps: no capabilities object, no seccomp: only the user switch", () => {
+Deno.test("securityOps: no capabilities object, no seccomp: only the user switch (and its rearm)", () => {
   const list = ops(spec((s) => {
     delete s.process.capabilities;
     delete s.linux.seccomp;
     s.process.noNewPrivileges = false;
   }));
-  assert.deepEqual(list.map((op) => op.call), ["setgroups", "setresgid", "setresuid"]);
+  assert.deepEqual(list.map((op) => op.call), [
+    "setgroups",
+    "setresgid",
+    "setresuid",
+    "prctl",
+    "prctl",
+    "check_parent",
+  ]);
 });
 
 Deno.test("securityOps: unknown capability names in a spec are refused", () => {
