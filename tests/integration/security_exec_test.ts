@@ -43,10 +43,18 @@ async function processOf(cmdline: string): Promise<number> {
   return found[0];
 }
 
-/** Removes container cgroups a killed runtime could not (they are empty once its processes died). */
-async function removeNewCgroups(before: string[]): Promise<void> {
-  const fresh = containerCgroups().filter((c) => !before.includes(c));
-  for (const dir of fresh.sort((a, b) => b.length - a.length)) {
+/** The name of the container cgroup process `pid` is in (minicontainer-ID), if any. */
+function cgroupOf(pid: number): string | undefined {
+  return /minicontainer-[0-9a-f]+/.exec(Deno.readTextFileSync(`/proc/${pid}/cgroup`))?.[0];
+}
+
+/**
+ * Removes the cgroup directories named `name`, which a killed runtime could
+ * not (they are empty once its processes died).
+ */
+async function removeCgroups(name: string | undefined): Promise<void> {
+  if (!name) return;
+  for (const dir of containerCgroups().filter((c) => c.endsWith(`/${name}`))) {
     await waitFor(
       () => {
         try {
@@ -125,12 +133,13 @@ function kill(child: Deno.ChildProcess): void {
  * the command runs, and waits for the command to die with it.
  */
 async function killRuntimeOf(flags: string[]): Promise<void> {
-  const before = containerCgroups();
   const command = sleeper();
   const runtime = spawnMc(["run", ...flags, ...command]);
   let pid = 0;
+  let cgroup: string | undefined;
   try {
     pid = await processOf(command.join(" "));
+    cgroup = cgroupOf(pid);
     runtime.kill("SIGKILL");
     await waitFor(() => dead(pid), 10_000, `the end of ${command.join(" ")} (run ${flags})`);
   } finally {
@@ -138,7 +147,7 @@ async function killRuntimeOf(flags: string[]): Promise<void> {
     // A survivor holds the runtime's stdout: end it, or output() never ends.
     if (pid && !dead(pid)) Deno.kill(pid, "SIGKILL");
     await runtime.output();
-    await removeNewCgroups(before);
+    await removeCgroups(cgroup);
   }
 }
 
@@ -160,20 +169,21 @@ test("security exec: kill -9 of `run --init` (with a user and a user namespace) 
 });
 
 test("security exec: kill -9 of a detached container's supervisor ends the container", async () => {
-  const before = containerCgroups();
   const command = sleeper();
   const run = await mc(["run", "-d", "-u", "1000", ...command]);
   assert.equal(run.code, 0, run.stderr);
   const id = run.stdout.trim();
+  let cgroup: string | undefined;
   try {
     const pid = await processOf(command.join(" "));
+    cgroup = cgroupOf(pid);
     const supervisor = parentOf(pid);
     assert.match(Deno.readTextFileSync(`/proc/${supervisor}/cmdline`), /__supervise/);
     Deno.kill(supervisor, "SIGKILL");
     await waitFor(() => dead(pid), 10_000, "the end of the detached container");
   } finally {
     await mc(["rm", "-f", id]);
-    await removeNewCgroups(before);
+    await removeCgroups(cgroup);
   }
 });
 
