@@ -212,3 +212,36 @@ test("security exec: kill -9 of `exec` ends the exec'd command and its waiter", 
     }
   }
 });
+
+test("security exec: the command cannot be the runtime's own binary (/proc/self/exe, #!/proc/self/exe)", async () => {
+  // runc's CVE-2019-5736 door: the last execve of the joining process runs
+  // /proc/self/exe, i.e. the host's runtime binary, inside the container,
+  // where its processes can then open it. A guard, not a defence of ours:
+  // on the kernels tried the link does not resolve (ENOENT) for the
+  // runtime's child in the container's mount namespace, though it does for
+  // a plain pivot_root'ed process; runc's answer, a sealed copy of its
+  // binary to run from, is not done here.
+  const ran = await mc(["run", "/proc/self/exe", "--version"]);
+  assert.equal(ran.code, 127, ran.stdout + ran.stderr);
+  assert.doesNotMatch(ran.stdout, /deno/);
+  const run = await mc(["run", "-d", "sleep", "100"]);
+  assert.equal(run.code, 0, run.stderr);
+  const id = run.stdout.trim();
+  try {
+    const script = await mc([
+      "exec",
+      id,
+      "sh",
+      "-c",
+      "printf '#!/proc/self/exe\\n' >/tmp/x; chmod +x /tmp/x",
+    ]);
+    assert.equal(script.code, 0, script.stderr);
+    for (const command of [["/proc/self/exe", "--version"], ["/tmp/x", "--version"]]) {
+      const r = await mc(["exec", id, ...command]);
+      assert.equal(r.code, 127, `${command}: ${r.stdout}${r.stderr}`);
+      assert.doesNotMatch(r.stdout, /deno/);
+    }
+  } finally {
+    await mc(["rm", "-f", id]);
+  }
+});
