@@ -39,7 +39,7 @@ const security = (s: Spec) => securityOps(s, { lastCap: 40, held: (1n << 64n) - 
 function runPlan(s: Spec, init = false, terminal = false): Op[] {
   return buildChildPlan({
     spec: s,
-    mounts: prepareMounts(ROOT, s.mounts),
+    mounts: prepareMounts(s.mounts),
     init,
     stdio: [0, 7, 8],
     securityOps: security(s),
