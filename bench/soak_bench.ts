@@ -1,8 +1,8 @@
 /**
  * `deno task bench:soak`: `minicontainer run /bin/true` N times in a row
  * (SOAK_RUNS, default 500) in a data and state directory of its own, then
- * what is left: cgroups, journal entries, container folders, image store
- * scratch, mounts, processes. Prints the per-run time (median, p95, max)
+ * what is left: cgroups, journal entries, container folders and
+ * directories, image store scratch, mounts. Prints the per-run time (median, p95, max)
  * and each leftover count, which should all be 0.
  * @module
  */
@@ -74,8 +74,8 @@ if (import.meta.main) {
       cgroups: ownContainerCgroups().filter((p) => !cgroupsBefore.has(p)).length,
       journal: ls(`${home}/state/owners`).length,
       folders: ls(`${home}/state`).filter((n) => !["names", "owners"].includes(n)).length,
-      imageScratch: ls(`${home}/data/images/layers`).filter((n) => n.startsWith(".")).length +
-        ls(`${home}/data/images/containers`).length,
+      containerDirs: ls(`${home}/data/containers`).length,
+      imageScratch: ls(`${home}/data/images/layers`).filter((n) => n.startsWith(".")).length,
       mounts: Deno.readTextFileSync("/proc/self/mountinfo") === mounts ? 0 : 1,
     };
     console.log(`run /bin/true x${RUNS}, one after another, data and state in ${home}`);

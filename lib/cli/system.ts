@@ -11,9 +11,10 @@
 import { liveStatus, removeContainer, removeUnreadable } from "../container/lifecycle.ts";
 import { reclaimDead, type Reclaimed } from "../container/reclaim.ts";
 import { ContainerError, usageError } from "../errors.ts";
-import { dataDir } from "../rootfs/default.ts";
+import { dataDir, removeContainerDir } from "../rootfs/default.ts";
 import { reclaimBuilds } from "../rootfs/reclaim_builds.ts";
 import { diskUsage, humanBytes, pathExists } from "../state/disk_usage.ts";
+import { reclaimOwnedDirs } from "../state/liveness.ts";
 import { StateStore } from "../state/store.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { globalOptions } from "./global.ts";
@@ -99,6 +100,10 @@ export async function prune(argv: string[]): Promise<number> {
   const images = pathExists(imagesAt.root)
     ? await imagesAt.pruneLayers(true)
     : { paths: [], bytes: 0, layers: 0 };
+  // Containers' directories (writable layers, roots) no process or state folder owns.
+  const dirs = reclaimOwnedDirs(`${dataDir()}/containers`, removeContainerDir);
+  out.paths.push(...dirs.paths);
+  out.bytes += dirs.bytes;
   const builds = reclaimBuilds(`${dataDir()}/rootfs`);
   out.paths.push(...builds.paths);
   out.bytes += builds.bytes;

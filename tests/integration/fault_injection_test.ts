@@ -19,6 +19,8 @@ import { startRegistry, writeImage, writeIndex } from "./oci_fixture.ts";
 const KILLS = 6;
 const STATE = `${TEST_HOME}/state`;
 const IMAGES = `${TEST_HOME}/data/images`;
+/** Every container's own directory (writable layer, image root). */
+const CONTAINERS = `${TEST_HOME}/data/containers`;
 
 /** mulberry32: a small seeded generator, so a failing order can be replayed. */
 function rng(seed: number): () => number {
@@ -125,7 +127,7 @@ Deno.test({
         ).length,
         claims: ls(`${STATE}/owners`).length,
         folders: ls(STATE).filter((n) => n.startsWith(".")).length,
-        roots: ls(`${IMAGES}/containers`).length,
+        dirs: ls(CONTAINERS).length,
         scratch: ls(`${IMAGES}/layers`).filter((n) => n.startsWith(".")).length,
         blobs: ls(`${IMAGES}/blobs`).length,
       };
@@ -155,7 +157,7 @@ Deno.test({
         [...seen].some((id) => p.endsWith(`minicontainer-${id}`))
       );
       assert.deepEqual(cgroups, [], "no cgroup of this test's containers");
-      assert.deepEqual(ls(`${IMAGES}/containers`), [], "no container root");
+      assert.deepEqual(ls(CONTAINERS), [], "no container directory");
       assert.deepEqual(ls(`${IMAGES}/layers`).filter((n) => n.startsWith(".")), [], "no scratch");
       assert.deepEqual(ls(`${IMAGES}/leases`), [], "no lease");
       assert.deepEqual(ls(`${IMAGES}/blobs`), [], "no download");

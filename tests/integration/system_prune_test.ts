@@ -100,7 +100,8 @@ Deno.test({
       assert.equal((await mc(["run", "/bin/true"])).code, 0); // the default rootfs, to import
       await sh(`tar -C ${TEST_HOME}/data/rootfs/default -cf ${work}/root.tar .`);
       assert.equal((await mc(["import", `${work}/root.tar`, "pinned:1"])).code, 0);
-      const containers = `${TEST_HOME}/data/images/containers`;
+      const containers = `${TEST_HOME}/data/containers`;
+      Deno.mkdirSync(containers, { recursive: true });
       const before = new Set(Deno.readDirSync(containers).map((e) => e.name));
       const child = new Deno.Command(LAUNCHER, {
         args: ["run", "pinned:1", "sleep", "28.5"],

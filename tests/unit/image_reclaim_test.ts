@@ -13,13 +13,19 @@ function names(dir: string): string[] {
 }
 
 Deno.test("image store reclaim: dead owners' leftovers go, live owners' stay", () => {
-  const root = Deno.makeTempDirSync({ prefix: "mc-images-" });
-  for (const d of ["layers", "containers", "leases", "blobs"]) Deno.mkdirSync(`${root}/${d}`);
+  // A data directory: the store in images/, every container's directory in containers/.
+  const data = Deno.makeTempDirSync({ prefix: "mc-data-" });
+  const root = `${data}/images`;
+  for (const d of ["layers", "leases", "blobs"]) {
+    Deno.mkdirSync(`${root}/${d}`, { recursive: true });
+  }
+  Deno.mkdirSync(`${data}/containers`);
   const self = ownerTag().split("-").map(Number);
   const dir = (path: string, owner?: unknown) => {
-    Deno.mkdirSync(`${root}/${path}/upper`, { recursive: true });
-    Deno.writeTextFileSync(`${root}/${path}/layers.json`, "[]");
-    if (owner) Deno.writeTextFileSync(`${root}/${path}/owner.json`, JSON.stringify(owner));
+    const at = path.startsWith("containers/") ? `${data}/${path}` : `${root}/${path}`;
+    Deno.mkdirSync(`${at}/upper`, { recursive: true });
+    Deno.writeTextFileSync(`${at}/layers.json`, "[]");
+    if (owner) Deno.writeTextFileSync(`${at}/owner.json`, JSON.stringify(owner));
   };
   dir(`layers/.unpack-${DEAD}-abc`);
   dir(`layers/.load-${ownerTag()}-abc`);
@@ -28,7 +34,7 @@ Deno.test("image store reclaim: dead owners' leftovers go, live owners' stay", (
   dir(`containers/.new-${ownerTag()}-bbbbbbbbbbbbbbbb`);
   dir("containers/cccccccccccccccc", { pid: 1, start: 999999999 });
   dir("containers/dddddddddddddddd", { pid: self[0], start: self[1] });
-  dir("containers/eeeeeeeeeeeeeeee", { pid: 1, start: 999999999, stateDir: root });
+  dir("containers/eeeeeeeeeeeeeeee", { pid: 1, start: 999999999, stateDir: data });
   dir("containers/ffffffffffffffff"); // no owner.json: nothing says it is dead
   Deno.writeTextFileSync(`${root}/leases/${DEAD}.1234abcd.json`, "[]");
   Deno.writeTextFileSync(`${root}/index.json.tmp-${DEAD}`, "{}");
@@ -37,7 +43,7 @@ Deno.test("image store reclaim: dead owners' leftovers go, live owners' stay", (
   const store = new ImageStore(root);
   const first = store.reclaim(true);
   assert.deepEqual(names(`${root}/layers`), [`.load-${ownerTag()}-abc`]);
-  assert.deepEqual(names(`${root}/containers`), [
+  assert.deepEqual(names(`${data}/containers`), [
     `.new-${ownerTag()}-bbbbbbbbbbbbbbbb`,
     "dddddddddddddddd",
     "eeeeeeeeeeeeeeee",
@@ -55,5 +61,5 @@ Deno.test("image store reclaim: dead owners' leftovers go, live owners' stay", (
   store.reclaim(true);
   assert.deepEqual(names(`${root}/blobs`), ["0123.partial"]);
   lease.release();
-  Deno.removeSync(root, { recursive: true });
+  Deno.removeSync(data, { recursive: true });
 });
