@@ -34,19 +34,19 @@ export async function runDetached(spec: Spec, opts: DetachedRun): Promise<string
   const name = opts.name ?? generatedName();
   checkName(name);
   const id = opts.id ?? newId();
-  // Until its supervisor runs, this process owns the container: a "created"
-  // one whose launcher died is a stopped container, one whose launcher lives is not.
   // What dead launchers, supervisors and removals of this root left goes first.
   await reclaimDead(store);
+  // Until its supervisor runs, this process owns the container: a "created"
+  // one whose launcher died is a stopped container, one whose launcher lives is not.
   const claim = store.claim(id);
   try {
-    return await start(store, spec, opts, id, name);
+    return await createAndStart(store, spec, opts, id, name);
   } finally {
     store.release(claim);
   }
 }
 
-async function start(
+async function createAndStart(
   store: StateStore,
   spec: Spec,
   opts: DetachedRun,
