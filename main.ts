@@ -78,6 +78,10 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
     load: async () => (await import("./lib/cli/rmi.ts")).image,
     summary: "Manage images: image ls, image rm, image prune",
   },
+  system: {
+    load: async () => (await import("./lib/cli/system.ts")).main,
+    summary: "Remove stopped containers, dead commands' leftovers and unused layers (system prune)",
+  },
   rootfs: {
     load: async () => (await import("./lib/cli/rootfs.ts")).main,
     summary: "Build the default root filesystem (rootfs build [DIR])",

@@ -8,6 +8,7 @@
  */
 
 import { fromDenoError } from "./errors.ts";
+import { ownerTag } from "./state/liveness.ts";
 
 const encoder = new TextEncoder();
 
@@ -32,7 +33,8 @@ export function writeFileAtomic(
   op: string,
   opts: AtomicWriteOptions = {},
 ): void {
-  const tmp = `${path}.tmp-${Deno.pid}`;
+  // Named after its writer (PID-START): one a killed writer left is reclaimed.
+  const tmp = `${path}.tmp-${ownerTag()}`;
   const bytes = typeof data === "string" ? encoder.encode(data) : data;
   let file: Deno.FsFile | undefined;
   try {

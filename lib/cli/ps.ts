@@ -7,7 +7,7 @@
 import { print } from "./output.ts";
 import { withLiveStatus } from "../container/lifecycle.ts";
 import { usageError } from "../errors.ts";
-import { type ContainerState, StateStore } from "../state/store.ts";
+import { type ContainerState, StateStore, type UnreadableState } from "../state/store.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { globalOptions } from "./global.ts";
 
@@ -27,8 +27,29 @@ function ago(iso: string | undefined): string {
   return `${Math.round(s / 86400)} days ago`;
 }
 
+/** Stands for a container whose state cannot be read, in listings. */
+const UNREADABLE = Symbol("unreadable");
+
+function unreadableEntry(u: UnreadableState): ContainerState {
+  let created = "";
+  try {
+    created = Deno.statSync(`${globalOptions.stateRoot}/${u.id}`).mtime?.toISOString() ?? "";
+  } catch { /* gone meanwhile */ }
+  return Object.assign(
+    {
+      id: u.id,
+      name: u.name,
+      status: "unknown",
+      created,
+      command: [],
+    } as unknown as ContainerState,
+    { [UNREADABLE]: u.reason },
+  );
+}
+
 /** docker's STATUS column. */
 export function statusText(s: ContainerState): string {
+  if (UNREADABLE in s) return "unknown (state unreadable)";
   if (s.status === "running") return `Up ${ago(s.started).replace(" ago", "")}`;
   if (s.status === "exited") return `Exited (${s.exitCode}) ${ago(s.finished)}`;
   if (s.status === "unknown") return "Exited (unknown): its supervisor is gone";
@@ -51,7 +72,13 @@ export function main(argv: string[]): Promise<number> {
   }
   const store = new StateStore(globalOptions.stateRoot);
   const states = store.ids()
-    .map((id) => store.read(id))
+    .map((id) => {
+      const got = store.readOrWhy(id);
+      if ("state" in got) return got.state;
+      // Listed all the same, so that rm -f can remove it.
+      if ("reason" in got) return unreadableEntry(got);
+      return undefined;
+    })
     .filter((s): s is ContainerState => s !== undefined)
     .map(withLiveStatus)
     .filter((s) => flags.all || s.status === "running")

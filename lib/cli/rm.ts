@@ -5,7 +5,8 @@
  */
 
 import { print } from "./output.ts";
-import { removeContainer } from "../container/lifecycle.ts";
+import { removeContainer, removeUnreadable } from "../container/lifecycle.ts";
+import { reclaimDead } from "../container/reclaim.ts";
 import { ContainerError, usageError } from "../errors.ts";
 import { StateStore } from "../state/store.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
@@ -26,10 +27,13 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (!rest.length) throw usageError("rm needs a container name or id");
   const store = new StateStore(globalOptions.stateRoot);
+  // What killed commands left in this root (tombstones, dead runs' cgroups) goes too.
+  await reclaimDead(store);
   return await forEachRef(rest, async (ref) => {
     const id = store.resolve(ref);
-    const removed = await store.withLock(id, async (state) => {
-      await removeContainer(store, state, flags.force === true);
+    const removed = await store.withLockOrWhy(id, async (got) => {
+      if ("state" in got) await removeContainer(store, got.state, flags.force === true);
+      else await removeUnreadable(store, got, flags.force === true);
       return true;
     });
     if (!removed) {

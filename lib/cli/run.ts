@@ -24,7 +24,7 @@ import type { IdMapping, Mount } from "../spec.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { TERMINAL_FLAGS, terminalFlags } from "./terminal_flags.ts";
 import { globalOptions } from "./global.ts";
-import { newId } from "../state/store.ts";
+import { newId, StateStore } from "../state/store.ts";
 import { resourcesFromFlags } from "./resource_flags.ts";
 import { applySecurityFlags, SECURITY_FLAGS } from "./security_flags.ts";
 
@@ -354,7 +354,7 @@ export async function main(argv: string[]): Promise<number> {
       env,
       workdir,
       user: flags.user as string | undefined,
-    });
+    }, flags.detach === true);
     if (image) ({ args, env, cwd } = image.process);
     else if (/^[a-z0-9][^/]*(\/[^/]+)*[:@][^/]+$/.test(rest[0]) && !rest[0].startsWith(".")) {
       // NAME:TAG or NAME@DIGEST is an image reference, not a command.
@@ -386,7 +386,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       // Shared by every container: an overlay keeps it pristine, the upper
       // layer on disk in the container's own directory.
-      const layer = makeWritableLayer(id);
+      const layer = makeWritableLayer(id, flags.detach ? stateDirOf(id) : undefined);
       ownDir = layer.dir;
       hold = holdContainerDir(ownDir);
       rootfs = layer.root;
@@ -480,14 +480,25 @@ export async function main(argv: string[]): Promise<number> {
       debug: flags.debug === true,
       interactive,
       overlay,
+      stateRoot: globalOptions.stateRoot,
     });
   }
+}
+
+/**
+ * Where a detached container's state folder goes (absolute): it holds the
+ * container's directory once this process is gone (see makeOwnedDir).
+ */
+function stateDirOf(id: string): string {
+  const root = globalOptions.stateRoot;
+  return new StateStore(root.startsWith("/") ? root : `${Deno.cwd()}/${root}`).dir(id);
 }
 
 /** The image `run`'s first word names, prepared as a container root; undefined when none does. */
 async function imageMode(
   rest: string[],
   flags: { entrypoint?: string; env: string[]; workdir?: string; user?: string },
+  detach: boolean,
 ) {
   // A path is never an image name: no store lookup on that common path.
   if (/^[/.]/.test(rest[0])) return undefined;
@@ -506,7 +517,9 @@ async function imageMode(
   checkImageConfig(found.ref, found.config);
   const process = mergeImageConfig(found.config, { ...flags, cmd: rest.slice(1) });
   const id = newId();
-  const root = prepareImageRoot(storeRoot, found, id);
+  const root = prepareImageRoot(storeRoot, found, id, {
+    stateDir: detach ? stateDirOf(id) : undefined,
+  });
   const { copyLayers } = await import("../image/copy_root.ts");
   const copied = !overlaySupported();
   if (copied) {

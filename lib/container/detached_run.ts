@@ -9,6 +9,7 @@ import type { RootOverlay } from "../mounts/plan.ts";
 import type { Spec } from "../spec.ts";
 import { checkName, generatedName, newId, StateStore } from "../state/store.ts";
 import { selfCommand, startDaemon } from "./detach.ts";
+import { reclaimDead } from "./reclaim.ts";
 
 /** How to run detached. */
 export interface DetachedRun {
@@ -33,7 +34,26 @@ export async function runDetached(spec: Spec, opts: DetachedRun): Promise<string
   const name = opts.name ?? generatedName();
   checkName(name);
   const id = opts.id ?? newId();
-  store.create({
+  // What dead launchers, supervisors and removals of this root left goes first.
+  await reclaimDead(store);
+  // Until its supervisor runs, this process owns the container: a "created"
+  // one whose launcher died is a stopped container, one whose launcher lives is not.
+  const claim = store.claim(id);
+  try {
+    return await createAndStart(store, spec, opts, id, name);
+  } finally {
+    store.release(claim);
+  }
+}
+
+async function createAndStart(
+  store: StateStore,
+  spec: Spec,
+  opts: DetachedRun,
+  id: string,
+  name: string,
+): Promise<string> {
+  await store.create({
     id,
     name,
     status: "created",

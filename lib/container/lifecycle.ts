@@ -10,7 +10,7 @@ import { trampoline } from "../../ffi/trampoline.ts";
 import { ContainerError } from "../errors.ts";
 import { removeContainerDir } from "../rootfs/default.ts";
 import { isSameProcess } from "../state/liveness.ts";
-import type { ContainerState, StateStore, Status } from "../state/store.ts";
+import type { ContainerState, StateStore, Status, UnreadableState } from "../state/store.ts";
 
 /** `kill -l`'s names and numbers (x86_64 and aarch64 agree on these). */
 export const SIGNALS: Record<string, number> = {
@@ -206,6 +206,9 @@ export async function removeContainer(
     await waitStopped(state, 10_000);
     await waitRecorded(store, state.id);
   }
+  // Gone from every listing at once; a kill from here on leaves a tombstone
+  // that the next command finishes (lib/container/reclaim.ts).
+  const tomb = store.bury(state.id);
   if (state.cgroupPaths?.length) {
     // Normally gone with the supervisor's cleanup; left behind if it crashed.
     const { removeCgroupDirs } = await import("../cgroups/remove.ts");
@@ -213,4 +216,36 @@ export async function removeContainer(
   }
   for (const path of state.removeOnDelete ?? []) removeContainerDir(path);
   store.removeFiles(state.id, state.name);
+  if (tomb) store.removeDead({ id: state.id, path: tomb });
+}
+
+/**
+ * rm of a container whose state cannot be read: what is left of it is found
+ * through its cgroup (`minicontainer-ID` in every hierarchy), killed with
+ * `force` (refused while it has processes otherwise), and removed with its
+ * folder and, once nothing owns it, its image root.
+ */
+export async function removeUnreadable(
+  store: StateStore,
+  u: UnreadableState,
+  force: boolean,
+): Promise<void> {
+  const { findContainerCgroups, removeCgroupDirs } = await import("../cgroups/remove.ts");
+  const { readPids } = await import("../cgroups/fs.ts");
+  const cgroups = findContainerCgroups(new Set([u.id])).get(u.id) ?? [];
+  const running = cgroups.some((dir) => readPids(`${dir}/cgroup.procs`).length > 0);
+  if (running && !force) {
+    throw new ContainerError(
+      "remove container",
+      u.name || u.id.slice(0, 12),
+      undefined,
+      `its state cannot be read (${u.reason}) and it still runs; use rm -f`,
+    );
+  }
+  const tomb = store.bury(u.id);
+  removeCgroupDirs(cgroups);
+  store.removeFiles(u.id, u.name);
+  if (tomb) store.removeDead({ id: u.id, path: tomb });
+  const { dropContainerDir, nothingReclaimed } = await import("./reclaim.ts");
+  dropContainerDir(u.id, nothingReclaimed());
 }

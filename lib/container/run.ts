@@ -12,6 +12,7 @@ import { classifyMaskedPaths } from "../mounts/masks.ts";
 import { checkDevices, prepareMounts } from "../mounts/prepare.ts";
 import { securityOps } from "../security/process_ops.ts";
 import type { Spec } from "../spec.ts";
+import { newId, StateStore } from "../state/store.ts";
 import { launch, type RunHooks } from "./launch.ts";
 import { buildChildPlan, cloneFlags } from "./plan.ts";
 
@@ -39,6 +40,13 @@ export interface RunOptions {
   onCgroup?: (paths: readonly string[]) => void;
   /** Called when the kernel's OOM killer ended the container. */
   onOom?: () => void;
+  /**
+   * The state root whose owners/ journal records this process as the owner
+   * of the container's cgroup while it runs (see StateStore.claim), so the
+   * next command reclaims it if this one is killed; dead owners' leftovers
+   * are reclaimed at exit. A supervisor holds its own claim instead.
+   */
+  stateRoot?: string;
   /** Ops spliced in before the exec instead of those the spec calls for. */
   securityOps?: readonly Op[];
   hooks?: RunHooks;
@@ -89,18 +97,32 @@ async function makeCgroup(spec: Spec, id: string, debug: boolean) {
 
 /** Runs `spec` to completion; resolves to the container's exit status. */
 export async function runContainer(spec: Spec, opts: RunOptions = {}): Promise<number> {
+  // Only root makes cgroups, so only root needs their journal entry.
+  if (opts.stateRoot === undefined || Deno.uid() !== 0) return await runOwned(spec, opts);
+  const store = new StateStore(opts.stateRoot);
+  const id = opts.id ?? newId();
+  const claim = store.claim(id);
+  try {
+    return await runOwned(spec, { ...opts, id });
+  } finally {
+    store.release(claim);
+    // One listing; the walk for their cgroups only when an owner died.
+    if (store.deadClaims().size) await (await import("./reclaim.ts")).reclaimDead(store);
+  }
+}
+
+async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
   checkRootfs(spec.root.path);
   const mounts = prepareMounts(spec.mounts);
   checkDevices(spec.linux.devices ?? []);
   const userns = spec.linux.namespaces.some((n) => n.type === "user" && !n.path);
-  const id = opts.id ??
-    Array.from(crypto.getRandomValues(new Uint8Array(32)), (b) => b.toString(16).padStart(2, "0"))
-      .join("");
+  const id = opts.id ?? newId();
   const cg = await makeCgroup(spec, id, opts.debug ?? false);
-  if (cg) opts.onCgroup?.(cg.paths);
   let oom: string | undefined;
   let code: number;
   try {
+    // Inside the try: a failing record (a full state directory) must not leak the cgroup.
+    if (cg) opts.onCgroup?.(cg.paths);
     code = await launch({
       plan: (terminal) =>
         buildChildPlan({

@@ -13,7 +13,7 @@ import { processStartTime } from "../state/liveness.ts";
 import { holdContainerDir, removeContainerDir } from "../rootfs/default.ts";
 import { reserveExitRecord, writeExitRecord } from "../state/exit_record.ts";
 import { LogWriter } from "../state/logs.ts";
-import type { StateStore } from "../state/store.ts";
+import type { ContainerState, StateStore } from "../state/store.ts";
 import { runContainer } from "./run.ts";
 
 const REPORT_FD = 3;
@@ -43,6 +43,27 @@ export async function supervise(store: StateStore, id: string): Promise<number> 
     report("error 125 no such container\n");
     return 125;
   }
+  // This process owns the container's cgroup while it runs: a supervisor
+  // killed before its cleanup leaves a journal entry the next command reclaims by.
+  let claim: string;
+  try {
+    claim = store.claim(id);
+  } catch (e) {
+    const err = e instanceof ContainerError
+      ? e
+      : new ContainerError("run", undefined, undefined, String(e));
+    report(`error ${err.exitCode} ${err.message}\n`);
+    return err.exitCode;
+  }
+  try {
+    return await superviseClaimed(store, state);
+  } finally {
+    store.release(claim);
+  }
+}
+
+async function superviseClaimed(store: StateStore, state: ContainerState): Promise<number> {
+  const id = state.id;
   // Held until this process ends: the container's directory is in use.
   const held = (state.removeOnDelete ?? []).map(holdContainerDir);
   try {

@@ -10,6 +10,7 @@
 
 import { writeFileAtomic } from "../atomic_file.ts";
 import { ContainerError, fromDenoError } from "../errors.ts";
+import { makeOwnedDir } from "../state/liveness.ts";
 import { copyLayers, overlaySupported } from "./copy_root.ts";
 import {
   containerDirOf,
@@ -76,13 +77,15 @@ export function prepareImageRoot(
   storeRoot: string,
   image: LocalImage,
   containerId: string,
+  owner?: RootOwner,
 ): ImageRoot;
 export function prepareImageRoot(
   a: LocalImage | string,
   b: LocalImage | string,
   c?: string,
+  owner?: RootOwner,
 ): Promise<ImageRoot> | ImageRoot {
-  if (typeof a === "string") return makeRoot(a, b as LocalImage, c!);
+  if (typeof a === "string") return makeRoot(a, b as LocalImage, c!, owner);
   const image = a;
   const root = storeOf.get(image) ?? imageStoreRoot();
   return withStoreLock(root, () => {
@@ -115,7 +118,18 @@ async function withStoreLock<T>(root: string, fn: () => T): Promise<T> {
   }
 }
 
-function makeRoot(storeRoot: string, image: LocalImage, containerId: string): ImageRoot {
+/** Who keeps a container root once its maker is gone: a detached container's state folder. */
+export interface RootOwner {
+  /** The detached container's state folder (absolute). */
+  stateDir?: string;
+}
+
+function makeRoot(
+  storeRoot: string,
+  image: LocalImage,
+  containerId: string,
+  owner: RootOwner = {},
+): ImageRoot {
   for (const l of image.layers) {
     if (!layerReady(storeRoot, l)) {
       throw new ContainerError(
@@ -132,16 +146,16 @@ function makeRoot(storeRoot: string, image: LocalImage, containerId: string): Im
   const lowerdirs = [...new Set([...image.layers].reverse().map((l) => layerDir(storeRoot, l)))];
   const dir = containerDirOf(storeRoot, containerId);
   try {
-    Deno.mkdirSync(dir.slice(0, dir.lastIndexOf("/")), { recursive: true, mode: 0o711 });
-    Deno.mkdirSync(dir, { mode: 0o700 });
-    for (const d of ["upper", "work", "rootfs"]) Deno.mkdirSync(`${dir}/${d}`);
-    Deno.chmodSync(`${dir}/upper`, 0o755);
-    // Marks the layers as in use, so prune keeps them while the container exists.
-    writeFileAtomic(`${dir}/layers.json`, JSON.stringify(lowerdirs), "record layers in use", {
-      sync: false,
-    });
+    // Whole or not at all, with its owner: one a killed run left is reclaimed.
+    makeOwnedDir(dir.slice(0, dir.lastIndexOf("/")), containerId, (tmp) => {
+      for (const d of ["upper", "work", "rootfs"]) Deno.mkdirSync(`${tmp}/${d}`);
+      Deno.chmodSync(`${tmp}/upper`, 0o755);
+      // Marks the layers as in use, so prune keeps them while the container exists.
+      writeFileAtomic(`${tmp}/layers.json`, JSON.stringify(lowerdirs), "record layers in use", {
+        sync: false,
+      });
+    }, owner.stateDir);
   } catch (e) {
-    removeImageRoot(dir);
     throw fromDenoError("prepare container root", dir, e);
   }
   return {

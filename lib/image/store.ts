@@ -11,6 +11,8 @@
 import { createHash } from "node:crypto";
 import { writeFileAtomic } from "../atomic_file.ts";
 import { ContainerError, fromDenoError } from "../errors.ts";
+import { diskUsage } from "../state/disk_usage.ts";
+import { ownerAlive, ownerTag, reclaimOwnedDirs } from "../state/liveness.ts";
 import { extractLayer } from "./extract.ts";
 import {
   checkImageConfig,
@@ -23,6 +25,7 @@ import {
   normalizeRef,
   readIndex,
 } from "./index_file.ts";
+import { removeImageRoot } from "./run_image.ts";
 
 export type { ImageConfig, LocalImage } from "./index_file.ts";
 export { imageStoreRoot, normalizeRef } from "./index_file.ts";
@@ -117,20 +120,32 @@ export class ImageStore {
     }
   }
 
-  /** A new scratch directory inside the store (on its file system, out of prune's way). */
+  /**
+   * A new scratch directory inside the store (on its file system, out of
+   * prune's way), named `.PREFIX-PID-START-RANDOM` after its owner so that
+   * one a killed command left is reclaimed (see {@link reclaim}).
+   */
   tempDir(prefix: string): string {
     this.ensure();
     try {
-      return Deno.makeTempDirSync({ dir: `${this.root}/layers`, prefix: `.${prefix}-` });
+      return Deno.makeTempDirSync({
+        dir: `${this.root}/layers`,
+        prefix: `.${prefix}-${ownerTag()}-`,
+      });
     } catch (e) {
       throw fromDenoError("create a scratch directory in", this.root, e);
     }
   }
 
-  /** A lease on layers about to be registered (see {@link Lease}). */
+  /**
+   * A lease on layers about to be registered (see {@link Lease}), named
+   * `PID-START.RANDOM.json` after its owner. Every pull, load and import
+   * takes one first: what dead ones of them left is reclaimed here.
+   */
   lease(): Lease {
     this.ensure();
-    const path = `${this.root}/leases/${Deno.pid}-${crypto.randomUUID().slice(0, 8)}.json`;
+    this.reclaim(false);
+    const path = `${this.root}/leases/${ownerTag()}.${crypto.randomUUID().slice(0, 8)}.json`;
     const dirs: string[] = [];
     const write = () => writeFileAtomic(path, JSON.stringify(dirs), "write lease", { sync: false });
     write(); // at once: prune leaves downloads alone while any lease is live
@@ -256,33 +271,69 @@ export class ImageStore {
     for (const image of Object.values(index.images)) {
       for (const l of image.layers) used.add(this.layerDir(l));
     }
-    const users = (dir: string, alive: (name: string) => boolean) => {
+    // Dead users were removed by reclaim() just before, under the same lock.
+    const users = (dir: string) => {
       try {
         for (const e of Deno.readDirSync(dir)) {
           const file = e.isDirectory ? `${dir}/${e.name}/layers.json` : `${dir}/${e.name}`;
           if (!file.endsWith(".json")) continue;
-          if (!alive(e.name)) {
-            try {
-              Deno.removeSync(file); // a lease its process left behind
-            } catch { /* gone */ }
-            continue;
-          }
           try {
             for (const l of JSON.parse(Deno.readTextFileSync(file)) as string[]) used.add(l);
           } catch { /* being made or removed */ }
         }
       } catch { /* none */ }
     };
-    users(containerDirOf(this.root, ""), () => true);
-    users(`${this.root}/leases`, (name) => {
-      try {
-        Deno.statSync(`/proc/${name.split("-")[0]}`);
-        return true;
-      } catch {
-        return false;
-      }
-    });
+    users(containerDirOf(this.root, ""));
+    users(`${this.root}/leases`);
     return used;
+  }
+
+  /**
+   * Removes what dead commands left in the store: scratch directories of
+   * killed pulls, loads and imports (`layers/.unpack-*`, `.load-*`),
+   * container directories whose owner is gone (a killed `run`, a removed
+   * container's leftovers: they hold layers), leases of dead processes and
+   * temporary files of dead writers; with `blobs`, also the downloaded and
+   * partial blobs when no pull runs (every running pull holds a lease).
+   * Never removes what a live command owns. Returns what went, with bytes.
+   */
+  reclaim(blobs: boolean): Reclaimed {
+    const out: Reclaimed = { paths: [], bytes: 0 };
+    const drop = (path: string) => {
+      const bytes = diskUsage(path);
+      try {
+        Deno.removeSync(path, { recursive: true });
+        out.paths.push(path);
+        out.bytes += bytes;
+      } catch { /* gone, or removed by another reclaimer */ }
+    };
+    const each = (dir: string, fn: (name: string) => void) => {
+      try {
+        for (const e of Deno.readDirSync(dir)) fn(e.name);
+      } catch { /* none */ }
+    };
+    each(`${this.root}/layers`, (name) => {
+      // .PREFIX-PID-START-RANDOM (one of an older version has no owner, so none alive),
+      // and LAYER.ok.tmp-PID-START, a marker its writer did not rename.
+      const m = /^\.[a-z]+-(.*)$/.exec(name) ?? /\.tmp-(\d+-\d+)$/.exec(name);
+      if (m && !ownerAlive(m[1])) drop(`${this.root}/layers/${name}`);
+    });
+    const containers = reclaimOwnedDirs(containerDirOf(this.root, ""), removeImageRoot);
+    out.paths.push(...containers.paths);
+    out.bytes += containers.bytes;
+    let liveLeases = 0;
+    each(`${this.root}/leases`, (name) => {
+      if (ownerAlive(name)) liveLeases++;
+      else drop(`${this.root}/leases/${name}`);
+    });
+    each(this.root, (name) => {
+      const m = /^index\.json\.tmp-(.*)$/.exec(name);
+      if (m && !ownerAlive(m[1])) drop(`${this.root}/${name}`);
+    });
+    if (blobs && liveLeases === 0) {
+      each(`${this.root}/blobs`, (name) => drop(`${this.root}/blobs/${name}`));
+    }
+    return out;
   }
 
   /** Removes `ref` from the index and the layers nothing else uses; resolves to the layers freed. */
@@ -303,7 +354,16 @@ export class ImageStore {
 
   /** Removes every layer (and stale partial download) no image, container or lease uses; resolves to how many layers. */
   async prune(): Promise<number> {
+    return (await this.pruneLayers()).layers;
+  }
+
+  /**
+   * {@link prune} with what it freed: dead commands' leftovers ({@link
+   * reclaim}, blobs included with `blobs`) then the unused layers, with bytes.
+   */
+  async pruneLayers(blobs = false): Promise<Reclaimed & { layers: number }> {
     return await this.locked(() => {
+      const out = { ...this.reclaim(blobs), layers: 0 };
       const used = this.layersInUse(this.readIndex());
       let freed = 0;
       try {
@@ -313,8 +373,11 @@ export class ImageStore {
           try {
             Deno.removeSync(`${path}.ok`);
           } catch { /* a layer never completed */ }
+          const bytes = diskUsage(path);
           try {
             Deno.removeSync(path, { recursive: true });
+            out.paths.push(path);
+            out.bytes += bytes;
             freed++;
           } catch (err) {
             // One directory that will not go (EIO, an immutable file, a mount
@@ -337,7 +400,14 @@ export class ImageStore {
           throw fromDenoError("prune layers in", this.root, e);
         }
       }
-      return freed;
+      out.layers = freed;
+      return out;
     });
   }
+}
+
+/** What a reclaim removed: the paths and the bytes they held. */
+export interface Reclaimed {
+  paths: string[];
+  bytes: number;
 }

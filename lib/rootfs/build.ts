@@ -9,6 +9,8 @@
 import { ContainerError, fromDenoError } from "../errors.ts";
 import { readElfDeps, resolveSharedLibraries } from "./elf.ts";
 import { isReady, READY_MARKER } from "./marker.ts";
+import { ownerTag } from "../state/liveness.ts";
+import { reclaimBuilds } from "./reclaim_builds.ts";
 
 export { isReady, READY_MARKER } from "./marker.ts";
 
@@ -257,7 +259,8 @@ export async function buildRootfs(dir: string, opts: BuildOptions = {}): Promise
   let tmp: string;
   try {
     Deno.mkdirSync(parent, { recursive: true });
-    tmp = Deno.makeTempDirSync({ dir: parent, prefix: ".rootfs-build-" });
+    reclaimBuilds(parent); // what killed builds left beside
+    tmp = Deno.makeTempDirSync({ dir: parent, prefix: `.rootfs-build-${ownerTag()}-` });
   } catch (e) {
     undo();
     throw fromDenoError("create a build directory in", parent, e);

@@ -4,6 +4,7 @@
  */
 
 import { fromDenoError } from "../errors.ts";
+import { makeOwnedDir } from "../state/liveness.ts";
 import { isReady } from "./marker.ts";
 
 /**
@@ -68,22 +69,18 @@ export interface WritableLayer {
  * setuid file the container makes in its upper layer is out of host users'
  * reach (docker's CVE-2021-41091).
  */
-export function makeWritableLayer(id: string): WritableLayer {
+export function makeWritableLayer(id: string, stateDir?: string): WritableLayer {
   const dir = containerDir(id);
   const layer = { dir, upper: `${dir}/upper`, work: `${dir}/work`, root: `${dir}/rootfs` };
   try {
-    try {
-      Deno.mkdirSync(dir, { mode: 0o700 });
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-      Deno.mkdirSync(dir.slice(0, dir.lastIndexOf("/")), { recursive: true, mode: 0o711 });
-      Deno.mkdirSync(dir, { mode: 0o700 });
-    }
-    for (const d of [layer.upper, layer.work, layer.root]) Deno.mkdirSync(d);
-    // The upper directory is the container's "/": 0755 whatever our umask.
-    Deno.chmodSync(layer.upper, 0o755);
+    // Whole or not at all, with its owner (and a detached container's state
+    // folder): one a killed run left is reclaimed (lib/state/liveness.ts).
+    makeOwnedDir(dir.slice(0, dir.lastIndexOf("/")), id, (tmp) => {
+      for (const d of ["upper", "work", "rootfs"]) Deno.mkdirSync(`${tmp}/${d}`);
+      // The upper directory is the container's "/": 0755 whatever our umask.
+      Deno.chmodSync(`${tmp}/upper`, 0o755);
+    }, stateDir);
   } catch (e) {
-    removeContainerDir(dir);
     throw fromDenoError("make the writable layer in", dir, e);
   }
   return layer;

@@ -88,6 +88,19 @@ export function spawnMc(args: string[]): Deno.ChildProcess {
     .spawn();
 }
 
+/** Starts `minicontainer ARGS`, SIGKILLs it after `ms` (unless it exited before), waits for it. */
+export async function killAfter(args: string[], ms: number): Promise<void> {
+  const child = new Deno.Command(LAUNCHER, { args, stdin: "null", stdout: "null", stderr: "null" })
+    .spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited already */ }
+  }, ms);
+  await child.status;
+  clearTimeout(timer);
+}
+
 /** The host's mount table, as mount points with their sources and types. */
 export function hostMounts(): string[] {
   return Deno.readTextFileSync("/proc/self/mountinfo").trim().split("\n").sort();

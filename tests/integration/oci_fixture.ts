@@ -1,4 +1,4 @@
-// OCI image layouts for the image tests (registry, load) and bench:pull.
+// OCI image layouts for the image tests (registry, load) and bench:pull, and a local docker-registry to push them to.
 import { createHash } from "node:crypto";
 import { sh } from "./helpers.ts";
 
@@ -105,4 +105,43 @@ export async function ociLayout(dir: string, multiPlatform = false): Promise<voi
     }),
   );
   writeIndex(dir, { mediaType: "application/vnd.oci.image.index.v1+json", ...index });
+}
+
+/** A TCP port free on 127.0.0.1 a moment ago. */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** Starts Debian's docker-registry on 127.0.0.1 (with htpasswd basic auth when given). */
+export async function startRegistry(work: string, htpasswd?: string) {
+  const port = freePort();
+  const auth = htpasswd ? `auth:\n  htpasswd:\n    realm: test\n    path: ${htpasswd}\n` : "";
+  Deno.writeTextFileSync(
+    `${work}/config.yml`,
+    `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${work}/storage\nhttp:\n  addr: 127.0.0.1:${port}\n${auth}`,
+  );
+  const child = new Deno.Command("docker-registry", {
+    args: ["serve", `${work}/config.yml`],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  for (let i = 0;; i++) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/v2/`);
+      await res.body?.cancel();
+      if (res.status === 200 || res.status === 401) break;
+    } catch { /* not up yet */ }
+    if (i > 100) throw new Error("the registry did not start");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    port,
+    stop: async () => {
+      child.kill();
+      await child.status;
+    },
+  };
 }

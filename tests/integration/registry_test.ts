@@ -2,49 +2,11 @@
 // pushed to with skopeo: tag and digest pulls, config merge, verification.
 import assert from "node:assert/strict";
 import { LAUNCHER, mc, rootOnly, sh } from "./helpers.ts";
-import { ociLayout } from "./oci_fixture.ts";
+import { freePort, ociLayout, startRegistry } from "./oci_fixture.ts";
 
 const data = Deno.makeTempDirSync({ prefix: "mc-data-" });
 const env = { MINICONTAINER_DATA: data };
 const m = (args: string[]) => mc(args, { env });
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-/** Starts Debian's docker-registry on 127.0.0.1 (with htpasswd basic auth when given). */
-async function startRegistry(work: string, htpasswd?: string) {
-  const port = freePort();
-  const auth = htpasswd ? `auth:\n  htpasswd:\n    realm: test\n    path: ${htpasswd}\n` : "";
-  Deno.writeTextFileSync(
-    `${work}/config.yml`,
-    `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${work}/storage\nhttp:\n  addr: 127.0.0.1:${port}\n${auth}`,
-  );
-  const child = new Deno.Command("docker-registry", {
-    args: ["serve", `${work}/config.yml`],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  for (let i = 0;; i++) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/v2/`);
-      await res.body?.cancel();
-      if (res.status === 200 || res.status === 401) break;
-    } catch { /* not up yet */ }
-    if (i > 100) throw new Error("the registry did not start");
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    port,
-    stop: async () => {
-      child.kill();
-      await child.status;
-    },
-  };
-}
 
 Deno.test({
   ...rootOnly(
