@@ -7,20 +7,20 @@
 
 import { print } from "./output.ts";
 import { fromDenoError, usageError } from "../errors.ts";
-import { decompressed } from "../image/compression.ts";
-import { type ImageConfig, normalizeRef } from "../image/store.ts";
+import {
+  blobPath,
+  layerMediaType,
+  ociArch,
+  putBlobStream,
+  storeImage,
+  unpackBlob,
+} from "../image/blobs.ts";
+import { normalizeRef } from "../image/store.ts";
 import { DEFAULT_PATH } from "../container/default_spec.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { imageStore } from "./image.ts";
 
 const FLAGS: FlagDef[] = [{ name: "help", help: "Show this help" }];
-
-async function sha256(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return `sha256:${
-    Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("")
-  }`;
-}
 
 /** The `import` command. */
 export async function main(argv: string[]): Promise<number> {
@@ -48,23 +48,23 @@ export async function main(argv: string[]): Promise<number> {
   const store = imageStore();
   const lease = store.lease();
   try {
-    const { diffId, size } = await store.addLayer(
-      await decompressed(input),
-      file,
-      undefined,
-      lease,
-    );
-    const config: ImageConfig = { Env: [`PATH=${DEFAULT_PATH}`], Cmd: ["/bin/sh"] };
+    // The tarball is kept as it came (plain, gzip or zstd): it is the image's layer blob.
+    const blob = await putBlobStream(store.root, input);
+    const head = new Uint8Array(4);
+    const f = Deno.openSync(blobPath(store.root, blob.digest));
+    f.readSync(head);
+    f.close();
+    const { diffId } = await unpackBlob(store, blob.digest, file, undefined, lease);
     const created = new Date().toISOString();
-    const id = await sha256(JSON.stringify({
-      architecture: Deno.build.arch === "x86_64" ? "amd64" : "arm64",
-      os: "linux",
-      config,
-      rootfs: { type: "layers", diff_ids: [diffId] },
+    const image = await storeImage(store, [ref], {
       created,
-    }));
-    await store.register({ ref, id, layers: [diffId], config, created, size });
-    print(id);
+      architecture: ociArch(),
+      os: "linux",
+      config: { Env: [`PATH=${DEFAULT_PATH}`], Cmd: ["/bin/sh"] },
+      rootfs: { type: "layers", diff_ids: [diffId] },
+      history: [{ created, created_by: `minicontainer import ${file}`, comment: "Imported" }],
+    }, [{ mediaType: layerMediaType(head), ...blob }]);
+    print(image.id);
     return 0;
   } finally {
     lease.release();

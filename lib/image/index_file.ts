@@ -58,8 +58,10 @@ export interface LocalImage {
   created: string;
   /** Bytes of the uncompressed layers. */
   size: number;
-  /** sha256:... of the registry manifest it was pulled by, when pulled. */
+  /** sha256:... of the registry manifest it was pulled by or pushed as (docker's repo digest). */
   digest?: string;
+  /** sha256:... of its manifest in the store's blobs (see blobs.ts). */
+  manifest?: string;
 }
 
 /** The index file's content. */

@@ -9,10 +9,10 @@
 
 import { createHash } from "node:crypto";
 import { ContainerError, fromDenoError } from "../errors.ts";
-import { decompressed } from "./compression.ts";
+import { adoptBlob, hasBlob, putBlob, registerImage, unpackBlob } from "./blobs.ts";
 import { parseReference } from "./reference.ts";
 import { Registry } from "./registry.ts";
-import type { ImageConfig, ImageStore, Lease } from "./store.ts";
+import type { ImageStore, Lease } from "./store.ts";
 import type { Progress } from "./progress.ts";
 
 /** How to pull. */
@@ -174,6 +174,8 @@ export async function pull(
   const ref = parseReference(text);
   const registry = new Registry(ref, opts.insecure ?? false);
   let { bytes, mediaType } = await registry.manifest(ref.digest ?? ref.tag!);
+  // docker's repo digest: the one pulled by (an index's, for a multi-platform image).
+  const repoDigest = sha256(bytes);
   if (ref.digest && sha256(bytes) !== ref.digest) {
     throw new ContainerError(
       "verify manifest",
@@ -220,7 +222,7 @@ export async function pull(
   }
   const lease = store.lease();
   try {
-    await pullImage(store, registry, ref.local, sha256(bytes), manifest, lease, report);
+    await pullImage(store, registry, ref.local, bytes, repoDigest, manifest, lease, report);
   } finally {
     lease.release();
   }
@@ -232,7 +234,8 @@ async function pullImage(
   store: ImageStore,
   registry: Registry,
   local: string,
-  manifestDigest: string,
+  manifestBytes: Uint8Array,
+  repoDigest: string,
   manifest: {
     config: { digest: string; size: number };
     layers: { digest: string; size: number }[];
@@ -282,7 +285,7 @@ async function pullImage(
   const missing = [];
   for (const l of todo.values()) {
     lease.add(l.diffId); // kept from prune until registered (leased before it is looked at)
-    if (store.hasLayer(l.diffId)) {
+    if (store.hasLayer(l.diffId) && hasBlob(store.root, l.digest)) {
       report?.state(l.digest.slice(7, 19), "already exists");
     } else {
       missing.push(l);
@@ -292,16 +295,16 @@ async function pullImage(
   await fetchLayers(store, registry, missing, lease, report).catch((e) => {
     throw e instanceof ContainerError ? e : fromDenoError("pull", local, e);
   });
-  const config: ImageConfig = configDoc.config ?? {};
-  await store.register({
-    ref: local,
-    id: manifest.config.digest,
-    layers: diffIds,
-    config,
-    created: configDoc.created ?? new Date().toISOString(),
-    size: diffIds.reduce((sum, d) => sum + store.layerSize(d), 0),
-    digest: manifestDigest,
-  });
+  putBlob(store.root, configBytes);
+  const manifestDigest = putBlob(store.root, manifestBytes);
+  await registerImage(
+    store,
+    [local],
+    manifest.config.digest,
+    configDoc,
+    manifestDigest,
+    repoDigest,
+  );
   report?.line(`pulled ${local} (${manifest.config.digest.slice(7, 19)})`);
 }
 
@@ -321,20 +324,14 @@ function fetchLayers(
     const lock = await Deno.open(`${path}.lock`, { create: true, write: true });
     try {
       await lock.lock(true);
-      if (store.hasLayer(layer.diffId)) {
-        report?.state(short, "already exists");
-        return;
+      if (!hasBlob(store.root, layer.digest)) {
+        report?.state(short, `downloading ${layer.size} bytes`);
+        await fetchBlob(registry, layer, path, report);
+        adoptBlob(store.root, path, layer.digest); // kept as pulled: save and push send these bytes
       }
-      report?.state(short, `downloading ${layer.size} bytes`);
-      await fetchBlob(registry, layer, path, report);
-      report?.state(short, "extracting");
-      try {
-        const file = await Deno.open(path);
-        await store.addLayer(await decompressed(file.readable), layer.digest, layer.diffId, lease);
-      } finally {
-        try {
-          Deno.removeSync(path);
-        } catch { /* already gone */ }
+      if (!store.hasLayer(layer.diffId)) {
+        report?.state(short, "extracting");
+        await unpackBlob(store, layer.digest, layer.digest, layer.diffId, lease);
       }
       report?.state(short, "done");
     } finally {

@@ -331,9 +331,35 @@ export class ImageStore {
       if (m && !ownerAlive(m[1])) drop(`${this.root}/${name}`);
     });
     if (blobs && liveLeases === 0) {
-      each(`${this.root}/blobs`, (name) => drop(`${this.root}/blobs/${name}`));
+      // Not blobs/sha256: the images' own blobs (blobs.ts), which pruneBlobs looks after.
+      each(`${this.root}/blobs`, (name) => name !== "sha256" && drop(`${this.root}/blobs/${name}`));
     }
     return out;
+  }
+
+  /**
+   * Removes the kept blobs (blobs.ts) no image's manifest names. Called with
+   * the lock held and no lease live: a pull, load or build in progress holds one.
+   */
+  private pruneBlobs(): void {
+    const dir = `${this.root}/blobs/sha256`;
+    const keep = new Set<string>();
+    for (const image of Object.values(this.readIndex().images)) {
+      keep.add(image.id.slice(7));
+      if (!image.manifest) continue;
+      keep.add(image.manifest.slice(7));
+      try {
+        const m = JSON.parse(Deno.readTextFileSync(`${dir}/${image.manifest.slice(7)}`));
+        for (const l of m.layers ?? []) keep.add(String(l.digest).slice(7));
+      } catch { /* a manifest lost: its blobs go */ }
+    }
+    try {
+      for (const e of Deno.readDirSync(dir)) {
+        if (!keep.has(e.name)) Deno.removeSync(`${dir}/${e.name}`);
+      }
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
   }
 
   /** Removes `ref` from the index and the layers nothing else uses; resolves to the layers freed. */
@@ -392,8 +418,11 @@ export class ImageStore {
         // died. Partial blobs stay: the next pull resumes them.
         if (![...Deno.readDirSync(`${this.root}/leases`)].length) {
           for (const e of Deno.readDirSync(`${this.root}/blobs`)) {
-            if (!e.name.endsWith(".partial")) Deno.removeSync(`${this.root}/blobs/${e.name}`);
+            if (e.isFile && !e.name.endsWith(".partial")) {
+              Deno.removeSync(`${this.root}/blobs/${e.name}`);
+            }
           }
+          this.pruneBlobs();
         }
       } catch (e) {
         if (!(e instanceof Deno.errors.NotFound)) {

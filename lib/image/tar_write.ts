@@ -23,6 +23,7 @@ import {
   walkTree,
   xattrOfFd,
 } from "../fs/tree.ts";
+import { ContainerError } from "../errors.ts";
 
 const encoder = new TextEncoder();
 
@@ -203,6 +204,68 @@ export async function writeTree(
     await walkTree(rootFd, visit, { oneMount: opts.oneMount, onDir });
   } finally {
     if (typeof root !== "number") closeFd(rootFd);
+  }
+  await write(new Uint8Array(1024));
+}
+
+/** One entry of {@link writeFixed}: a directory (name ends in "/"), bytes, or a file's content. */
+export interface FixedEntry {
+  name: string;
+  data?: Uint8Array;
+  /** A file whose content is the entry's (read as it is written). */
+  path?: string;
+}
+
+/**
+ * Writes `entries` in the order given as a tar whose owners (0:0), modes
+ * (0644, 0755 for directories) and times (the epoch) are fixed: the same
+ * entries give the same bytes, on any machine, at any time (`save`).
+ */
+export async function writeFixed(
+  entries: FixedEntry[],
+  write: (chunk: Uint8Array) => Promise<void>,
+): Promise<void> {
+  const fixed = (mode: number): FileStat => ({
+    mode,
+    uid: 0,
+    gid: 0,
+    size: 0,
+    mtime: 0,
+    nlink: 1,
+    id: "",
+    rdevMajor: 0,
+    rdevMinor: 0,
+    mountId: 0n,
+  });
+  for (const e of entries) {
+    if (e.name.endsWith("/")) {
+      await write(header(e.name, "5", 0, fixed(0o755)));
+      continue;
+    }
+    if (e.data) {
+      await write(header(e.name, "0", e.data.length, fixed(0o644)));
+      await write(e.data);
+      await write(pad(e.data.length));
+      continue;
+    }
+    const file = await Deno.open(e.path!);
+    try {
+      const size = (await file.stat()).size;
+      await write(header(e.name, "0", size, fixed(0o644)));
+      let left = size;
+      const buf = new Uint8Array(1 << 20);
+      while (left > 0) {
+        const n = await file.read(buf.subarray(0, Math.min(buf.length, left)));
+        if (n === null) {
+          throw new ContainerError("write tar of", e.path, undefined, "the file shrank meanwhile");
+        }
+        await write(buf.slice(0, n));
+        left -= n;
+      }
+      await write(pad(size));
+    } finally {
+      file.close();
+    }
   }
   await write(new Uint8Array(1024));
 }

@@ -175,13 +175,16 @@ Deno.test({
       // rmi then prune: no layer, no blob, no lease, no lock left.
       assert.equal((await mc(["rmi", ref], { env })).code, 0);
       assert.equal((await mc(["image", "prune"], { env })).code, 0);
-      for (const d of ["images/layers", "images/blobs", "images/leases", "containers"]) {
+      for (const d of ["images/layers", "images/blobs/sha256", "images/leases", "containers"]) {
         assert.deepEqual(
           [...Deno.readDirSync(`${data}/${d}`)].map((e) => e.name),
           [],
           `${d} is empty`,
         );
       }
+      assert.deepEqual([...Deno.readDirSync(`${data}/images/blobs`)].map((e) => e.name), [
+        "sha256",
+      ]);
       assert.deepEqual(JSON.parse(Deno.readTextFileSync(`${data}/images/index.json`)).images, {});
     } finally {
       await reg.stop();

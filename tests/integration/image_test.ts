@@ -270,3 +270,62 @@ test("save then load gives the same files back; export writes a running containe
   await m(["rmi", "roundtrip:1"]);
   Deno.removeSync(dir, { recursive: true });
 });
+
+test("identity: save twice gives the same bytes; save, rmi, load keeps the id, layers and manifest; --name's tag is kept", async () => {
+  const imp = await m(["import", await bbTarball(), "ident:1"]);
+  assert.equal(imp.code, 0, imp.stderr);
+  const id = imp.stdout.trim();
+  const dir = Deno.makeTempDirSync({ prefix: "mc-ident-" });
+  const info = async (ref: string) => {
+    const all = (await m(["images", "--format", "json"])).stdout.trim().split("\n").map((l) =>
+      JSON.parse(l)
+    );
+    return all.find((i) => `${i.Repository}:${i.Tag}` === ref);
+  };
+  await m(["save", "-o", `${dir}/a.tar`, "ident:1"]);
+  await new Promise((r) => setTimeout(r, 1100)); // a later second: times must not leak in
+  await m(["save", "-o", `${dir}/b.tar`, "ident:1"]);
+  assert.equal(
+    await sh(`sha256sum < ${dir}/a.tar`),
+    await sh(`sha256sum < ${dir}/b.tar`),
+    "two saves are byte for byte the same",
+  );
+  // The id is the config's digest, as skopeo reads it from the saved archive.
+  const config = JSON.parse(await sh(`skopeo inspect --raw --config oci-archive:${dir}/a.tar`));
+  assert.equal(config.rootfs.diff_ids.length, 1);
+  const rawConfig = await sh(`skopeo inspect --raw --config oci-archive:${dir}/a.tar | sha256sum`);
+  assert.equal(`sha256:${rawConfig.split(" ")[0]}`, id);
+  const sizeBefore = (await info("ident:1")).Size;
+  assert.ok(sizeBefore > 100_000, `size ${sizeBefore}`);
+
+  // Another name for the same layers: each image shows its own full size.
+  assert.equal((await m(["load", "-i", `${dir}/a.tar`, "--name", "other:5"])).code, 0);
+  assert.equal((await info("ident:1")).Size, sizeBefore);
+
+  assert.equal((await m(["rmi", "ident:1"])).code, 0);
+  const loaded = await m(["load", "-i", `${dir}/a.tar`]);
+  assert.equal(loaded.stdout.trim(), "Loaded image: ident:1", loaded.stderr);
+  assert.equal((await info("ident:1")).FullID, id, "load keeps the image id");
+  await m(["save", "-o", `${dir}/c.tar`, "ident:1"]);
+  assert.equal(await sh(`sha256sum < ${dir}/c.tar`), await sh(`sha256sum < ${dir}/a.tar`));
+
+  // A layout whose tag is bare: --name's tag is the one asked for.
+  await sh(`mkdir ${dir}/lay && tar -C ${dir}/lay -xf ${dir}/a.tar && python3 -c "
+import json; p='${dir}/lay/index.json'; d=json.load(open(p))
+d['manifests'][0]['annotations']={'org.opencontainers.image.ref.name':'1'}
+json.dump(d, open(p,'w'))" && rm ${dir}/lay/manifest.json`);
+  const named = await m(["load", "-i", `${dir}/lay`, "--name", "renamed:9"]);
+  assert.equal(named.stdout.trim(), "Loaded image: renamed:9", named.stderr);
+  // No name at all: a dangling image, <none> <none>, found by its id.
+  await sh(`python3 -c "
+import json; p='${dir}/lay/index.json'; d=json.load(open(p)); del d['manifests'][0]['annotations']
+json.dump(d, open(p,'w'))"`);
+  await m(["rmi", "renamed:9", "other:5", "ident:1"]);
+  const dangling = await m(["load", "-i", `${dir}/lay`]);
+  assert.equal(dangling.code, 0, dangling.stderr);
+  const table = (await m(["images"])).stdout;
+  assert.match(table, new RegExp(`^<none> +<none> +${id.slice(7, 19)}`, "m"));
+  assert.equal((await m(["run", id.slice(7, 19), "cat", "/etc/motd"])).stdout, "from the image\n");
+  assert.equal((await m(["rmi", id])).code, 0);
+  Deno.removeSync(dir, { recursive: true });
+});
