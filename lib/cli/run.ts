@@ -92,6 +92,12 @@ const FLAGS: FlagDef[] = [
     meta: "CMD",
     help: 'Replace the image\'s entrypoint ("" clears it)',
   },
+  {
+    name: "pull",
+    value: true,
+    meta: "missing|always|never",
+    help: "Pull the image before running (default missing: when it is not here)",
+  },
   { name: "detach", short: "d", help: "Run in the background; print the container id" },
   {
     name: "name",
@@ -349,22 +355,29 @@ export async function main(argv: string[]): Promise<number> {
   let cwd = workdir;
   let image: Awaited<ReturnType<typeof imageMode>>;
   if (flags.rootfs === undefined) {
-    image = await imageMode(rest, {
+    const pullPolicy = (flags.pull as string | undefined) ?? "missing";
+    if (!["missing", "always", "never"].includes(pullPolicy)) {
+      throw usageError(`--pull must be missing, always or never, not "${pullPolicy}"`);
+    }
+    // NAME:TAG, NAME@DIGEST or REGISTRY/NAME is an image reference, not a command.
+    const isRef = /^[a-z0-9][^/]*(\/[^/]+)*[:@][^/]+$/.test(rest[0]) ||
+      /^([a-z0-9-]+\.[a-z0-9.-]+|localhost|[^/]+:\d+)\/[a-z0-9]/.test(rest[0]);
+    const imageFlags = {
       entrypoint: flags.entrypoint as string | undefined,
       env,
       workdir,
       user: flags.user as string | undefined,
-    }, flags.detach === true);
-    if (image) ({ args, env, cwd } = image.process);
-    else if (/^[a-z0-9][^/]*(\/[^/]+)*[:@][^/]+$/.test(rest[0]) && !rest[0].startsWith(".")) {
-      // NAME:TAG or NAME@DIGEST is an image reference, not a command.
-      throw new ContainerError(
-        "run",
-        rest[0],
-        undefined,
-        "no such image here; pull or import it first",
-      );
+    };
+    if (pullPolicy === "always" && isRef) await pullImage(rest[0], false);
+    image = await imageMode(rest, imageFlags, flags.detach === true);
+    if (!image && isRef) {
+      if (pullPolicy === "never") {
+        throw new ContainerError("run", rest[0], undefined, "no such image here (--pull never)");
+      }
+      await pullImage(rest[0], true);
+      image = await imageMode(rest, imageFlags, flags.detach === true);
     }
+    if (image) ({ args, env, cwd } = image.process);
   } else if (flags.entrypoint !== undefined) {
     throw usageError("--entrypoint applies to images, not to --rootfs");
   }
@@ -492,6 +505,17 @@ export async function main(argv: string[]): Promise<number> {
 function stateDirOf(id: string): string {
   const root = globalOptions.stateRoot;
   return new StateStore(root.startsWith("/") ? root : `${Deno.cwd()}/${root}`).dir(id);
+}
+
+/** Pulls `ref` for `run` (docker's --pull missing): progress on stderr, as `pull` shows it. */
+async function pullImage(ref: string, missing: boolean): Promise<void> {
+  const [{ pull }, { ImageStore }, { progressReporter }] = await Promise.all([
+    import("../image/pull.ts"),
+    import("../image/store.ts"),
+    import("../image/progress.ts"),
+  ]);
+  if (missing) console.error(`Unable to find image '${ref}' locally`);
+  await pull(new ImageStore(`${dataDir()}/images`), ref, { progress: progressReporter(false) });
 }
 
 /** The image `run`'s first word names, prepared as a container root; undefined when none does. */

@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import { ContainerError, fromDenoError } from "../errors.ts";
 import { adoptBlob, hasBlob, putBlob, registerImage, unpackBlob } from "./blobs.ts";
 import { parseReference } from "./reference.ts";
-import { Registry } from "./registry.ts";
+import { Registry, registryError } from "./registry.ts";
 import type { ImageStore, Lease } from "./store.ts";
 import type { Progress } from "./progress.ts";
 
@@ -92,14 +92,8 @@ async function fetchBlob(
   if (!complete) {
     const res = await registry.get(`blobs/${digest}`, have ? { range: `bytes=${have}-` } : {});
     if (!res.ok) {
-      await res.body?.cancel();
       if (res.status === 416 && have) Deno.removeSync(partial); // start afresh next time
-      throw new ContainerError(
-        "download",
-        digest,
-        undefined,
-        `the registry answered ${res.status} ${res.statusText}`,
-      );
+      throw new ContainerError("download", digest, undefined, await registryError(res));
     }
     const resumed = res.status === 206;
     if (have && resumed) progress?.line(`${short}: resuming at ${have} bytes`);
@@ -246,12 +240,11 @@ async function pullImage(
   // The config is small: read into memory and checked there (no file another pull could share).
   const configRes = await registry.get(`blobs/${manifest.config.digest}`);
   if (!configRes.ok) {
-    await configRes.body?.cancel();
     throw new ContainerError(
       "download",
       manifest.config.digest,
       undefined,
-      `the registry answered ${configRes.status} ${configRes.statusText}`,
+      await registryError(configRes),
     );
   }
   const configBytes = await readLimited(configRes, manifest.config.digest, MAX_CONFIG);

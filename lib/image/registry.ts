@@ -2,7 +2,10 @@
  * A client of the OCI distribution API: manifests and blobs over HTTP(S),
  * with Docker Hub's token service and any registry's bearer or basic auth
  * (credentials from MINICONTAINER_REGISTRY_USER/_PASSWORD or a docker-style
- * ~/.docker/config.json). Plain HTTP only when asked (--insecure).
+ * config.json, which `login` writes). Plain HTTP when asked (--insecure) and
+ * for a registry on this machine (localhost, 127.0.0.0/8, ::1), as docker
+ * does. Failures name their cause: refused, DNS, TLS, or the registry's own
+ * error message with its HTTP status.
  * @module
  */
 
@@ -17,17 +20,26 @@ export const MANIFEST_TYPES = [
   "application/vnd.docker.distribution.manifest.v2+json",
 ];
 
+/** docker's config directory: $DOCKER_CONFIG, else ~/.docker. */
+export function dockerConfigPath(): string {
+  const dir = Deno.env.get("DOCKER_CONFIG") ?? `${Deno.env.get("HOME") ?? "/root"}/.docker`;
+  return `${dir}/config.json`;
+}
+
+/** The keys docker's config.json may file `host`'s credentials under. */
+export function authKeys(host: string): string[] {
+  return host === "registry-1.docker.io" || host === "docker.io"
+    ? ["https://index.docker.io/v1/", "docker.io", "registry-1.docker.io"]
+    : [host, `https://${host}`, `http://${host}`];
+}
+
 function credentials(host: string): string | undefined {
   const user = Deno.env.get("MINICONTAINER_REGISTRY_USER");
   const password = Deno.env.get("MINICONTAINER_REGISTRY_PASSWORD");
   if (user && password) return btoa(`${user}:${password}`);
-  const home = Deno.env.get("DOCKER_CONFIG") ?? `${Deno.env.get("HOME") ?? "/root"}/.docker`;
   try {
-    const config = JSON.parse(Deno.readTextFileSync(`${home}/config.json`));
-    const keys = host === "registry-1.docker.io"
-      ? ["https://index.docker.io/v1/", "docker.io", host]
-      : [host, `https://${host}`];
-    for (const k of keys) if (config.auths?.[k]?.auth) return config.auths[k].auth;
+    const config = JSON.parse(Deno.readTextFileSync(dockerConfigPath()));
+    for (const k of authKeys(host)) if (config.auths?.[k]?.auth) return config.auths[k].auth;
   } catch { /* no docker config */ }
   return undefined;
 }
@@ -39,59 +51,130 @@ function challenge(header: string): { scheme: string; params: Record<string, str
   return { scheme: header.slice(0, space).toLowerCase(), params };
 }
 
-/** A session with one registry for one repository. */
+/** Whether `host` (with its port) is this machine: docker talks plain HTTP to those. */
+export function isLoopback(host: string): boolean {
+  const name = host.startsWith("[") ? host.slice(1, host.indexOf("]")) : host.split(":")[0];
+  return name === "localhost" || name === "::1" || /^127\.\d+\.\d+\.\d+$/.test(name);
+}
+
+/** Why fetch failed, in words: the cause Deno puts in the error's `cause`. */
+export function fetchFailure(e: unknown, insecure: boolean): string {
+  const err = e as Error & { cause?: unknown };
+  const text = `${err?.message ?? e} ${String(err?.cause ?? "")}`;
+  if (/connection refused/i.test(text)) return "connection refused";
+  if (/dns error|failed to lookup address/i.test(text)) {
+    return "its name does not resolve (DNS)";
+  }
+  if (/InvalidContentType|corrupt message|wrong version number/i.test(text) && !insecure) {
+    return "it answered plain HTTP to a TLS connection; use --insecure for a registry without TLS";
+  }
+  if (/certificate|tls|handshake/i.test(text)) {
+    return `TLS failed: ${text.slice(text.lastIndexOf(": ") + 2).trim()}`;
+  }
+  if (/timed out|timeout/i.test(text)) return "the connection timed out";
+  if (/connection reset|broken pipe/i.test(text)) return "the connection was reset";
+  const cause = String(err?.cause ?? err?.message ?? e);
+  return cause.slice(cause.lastIndexOf(": ") + 2).split("\n")[0];
+}
+
+/** The registry's own words for a failed reply: its errors[].message, else the status text. */
+export async function registryError(res: Response): Promise<string> {
+  let detail = "";
+  try {
+    const body = await res.text();
+    const doc = JSON.parse(body);
+    detail = (doc.errors ?? []).map((e: { code?: string; message?: string }) =>
+      [e.code, e.message].filter(Boolean).join(": ")
+    ).join("; ");
+  } catch { /* not JSON */ }
+  return `the registry answered ${res.status} ${res.statusText}${detail ? ` (${detail})` : ""}`;
+}
+
+/** A session with one registry for one repository, to pull (or push). */
 export class Registry {
   private authorization?: string;
   readonly base: string;
+  readonly origin: string;
 
-  constructor(readonly ref: Reference, insecure: boolean) {
-    this.base = `${insecure ? "http" : "https"}://${ref.host}/v2/${ref.repository}`;
+  constructor(
+    readonly ref: Reference,
+    readonly insecure: boolean,
+    readonly action: "pull" | "push" = "pull",
+  ) {
+    const scheme = insecure || isLoopback(ref.host) ? "http" : "https";
+    this.origin = `${scheme}://${ref.host}`;
+    this.base = `${this.origin}/v2/${ref.repository}`;
   }
 
-  private async authenticate(res: Response): Promise<boolean> {
+  private async authenticate(res: Response, scopes: string[]): Promise<boolean> {
     const header = res.headers.get("www-authenticate");
     if (!header) return false;
     const { scheme, params } = challenge(header);
     const creds = credentials(this.ref.host);
     if (scheme === "basic") {
-      if (!creds) return false;
+      if (!creds || this.authorization === `Basic ${creds}`) return false;
       this.authorization = `Basic ${creds}`;
       return true;
     }
     if (scheme !== "bearer" || !params.realm) return false;
     const url = new URL(params.realm);
     if (params.service) url.searchParams.set("service", params.service);
-    url.searchParams.set("scope", params.scope ?? `repository:${this.ref.repository}:pull`);
-    const tokenRes = await fetch(url, {
-      headers: creds ? { authorization: `Basic ${creds}` } : {},
-    });
+    for (const s of params.scope ? [params.scope] : scopes) url.searchParams.append("scope", s);
+    let tokenRes: Response;
+    try {
+      tokenRes = await fetch(url, { headers: creds ? { authorization: `Basic ${creds}` } : {} });
+    } catch (e) {
+      throw new ContainerError("log in to", url.host, undefined, fetchFailure(e, false));
+    }
     if (!tokenRes.ok) {
       throw new ContainerError(
         "log in to",
         this.ref.host,
         undefined,
-        `the token service said ${tokenRes.status} ${tokenRes.statusText}`,
+        await registryError(tokenRes),
       );
     }
     const body = await tokenRes.json();
-    this.authorization = `Bearer ${body.token ?? body.access_token}`;
+    const token = `Bearer ${body.token ?? body.access_token}`;
+    if (token === this.authorization) return false;
+    this.authorization = token;
     return true;
   }
 
-  /** GET `path` under the repository, authenticating once if asked to. */
-  async get(path: string, headers: Record<string, string> = {}): Promise<Response> {
-    const url = `${this.base}/${path}`;
+  /**
+   * Sends `method` to `path` (under the repository, or an absolute URL a
+   * registry gave), authenticating when challenged. Access refused is an
+   * error; any other status is the caller's to read.
+   */
+  async request(
+    method: string,
+    path: string,
+    init: { headers?: Record<string, string>; body?: BodyInit | (() => BodyInit) } = {},
+    extraScopes: string[] = [],
+  ): Promise<Response> {
+    const url = /^https?:/.test(path)
+      ? path
+      : path.startsWith("/")
+      ? `${this.origin}${path}`
+      : `${this.base}/${path}`;
+    const scopes = [
+      `repository:${this.ref.repository}:${this.action === "push" ? "pull,push" : "pull"}`,
+      ...extraScopes,
+    ];
     const go = () =>
       fetch(url, {
+        method,
+        redirect: "follow",
         headers: {
-          ...headers,
+          ...init.headers,
           ...(this.authorization ? { authorization: this.authorization } : {}),
         },
+        body: typeof init.body === "function" ? init.body() : init.body,
       });
     let res: Response;
     try {
       res = await go();
-      if (res.status === 401 && (await this.authenticate(res))) {
+      if (res.status === 401 && (await this.authenticate(res, scopes))) {
         await res.body?.cancel();
         res = await go();
       }
@@ -101,19 +184,24 @@ export class Registry {
         "reach registry",
         this.ref.host,
         undefined,
-        (e as Error).message.split("\n")[0],
+        fetchFailure(e, this.insecure || isLoopback(this.ref.host)),
       );
     }
     if (res.status === 401 || res.status === 403) {
-      await res.body?.cancel();
+      const why = await registryError(res);
       throw new ContainerError(
-        "pull",
+        this.action,
         this.ref.local,
         undefined,
-        `the registry refused access (${res.status}); check the credentials`,
+        `the registry refused access (${res.status}); check the credentials (${why})`,
       );
     }
     return res;
+  }
+
+  /** GET `path` under the repository. */
+  get(path: string, headers: Record<string, string> = {}): Promise<Response> {
+    return this.request("GET", path, { headers });
   }
 
   /** A manifest (or index) by tag or digest: its bytes and media type. */
@@ -129,13 +217,7 @@ export class Registry {
       );
     }
     if (!res.ok) {
-      await res.body?.cancel();
-      throw new ContainerError(
-        "pull",
-        this.ref.local,
-        undefined,
-        `the registry answered ${res.status} ${res.statusText}`,
-      );
+      throw new ContainerError("pull", this.ref.local, undefined, await registryError(res));
     }
     const bytes = new Uint8Array(await res.arrayBuffer());
     let mediaType = res.headers.get("content-type") ?? "";

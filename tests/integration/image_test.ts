@@ -183,11 +183,19 @@ test("image: rmi frees its layers; unknown images are one sentence, exit 125", a
   assert.match(r.stderr, /^minicontainer: remove image nosuch:1: no such image$/m);
   const notImage = await m(["run", "nosuch-image-or-command"]);
   assert.equal(notImage.code, 127, "a word that is no image is a command");
-  const missing = await m(["run", "nosuch:1.0"]);
-  assert.equal(missing.code, 125);
+  const never = await m(["run", "--pull", "never", "nosuch:1.0"]);
+  assert.equal(never.code, 125);
   assert.equal(
-    missing.stderr.trim(),
-    "minicontainer: run nosuch:1.0: no such image here; pull or import it first",
+    never.stderr.trim(),
+    "minicontainer: run nosuch:1.0: no such image here (--pull never)",
+  );
+  // Not here: run pulls it (from Docker Hub, unreachable here: the cause is named).
+  const missing = await m(["run", "nosuch.invalid/nosuch:1.0"]);
+  assert.equal(missing.code, 125);
+  assert.match(missing.stderr, /Unable to find image 'nosuch.invalid\/nosuch:1.0' locally/);
+  assert.match(
+    missing.stderr,
+    /^minicontainer: reach registry nosuch.invalid: its name does not resolve \(DNS\)$/m,
   );
 });
 

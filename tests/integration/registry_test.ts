@@ -224,6 +224,66 @@ Deno.test({
   },
 });
 
+Deno.test({
+  ...rootOnly(
+    "run pulls a missing image; loopback registries need no --insecure; failures name their cause",
+  ),
+  async fn() {
+    const work = Deno.makeTempDirSync({ prefix: "mc-registry-" });
+    const reg = await startRegistry(work);
+    try {
+      await ociLayout(`${work}/oci`);
+      const ref = `127.0.0.1:${reg.port}/auto/bb:1`;
+      await sh(`skopeo copy -q --dest-tls-verify=false oci:${work}/oci:1 docker://${ref}`);
+      const first = await m(["run", ref, "cat", "/etc/motd"]);
+      assert.equal(first.code, 0, first.stderr);
+      assert.equal(first.stdout, "layer2\n");
+      assert.match(first.stderr, /Unable to find image '.*' locally/);
+      const second = await m(["run", ref, "cat", "/etc/motd"]);
+      assert.equal(second.stdout, "layer2\n");
+      assert.equal(second.stderr, "", "a local image is not pulled again");
+      const always = await m(["run", "--pull", "always", ref, "cat", "/etc/motd"]);
+      assert.equal(always.code, 0, always.stderr);
+      assert.match(always.stderr, /already exists/);
+      assert.doesNotMatch(always.stderr, /Unable to find/);
+      const viaLocalhost = await m(["pull", "-q", `localhost:${reg.port}/auto/bb:1`]);
+      assert.equal(viaLocalhost.code, 0, viaLocalhost.stderr);
+      await m(["rmi", ref, `localhost:${reg.port}/auto/bb:1`]);
+
+      const refused = await m(["pull", `127.0.0.1:${freePort()}/auto/bb:1`]);
+      assert.equal(refused.code, 125);
+      assert.match(refused.stderr, /reach registry 127.0.0.1:\d+: connection refused$/m);
+      const dns = await m(["pull", "nosuch.invalid/auto/bb:1"]);
+      assert.match(dns.stderr, /reach registry nosuch.invalid: its name does not resolve \(DNS\)/);
+      // A plain HTTP server on this machine's own (not loopback) address: TLS gets HTTP back.
+      const ip = (await sh("hostname -I")).split(/\s+/).find((a) =>
+        /^\d+\.\d+\.\d+\.\d+$/.test(a) && !a.startsWith("127.")
+      );
+      if (ip) {
+        const plain = Deno.listen({ hostname: ip, port: 0 });
+        const served = (async () => {
+          for await (const c of plain) {
+            await c.read(new Uint8Array(4096)).catch(() => null);
+            await c.write(
+              new TextEncoder().encode("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"),
+            ).catch(() => 0);
+            c.close();
+          }
+        })();
+        const port = (plain.addr as Deno.NetAddr).port;
+        const tls = await m(["pull", `${ip}:${port}/auto/bb:1`]);
+        plain.close();
+        await served.catch(() => {});
+        assert.equal(tls.code, 125);
+        assert.match(tls.stderr, /answered plain HTTP to a TLS connection; use --insecure/);
+      }
+    } finally {
+      await reg.stop();
+      Deno.removeSync(work, { recursive: true });
+    }
+  },
+});
+
 addEventListener("unload", () => {
   try {
     Deno.removeSync(data, { recursive: true });
