@@ -10,7 +10,10 @@ import { forEachRef } from "./each_ref.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { imageStore, main as imageMain } from "./image.ts";
 
-const FLAGS: FlagDef[] = [{ name: "help", help: "Show this help" }];
+const FLAGS: FlagDef[] = [
+  { name: "force", short: "f", help: "Remove even an image a container uses" },
+  { name: "help", help: "Show this help" },
+];
 
 /** The `rmi` command. */
 export async function main(argv: string[]): Promise<number> {
@@ -22,7 +25,7 @@ export async function main(argv: string[]): Promise<number> {
   if (!rest.length) throw usageError("rmi needs an image name or id");
   const store = imageStore();
   return await forEachRef(rest, async (ref) => {
-    const freed = await store.remove(ref);
+    const freed = await store.remove(ref, flags.force === true);
     print(
       `Untagged: ${ref}${freed ? ` (${freed} layer${freed > 1 ? "s" : ""} deleted)` : ""}`,
     );

@@ -154,6 +154,8 @@ function makeRoot(
       writeFileAtomic(`${tmp}/layers.json`, JSON.stringify(lowerdirs), "record layers in use", {
         sync: false,
       });
+      // Which image: rmi refuses it while the container exists, commit starts from its config.
+      writeFileAtomic(`${tmp}/image`, image.id, "record the image in use", { sync: false });
     }, owner.stateDir);
   } catch (e) {
     throw fromDenoError("prepare container root", dir, e);

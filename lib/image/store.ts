@@ -362,13 +362,59 @@ export class ImageStore {
     }
   }
 
-  /** Removes `ref` from the index and the layers nothing else uses; resolves to the layers freed. */
-  async remove(ref: string): Promise<number> {
+  /** The layer directories a container over `image` has (overlayfs order, as run_image.ts makes them). */
+  rootLayers(image: LocalImage): string[] {
+    return [...new Set([...image.layers].reverse().map((l) => this.layerDir(l)))];
+  }
+
+  /** The id of the image container `id`'s root was made from (its layers' when unrecorded). */
+  containerImage(id: string): string | undefined {
+    const dir = containerDirOf(this.root, id);
+    try {
+      return Deno.readTextFileSync(`${dir}/image`);
+    } catch { /* made before images were recorded */ }
+    try {
+      const layers = Deno.readTextFileSync(`${dir}/layers.json`);
+      return Object.values(this.readIndex().images).find((i) =>
+        JSON.stringify(this.rootLayers(i)) === layers
+      )?.id;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Ids of the containers whose root was made from `image`. */
+  containersUsing(image: LocalImage): string[] {
+    const users: string[] = [];
+    try {
+      for (const e of Deno.readDirSync(containerDirOf(this.root, ""))) {
+        if (this.containerImage(e.name) === image.id) users.push(e.name);
+      }
+    } catch { /* no containers */ }
+    return users;
+  }
+
+  /**
+   * Removes `ref` from the index and the layers nothing else uses; resolves
+   * to the layers freed. As docker, the last name of an image a container
+   * uses is refused unless `force` (the container keeps its layers anyway).
+   */
+  async remove(ref: string, force = false): Promise<number> {
     await this.locked(() => {
       const index = this.readIndex();
       const image = this.find(ref);
       if (!image) throw new ContainerError("remove image", ref, undefined, "no such image");
       const byId = ref.replace(/^sha256:/, "") !== ref || !index.images[normalizeRef(ref)];
+      const names = Object.values(index.images).filter((i) => i.id === image.id).length;
+      const users = force || (!byId && names > 1) ? [] : this.containersUsing(image);
+      if (users.length) {
+        throw new ContainerError(
+          "remove image",
+          ref,
+          undefined,
+          `container ${users[0].slice(0, 12)} uses it; remove the container first, or use -f`,
+        );
+      }
       for (const [key, value] of Object.entries(index.images)) {
         // By id: every name of that image goes; by name: that name only.
         if (value.id === image.id && (key === image.ref || byId)) delete index.images[key];

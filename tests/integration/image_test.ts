@@ -337,3 +337,32 @@ json.dump(d, open(p,'w'))"`);
   assert.equal((await m(["rmi", id])).code, 0);
   Deno.removeSync(dir, { recursive: true });
 });
+
+test("rmi refuses an image a container uses unless -f; another name of it may go", async () => {
+  await m(["import", await bbTarball(), "inuse:1"]);
+  await m(["import", await bbTarball(), "spare:1"]); // another image (its own id: created differs)
+  const root = Deno.makeTempDirSync({ prefix: "mc-state-" });
+  const started = await mc(
+    ["--root", root, "run", "-d", "--name", "user", "inuse:1", "sh", "-c", "sleep 300"],
+    { env },
+  );
+  assert.equal(started.code, 0, started.stderr);
+  try {
+    const refused = await m(["rmi", "inuse:1"]);
+    assert.equal(refused.code, 125);
+    assert.match(
+      refused.stderr,
+      /^minicontainer: remove image inuse:1: container [0-9a-f]+ uses it; remove the container first, or use -f$/m,
+    );
+    assert.match((await m(["images"])).stdout, /^inuse /m, "still there");
+    assert.equal((await m(["rmi", "spare:1"])).code, 0, "an image nothing uses goes");
+    const forced = await m(["rmi", "-f", "inuse:1"]);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.doesNotMatch((await m(["images"])).stdout, /^inuse /m);
+    const ps = await mc(["--root", root, "exec", "user", "cat", "/etc/motd"], { env });
+    assert.equal(ps.stdout, "from the image\n", "the container keeps its layers");
+  } finally {
+    await mc(["--root", root, "rm", "-f", "user"], { env });
+    Deno.removeSync(root, { recursive: true });
+  }
+});
