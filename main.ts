@@ -66,6 +66,26 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
     load: async () => (await import("./lib/cli/save.ts")).exportMain,
     summary: "Export a running container's files as a tar",
   },
+  tag: {
+    load: async () => (await import("./lib/cli/tag.ts")).main,
+    summary: "Give an image another name",
+  },
+  push: {
+    load: async () => (await import("./lib/cli/push.ts")).main,
+    summary: "Push an image to a registry",
+  },
+  commit: {
+    load: async () => (await import("./lib/cli/commit.ts")).main,
+    summary: "Make an image of a container's changes",
+  },
+  login: {
+    load: async () => (await import("./lib/cli/login.ts")).main,
+    summary: "Log in to a registry (docker's config.json)",
+  },
+  logout: {
+    load: async () => (await import("./lib/cli/login.ts")).logout,
+    summary: "Log out of a registry",
+  },
   images: {
     load: async () => (await import("./lib/cli/images.ts")).main,
     summary: "List images",

@@ -44,13 +44,23 @@ export async function main(argv: string[]): Promise<number> {
       return await (await import("./rmi.ts")).main(rest);
     case "prune":
       return await prune(rest);
+    case "inspect":
+      return await (await import("./image_info.ts")).inspect(rest);
+    case "history":
+      return await (await import("./image_info.ts")).history(rest);
+    case "tag":
+      return await (await import("./tag.ts")).main(rest);
+    case "push":
+      return await (await import("./push.ts")).main(rest);
     case undefined:
     case "--help":
     case "help":
       print(
-        "Usage: minicontainer image COMMAND\n\nCommands:\n  ls      List images\n  rm      Remove images\n  prune   Remove unused layers",
+        "Usage: minicontainer image COMMAND\n\nCommands:\n  ls       List images\n  rm       Remove images\n  prune    Remove unused layers\n  inspect  Show images' configs as JSON\n  history  Show an image's steps\n  tag      Name an image\n  push     Push an image to a registry",
       );
       return sub === undefined ? 125 : 0;
   }
-  throw usageError(`unknown image command "${sub}"; try ls, rm or prune`);
+  throw usageError(
+    `unknown image command "${sub}"; try ls, rm, prune, inspect, history, tag or push`,
+  );
 }

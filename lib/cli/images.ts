@@ -15,7 +15,8 @@ const FLAGS: FlagDef[] = [
   { name: "help", help: "Show this help" },
 ];
 
-function human(bytes: number): string {
+/** docker's sizes: B, kB, MB, GB in powers of ten. */
+export function human(bytes: number): string {
   if (bytes < 1e3) return `${bytes}B`;
   if (bytes < 1e6) return `${(bytes / 1e3).toFixed(1)}kB`;
   if (bytes < 1e9) return `${(bytes / 1e6).toFixed(1)}MB`;

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { ContainerError } from "../errors.ts";
+import { ContainerError, fromDenoError } from "../errors.ts";
 import type { Reference } from "./reference.ts";
 
 /** The media types a pull accepts for a manifest. */
@@ -226,4 +226,76 @@ export class Registry {
     } catch { /* the header says */ }
     return { bytes, mediaType };
   }
+}
+
+/**
+ * Checks `user`/`password` against the registry at `host` (GET /v2/ with
+ * basic auth, or the token service its challenge names); throws when refused.
+ */
+export async function checkLogin(
+  host: string,
+  user: string,
+  password: string,
+  insecure: boolean,
+): Promise<void> {
+  const origin = `${insecure || isLoopback(host) ? "http" : "https"}://${host}`;
+  const basic = `Basic ${btoa(`${user}:${password}`)}`;
+  const get = async (url: string | URL, authorization?: string) => {
+    try {
+      return await fetch(url, { headers: authorization ? { authorization } : {} });
+    } catch (e) {
+      throw new ContainerError(
+        "reach registry",
+        host,
+        undefined,
+        fetchFailure(e, insecure || isLoopback(host)),
+      );
+    }
+  };
+  let res = await get(`${origin}/v2/`);
+  if (res.status === 401) {
+    const { scheme, params } = challenge(res.headers.get("www-authenticate") ?? "");
+    await res.body?.cancel();
+    if (scheme === "bearer" && params.realm) {
+      const url = new URL(params.realm);
+      if (params.service) url.searchParams.set("service", params.service);
+      const token = await get(url, basic);
+      if (!token.ok) {
+        throw new ContainerError("log in to", host, undefined, await registryError(token));
+      }
+      const body = await token.json();
+      res = await get(`${origin}/v2/`, `Bearer ${body.token ?? body.access_token}`);
+    } else res = await get(`${origin}/v2/`, basic);
+  }
+  if (!res.ok) throw new ContainerError("log in to", host, undefined, await registryError(res));
+  await res.body?.cancel();
+}
+
+/** Records (or with `auth` undefined, forgets) `host`'s credentials in docker's config.json. */
+export function saveAuth(host: string, auth: string | undefined): boolean {
+  const path = dockerConfigPath();
+  let config: { auths?: Record<string, { auth?: string }> } = {};
+  try {
+    config = JSON.parse(Deno.readTextFileSync(path));
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw fromDenoError("read", path, e);
+  }
+  config.auths ??= {};
+  const keys = authKeys(host);
+  const had = keys.some((k) => config.auths![k]);
+  for (const k of keys) delete config.auths[k];
+  if (auth) config.auths[keys[0]] = { auth };
+  const dir = path.slice(0, path.lastIndexOf("/"));
+  const tmp = `${path}.tmp-${Deno.pid}`;
+  try {
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    Deno.writeTextFileSync(tmp, JSON.stringify(config, null, "\t") + "\n", { mode: 0o600 });
+    Deno.renameSync(tmp, path);
+  } catch (e) {
+    try {
+      Deno.removeSync(tmp);
+    } catch { /* never written */ }
+    throw fromDenoError("write", path, e);
+  }
+  return had;
 }

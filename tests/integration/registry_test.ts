@@ -47,6 +47,30 @@ Deno.test({
       });
       assert.equal(fromConfig.code, 0, fromConfig.stderr);
       await mc(["rmi", ref], { env });
+
+      // login writes that config.json (after checking the password); push and pull use it.
+      const home = { ...env, HOME: `${work}/home2` };
+      const host = `127.0.0.1:${reg.port}`;
+      const wrong = await mc(["login", "-u", "alice", "-p", "nope", host], { env: home });
+      assert.equal(wrong.code, 125);
+      assert.match(wrong.stderr, /log in to 127.0.0.1:\d+: the registry answered 401/);
+      const login = await mc(["login", "-u", "alice", "--password-stdin", host], {
+        env: home,
+        stdin: "secret\n",
+      });
+      assert.equal(login.code, 0, login.stderr);
+      const saved = JSON.parse(Deno.readTextFileSync(`${work}/home2/.docker/config.json`));
+      assert.equal(saved.auths[host].auth, btoa("alice:secret"));
+      assert.equal(Deno.statSync(`${work}/home2/.docker/config.json`).mode! & 0o777, 0o600);
+      assert.equal((await mc(["pull", "-q", ref], { env: home })).code, 0);
+      await mc(["tag", ref, `${host}/private/copy:2`], { env: home });
+      const pushed = await mc(["push", `${host}/private/copy:2`], { env: home });
+      assert.equal(pushed.code, 0, pushed.stderr);
+      assert.equal((await mc(["logout", host], { env: home })).code, 0);
+      const after = await mc(["push", `${host}/private/copy:2`], { env: home });
+      assert.equal(after.code, 125);
+      assert.match(after.stderr, /refused access \(401\)/);
+      await mc(["rmi", ref, `${host}/private/copy:2`], { env });
     } finally {
       await reg.stop();
       Deno.removeSync(work, { recursive: true });
@@ -280,6 +304,122 @@ Deno.test({
     } finally {
       await reg.stop();
       Deno.removeSync(work, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  ...rootOnly(
+    "commit, tag, push: skopeo reads the image and labels; pull, save, load, push keeps the manifest digest; cross-repository mount; digest pulls show as <none>",
+  ),
+  async fn() {
+    const work = Deno.makeTempDirSync({ prefix: "mc-push-" });
+    const reg = await startRegistry(work);
+    const root = Deno.makeTempDirSync({ prefix: "mc-state-" });
+    const host = `127.0.0.1:${reg.port}`;
+    const skopeo = async (ref: string, extra = "") =>
+      JSON.parse(await sh(`skopeo inspect ${extra} --tls-verify=false docker://${ref}`));
+    try {
+      await ociLayout(`${work}/oci`);
+      const src = `${host}/src/bb:1`;
+      await sh(`skopeo copy -q --dest-tls-verify=false oci:${work}/oci:1 docker://${src}`);
+      const d0 = (await skopeo(src)).Digest;
+      assert.equal((await m(["pull", "-q", src])).code, 0);
+
+      // A digest pull: <none> tag, its digest shown.
+      assert.equal((await m(["pull", "-q", `${host}/src/bb@${d0}`])).code, 0);
+      const table = (await m(["images", "--digests"])).stdout;
+      assert.match(table, new RegExp(`^${host}/src/bb +<none> +${d0} `, "m"), table);
+      assert.match(table, new RegExp(`^${host}/src/bb +1 +${d0} `, "m"), table);
+      await m(["rmi", `${host}/src/bb@${d0}`]);
+
+      const started = await mc([
+        "--root",
+        root,
+        "run",
+        "-d",
+        "--name",
+        "c1",
+        src,
+        "sh",
+        "-c",
+        "echo committed > /app/new; rm /bin/ls; sleep 300",
+      ], { env });
+      assert.equal(started.code, 0, started.stderr);
+      await new Promise((r) => setTimeout(r, 500));
+      const commit = await mc([
+        "--root",
+        root,
+        "commit",
+        "-c",
+        'LABEL org.example.k=v other="two words"',
+        "-c",
+        'CMD ["cat", "/app/new"]',
+        "-m",
+        "a message",
+        "c1",
+        "committed:1",
+      ], { env });
+      assert.equal(commit.code, 0, commit.stderr);
+      const id = commit.stdout.trim();
+      assert.match(id, /^sha256:[0-9a-f]{64}$/);
+      assert.equal((await m(["run", "committed:1"])).stdout, "committed\n");
+      assert.equal((await m(["run", "committed:1", "ls"])).code, 127, "the deletion is a whiteout");
+      const inspect = JSON.parse((await m(["image", "inspect", "committed:1"])).stdout)[0];
+      assert.equal(inspect.Id, id);
+      assert.deepEqual(inspect.Config.Labels, { "org.example.k": "v", other: "two words" });
+      assert.equal(inspect.RootFS.Layers.length, 3);
+      const history = (await m(["image", "history", "committed:1"])).stdout.split("\n");
+      assert.match(history[1], new RegExp(`^${id.slice(7, 19)} .*a message$`));
+
+      const app = `${host}/team/app:1`;
+      assert.equal((await m(["tag", "committed:1", app])).code, 0);
+      const pushed = await m(["push", app]);
+      assert.equal(pushed.code, 0, pushed.stderr);
+      const [, digest] = /^1: digest: (sha256:[0-9a-f]{64}) size: \d+$/.exec(pushed.stdout.trim())!;
+      const remote = await skopeo(app);
+      assert.equal(remote.Digest, digest);
+      assert.deepEqual(remote.Labels, { "org.example.k": "v", other: "two words" });
+      assert.equal(
+        `sha256:${
+          (await sh(`skopeo inspect --raw --config --tls-verify=false docker://${app} | sha256sum`))
+            .split(" ")[0]
+        }`,
+        id,
+        "the registry has the config whose digest is the image id",
+      );
+      // skopeo copies it back out and the files are the committed ones.
+      await sh(`skopeo copy -q --src-tls-verify=false docker://${app} oci:${work}/back:1`);
+      const again = await m(["push", app]);
+      assert.equal((again.stderr.match(/already exists/g) ?? []).length, 4, again.stderr);
+      assert.match((await m(["images", "--digests"])).stdout, new RegExp(`team/app +1 +${digest}`));
+
+      // Another repository of the same registry: the layers are mounted, not uploaded.
+      assert.equal((await m(["tag", src, `${host}/other/bb:1`])).code, 0);
+      const mounted = await m(["push", `${host}/other/bb:1`]);
+      assert.equal(mounted.code, 0, mounted.stderr);
+      assert.match(mounted.stderr, /mounted from src\/bb/);
+      assert.equal((await skopeo(`${host}/other/bb:1`)).Digest, d0);
+
+      // pull, save, load, push: the registry gets the very same manifest.
+      await mc(["--root", root, "rm", "-f", "c1"], { env });
+      await m(["save", "-o", `${work}/src.tar`, src]);
+      await m(["rmi", src, `${host}/other/bb:1`]);
+      const loaded = await m(["load", "-i", `${work}/src.tar`]);
+      assert.equal(loaded.stdout.trim(), `Loaded image: ${src}`, loaded.stderr);
+      await m(["tag", src, `${host}/copy/bb:1`]);
+      const copied = await m(["push", "-q", `${host}/copy/bb:1`]);
+      assert.equal(copied.stdout.trim(), d0, copied.stderr);
+      assert.equal((await skopeo(`${host}/copy/bb:1`)).Digest, d0);
+
+      const missing = await m(["push", `${host}/nosuch/x:1`]);
+      assert.equal(missing.code, 125);
+      assert.match(missing.stderr, /no such image here/);
+    } finally {
+      await mc(["--root", root, "rm", "-f", "c1"], { env });
+      await reg.stop();
+      Deno.removeSync(work, { recursive: true });
+      Deno.removeSync(root, { recursive: true });
     }
   },
 });
