@@ -78,6 +78,10 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
     load: async () => (await import("./lib/cli/commit.ts")).main,
     summary: "Make an image of a container's changes",
   },
+  build: {
+    load: async () => (await import("./lib/cli/build.ts")).main,
+    summary: "Build an image from a Dockerfile",
+  },
   login: {
     load: async () => (await import("./lib/cli/login.ts")).main,
     summary: "Log in to a registry (docker's config.json)",

@@ -12,6 +12,7 @@ const FLAGS: FlagDef[] = [
   { name: "format", value: true, meta: "table|json", help: "Output format (default table)" },
   { name: "quiet", short: "q", help: "Only ids" },
   { name: "digests", help: "Show digests" },
+  { name: "all", short: "a", help: "Show build steps' images too (the build cache)" },
   { name: "help", help: "Show this help" },
 ];
 
@@ -48,7 +49,8 @@ export function main(argv: string[]): Promise<number> {
     throw usageError(`--format must be table or json, not "${format}"`);
   }
   const store = imageStore();
-  const images = Object.values(store.readIndex().images).sort((a, b) => a.ref.localeCompare(b.ref));
+  const images = Object.values(store.readIndex().images).filter((i) => flags.all || !i.intermediate)
+    .sort((a, b) => a.ref.localeCompare(b.ref));
   // Each image's own size: its distinct layers, whatever other images share them.
   const size = (layers: string[]) =>
     [...new Set(layers)].reduce((sum, l) => sum + store.layerSize(l), 0);

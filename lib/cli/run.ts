@@ -316,8 +316,16 @@ function generatedHostname(): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** What `build` asks of `run` for a RUN step (never set from the command line). */
+export interface RunHooks {
+  /** Called with the image root once it is prepared (before the container starts). */
+  onImageRoot?: (root: { upperdir: string; dir: string }) => void;
+  /** Leaves a foreground container's image root for the caller (who removes it). */
+  keepImageRoot?: boolean;
+}
+
 /** The `run` command. */
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], hooks: RunHooks = {}): Promise<number> {
   const { flags, rest } = parseArgs(argv, FLAGS);
   if (flags.help) {
     print(HELP);
@@ -377,7 +385,10 @@ export async function main(argv: string[]): Promise<number> {
       await pullImage(rest[0], true);
       image = await imageMode(rest, imageFlags, flags.detach === true);
     }
-    if (image) ({ args, env, cwd } = image.process);
+    if (image) {
+      ({ args, env, cwd } = image.process);
+      hooks.onImageRoot?.(image.root);
+    }
   } else if (flags.entrypoint !== undefined) {
     throw usageError("--entrypoint applies to images, not to --rootfs");
   }
@@ -426,8 +437,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     return await runSpec();
   } finally {
-    // A foreground container's directory goes with it; a detached one's at rm.
-    if (ownDir && !handedOver) removeContainerDir(ownDir);
+    // A foreground container's directory goes with it (unless build keeps it); a detached one's at rm.
+    if (ownDir && !handedOver && !(image && hooks.keepImageRoot)) removeContainerDir(ownDir);
     hold?.close();
   }
 

@@ -251,10 +251,11 @@ export async function storeImage(
   refs: string[],
   config: ConfigDoc,
   layers: Descriptor[],
+  intermediate = false,
 ): Promise<LocalImage> {
   const bytes = new TextEncoder().encode(JSON.stringify(config));
   const manifest = putManifest(store.root, bytes, layers);
-  return await registerImage(store, refs, sha256(bytes), config, manifest);
+  return await registerImage(store, refs, sha256(bytes), config, manifest, undefined, intermediate);
 }
 
 /** Registers an image whose config and manifest blobs are stored. */
@@ -265,6 +266,7 @@ export async function registerImage(
   config: ConfigDoc,
   manifest: string,
   repoDigest?: string,
+  intermediate = false,
 ): Promise<LocalImage> {
   const diffIds = config.rootfs?.diff_ids ?? [];
   if (!refs.length) {
@@ -282,6 +284,7 @@ export async function registerImage(
       size: [...new Set(diffIds)].reduce((sum, d) => sum + store.layerSize(d), 0),
       manifest,
       ...(repoDigest ? { digest: repoDigest } : {}),
+      ...(intermediate && !refs.length ? { intermediate } : {}),
     };
     await store.register(image);
   }

@@ -62,6 +62,8 @@ export interface LocalImage {
   digest?: string;
   /** sha256:... of its manifest in the store's blobs (see blobs.ts). */
   manifest?: string;
+  /** A build step's image (the build cache): listed only by `images -a`. */
+  intermediate?: boolean;
 }
 
 /** The index file's content. */
@@ -133,7 +135,8 @@ export function findImage(root: string, ref: string): LocalImage | undefined {
   const hex = ref.replace(/^sha256:/, "");
   if (/^[0-9a-f]{6,64}$/.test(hex)) {
     const matches = Object.values(images).filter((i) => i.id.slice(7).startsWith(hex));
-    if (matches.length === 1) return matches[0];
+    // One image may have several names: a prefix is unique when it names one id.
+    if (matches.length && matches.every((i) => i.id === matches[0].id)) return matches[0];
   }
   return undefined;
 }
