@@ -108,6 +108,8 @@ export function words(text: string, env: Record<string, string>, escape = "\\"):
   const out: string[] = [];
   let word = "";
   let inWord = false;
+  // An unquoted expansion to nothing is no word ("" is one): the shell's rule.
+  let quoted = false;
   let i = 0;
   const variable = (): string => {
     // at "$"
@@ -141,9 +143,9 @@ export function words(text: string, env: Record<string, string>, escape = "\\"):
   while (i < text.length) {
     const c = text[i];
     if (/\s/.test(c)) {
-      if (inWord) out.push(word);
+      if (inWord && (word || quoted)) out.push(word);
       word = "";
-      inWord = false;
+      inWord = quoted = false;
       i++;
       continue;
     }
@@ -152,11 +154,13 @@ export function words(text: string, env: Record<string, string>, escape = "\\"):
       word += text[i + 1];
       i += 2;
     } else if (c === "'") {
+      quoted = true;
       const end = text.indexOf("'", i + 1);
       if (end < 0) throw new ContainerError("parse", text, undefined, "unterminated single quote");
       word += text.slice(i + 1, end);
       i = end + 1;
     } else if (c === '"') {
+      quoted = true;
       i++;
       while (i < text.length && text[i] !== '"') {
         if (text[i] === escape && i + 1 < text.length && /["$`\\]/.test(text[i + 1])) {
@@ -175,7 +179,7 @@ export function words(text: string, env: Record<string, string>, escape = "\\"):
       i++;
     }
   }
-  if (inWord) out.push(word);
+  if (inWord && (word || quoted)) out.push(word);
   return out;
 }
 
@@ -266,7 +270,7 @@ export function applyConfig(
         const at = list.findIndex((e) => e.slice(0, e.indexOf("=")) === k);
         if (at >= 0) list[at] = `${k}=${v}`;
         else list.push(`${k}=${v}`);
-        env[k] = v!; // later pairs of the same ENV see it (docker does)
+        env[k] = v!; // for the instructions after (this one's words were expanded before: docker's rule)
       }
       c.Env = list;
       return true;

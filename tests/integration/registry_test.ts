@@ -412,6 +412,19 @@ Deno.test({
       assert.equal(copied.stdout.trim(), d0, copied.stderr);
       assert.equal((await skopeo(`${host}/copy/bb:1`)).Digest, d0);
 
+      // A blob bigger than one PUT goes up in PATCH chunks; the registry checks its digest.
+      await sh(
+        `mkdir -p ${work}/big && head -c 20000000 /dev/urandom > ${work}/big/blob && tar -C ${work}/big -cf ${work}/big.tar blob`,
+      );
+      assert.equal((await m(["import", `${work}/big.tar`, `${host}/big/x:1`])).code, 0);
+      const big = await m(["push", "-q", `${host}/big/x:1`]);
+      assert.equal(big.code, 0, big.stderr);
+      assert.equal((await skopeo(`${host}/big/x:1`)).Digest, big.stdout.trim());
+      await sh(
+        `skopeo copy -q --src-tls-verify=false docker://${host}/big/x:1 oci:${work}/bigback:1`,
+      );
+      await m(["rmi", `${host}/big/x:1`]);
+
       const missing = await m(["push", `${host}/nosuch/x:1`]);
       assert.equal(missing.code, 125);
       assert.match(missing.stderr, /no such image here/);
