@@ -17,6 +17,7 @@ const SYMBOLS = {
   open: { parameters: ["buffer", "i32"], result: "i32" },
   mknod: { parameters: ["buffer", "u32", "u64"], result: "i32" },
   lchown: { parameters: ["buffer", "u32", "u32"], result: "i32" },
+  utimensat: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
   lsetxattr: { parameters: ["buffer", "buffer", "buffer", "usize", "i32"], result: "i32" },
   lgetxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
   openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" },
@@ -111,6 +112,18 @@ export function mknod(path: string, mode: number, major: number, minor: number):
 /** lchown(2): ownership of the link itself, not of what it points to. */
 export function lchown(path: string, uid: number, gid: number): void {
   if (libc().lchown(cpath(path), uid, gid) !== 0) throw new SysError(`lchown ${path}`, errno());
+}
+
+/** utimensat(2) with AT_SYMLINK_NOFOLLOW: a file's (or symlink's own) times, to the nanosecond. */
+export function lutimes(path: string, sec: number, nsec = 0): void {
+  const times = new BigInt64Array([BigInt(sec), BigInt(nsec), BigInt(sec), BigInt(nsec)]);
+  const AT_FDCWD = -100;
+  const AT_SYMLINK_NOFOLLOW = 0x100;
+  if (
+    libc().utimensat(AT_FDCWD, cpath(path), new Uint8Array(times.buffer), AT_SYMLINK_NOFOLLOW) !== 0
+  ) {
+    throw new SysError(`set the times of ${path}`, errno());
+  }
 }
 
 /** lsetxattr(2). */

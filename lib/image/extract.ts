@@ -8,9 +8,9 @@
  * @module
  */
 
-import { lchown, lsetxattr, mknod, SysError } from "../../ffi/libc.ts";
+import { lchown, lsetxattr, lutimes, mknod, SysError } from "../../ffi/libc.ts";
 import { ContainerError, fromDenoError } from "../errors.ts";
-import { readTar, type TarEntry } from "./tar.ts";
+import { isHole, readTar, type TarEntry } from "./tar.ts";
 
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
@@ -81,9 +81,15 @@ async function writeFile(path: string, e: TarEntry): Promise<void> {
   const file = Deno.openSync(path, { write: true, create: true, truncate: true, mode: 0o600 });
   try {
     for await (const chunk of e.chunks()) {
+      // A sparse file's hole stays one: seek past it (the size is set at the end).
+      if (isHole(chunk)) {
+        file.seekSync(chunk.length, Deno.SeekMode.Current);
+        continue;
+      }
       // write() may take part of a chunk (a filling disk): the rest must follow or fail.
       for (let done = 0; done < chunk.length;) done += file.writeSync(chunk.subarray(done));
     }
+    file.truncateSync(e.size);
   } finally {
     file.close();
   }
@@ -102,7 +108,7 @@ export async function extractLayer(
 ): Promise<ExtractReport> {
   // Directory modes and times last: a read-only directory must still take its
   // entries, and writing them changes its mtime.
-  const dirs = new Map<string, [number, number]>();
+  const dirs = new Map<string, [number, number, number]>();
   let entries = 0;
   for await (const e of readTar(stream, what)) {
     const rel = safeRelative(e.name, what);
@@ -128,17 +134,18 @@ export async function extractLayer(
         case "dir":
           if (!existing?.isDirectory) Deno.mkdirSync(path, { mode: 0o755 });
           own(path, e);
-          dirs.set(path, [e.mode, e.mtime]);
+          dirs.set(path, [e.mode, e.mtime, e.mtimeNsec]);
           break;
         case "file":
           await writeFile(path, e);
           own(path, e);
           Deno.chmodSync(path, e.mode);
-          Deno.utimeSync(path, e.mtime, e.mtime);
+          lutimes(path, e.mtime, e.mtimeNsec);
           break;
         case "symlink":
           Deno.symlinkSync(e.linkname, path);
           own(path, e);
+          lutimes(path, e.mtime, e.mtimeNsec);
           break;
         case "hardlink": {
           const target = `${dest}/${safeRelative(e.linkname, what)}`;
@@ -176,10 +183,10 @@ export async function extractLayer(
       throw fromDenoError(`extract ${e.name} from`, what, err);
     }
   }
-  for (const [path, [mode, mtime]] of dirs) {
+  for (const [path, [mode, mtime, nsec]] of dirs) {
     try {
       Deno.chmodSync(path, mode);
-      Deno.utimeSync(path, mtime, mtime);
+      lutimes(path, mtime, nsec);
     } catch { /* removed by a later whiteout */ }
   }
   return { entries };

@@ -1,6 +1,7 @@
 /**
- * A streaming tar reader (ustar, with PAX and GNU long names), enough for
- * image layers and rootfs tarballs. Entries come one at a time and a file's
+ * A streaming tar reader (ustar, PAX, GNU long names and GNU sparse files
+ * in the old GNU, PAX 0.1 and PAX 1.0 formats), enough for image layers and
+ * rootfs tarballs. Entries come one at a time and a file's
  * bytes come in the chunks the stream delivers them in, so neither a layer
  * nor one large file in it is ever held in memory whole. PAX values are kept
  * as bytes: xattrs such as security.capability are binary, and decoding
@@ -18,9 +19,15 @@ export interface TarEntry {
   mode: number;
   uid: number;
   gid: number;
+  /** Whole seconds since the epoch. */
   mtime: number;
+  /** The nanoseconds a PAX mtime record adds. */
+  mtimeNsec: number;
   size: number;
   linkname: string;
+  /** Owner names (the header's, or PAX uname/gname); extraction uses the numbers, as docker. */
+  uname: string;
+  gname: string;
   devmajor: number;
   devminor: number;
   /** Extended attributes from PAX SCHILY.xattr.* records. */
@@ -28,6 +35,7 @@ export interface TarEntry {
   /**
    * The member's bytes (files only), chunk by chunk as they arrive. Read
    * them before asking for the next entry; what is left unread is skipped.
+   * A sparse file's holes come as zero chunks {@link isHole} tells apart.
    */
   chunks(): AsyncGenerator<Uint8Array>;
 }
@@ -36,6 +44,7 @@ const TYPES: Record<string, TarEntry["type"]> = {
   "0": "file",
   "\0": "file",
   "7": "file",
+  S: "file", // old GNU sparse
   "1": "hardlink",
   "2": "symlink",
   "3": "char",
@@ -43,6 +52,29 @@ const TYPES: Record<string, TarEntry["type"]> = {
   "5": "dir",
   "6": "fifo",
 };
+
+/** Zeros a sparse file's holes are cut from: a writer that sees them may seek instead. */
+const HOLE = new Uint8Array(1 << 20);
+
+/** Whether `chunk` is (part of) a sparse file's hole, all zeros. */
+export function isHole(chunk: Uint8Array): boolean {
+  return chunk.buffer === HOLE.buffer;
+}
+
+async function* holes(n: number): AsyncGenerator<Uint8Array> {
+  for (; n > 0; n -= Math.min(n, HOLE.length)) yield HOLE.subarray(0, Math.min(n, HOLE.length));
+}
+
+/** A sparse file: the runs stored ([offset, length]) and its size. */
+interface Sparse {
+  map: [number, number][];
+  realSize: number;
+  /** PAX 1.0: the map is at the start of the member's data. */
+  inData: boolean;
+}
+
+/** A sparse map of more runs than this is a hostile archive. */
+const MAX_RUNS = 1 << 20;
 
 /** Metadata members are read whole; a huge one is a hostile archive, not a long name. */
 const MAX_META = 8 << 20;
@@ -241,6 +273,43 @@ export async function* readTar(
       }
       const type = TYPES[typeflag];
       const records = new Map([...globalPax, ...pax]);
+      const text = (key: string) => records.has(key) ? decoder.decode(records.get(key)) : undefined;
+      let sparse: Sparse | undefined;
+      const damaged = (why: string) =>
+        new ContainerError("read archive", what, undefined, `a sparse member ${why}`);
+      if (typeflag === "S") {
+        // Old GNU: four runs in the header, 21 more in each extension block after it.
+        const map: [number, number][] = [];
+        const runs = (block: Uint8Array, at: number, count: number) => {
+          for (let i = 0; i < count && block[at + i * 24]; i++) {
+            map.push([octal(block, at + i * 24, 12), octal(block, at + i * 24 + 12, 12)]);
+          }
+        };
+        runs(header, 386, 4);
+        for (let more = header[482]; more;) {
+          const ext = await r.read(512);
+          if (!ext) throw truncated();
+          runs(ext, 0, 21);
+          if (map.length > MAX_RUNS) throw damaged("has too many runs");
+          more = ext[504];
+        }
+        sparse = { map, realSize: octal(header, 483, 12), inData: false };
+      } else if (text("GNU.sparse.major") === "1") {
+        sparse = { map: [], realSize: Number(text("GNU.sparse.realsize")), inData: true };
+      } else if (records.has("GNU.sparse.map")) {
+        const nums = text("GNU.sparse.map")!.split(",").map(Number);
+        if (nums.length % 2 || nums.some((n) => !Number.isSafeInteger(n) || n < 0)) {
+          throw damaged("has a bad map");
+        }
+        const map: [number, number][] = [];
+        for (let i = 0; i < nums.length; i += 2) map.push([nums[i], nums[i + 1]]);
+        sparse = { map, realSize: Number(text("GNU.sparse.size")), inData: false };
+      } else if (records.has("GNU.sparse.offset")) {
+        throw damaged("is in the GNU PAX 0.0 format, which is not supported");
+      }
+      if (sparse && (!Number.isSafeInteger(sparse.realSize) || sparse.realSize < 0)) {
+        throw damaged("has a bad size");
+      }
       const prefix = decoder.decode(header.subarray(257, 263)).startsWith("ustar")
         ? field(header, 345, 155)
         : "";
@@ -248,6 +317,8 @@ export async function* readTar(
         (prefix ? `${prefix}/${field(header, 0, 100)}` : field(header, 0, 100));
       let linkname = longLink ?? field(header, 157, 100);
       if (records.has("path")) name = decoder.decode(records.get("path"));
+      // PAX sparse files carry their real name apart (the path is GNU's GNUSparseFile.N/...).
+      if (sparse && records.has("GNU.sparse.name")) name = text("GNU.sparse.name")!;
       if (records.has("linkpath")) linkname = decoder.decode(records.get("linkpath"));
       const xattrs: Record<string, Uint8Array> = {};
       for (const [k, v] of records) if (k.startsWith("SCHILY.xattr.")) xattrs[k.slice(13)] = v;
@@ -266,7 +337,7 @@ export async function* readTar(
         if (!whole) throw truncated();
       };
       // Only the first `dataSize` bytes are the file; the rest is padding.
-      const chunks = async function* (): AsyncGenerator<Uint8Array> {
+      const storedBytes = async function* (): AsyncGenerator<Uint8Array> {
         let left = dataSize;
         for await (const piece of body()) {
           if (left <= 0) continue;
@@ -275,6 +346,73 @@ export async function* readTar(
           yield part;
         }
       };
+      // A sparse file: its stored runs at their offsets, holes between and after them.
+      const expanded = async function* (s: Sparse): AsyncGenerator<Uint8Array> {
+        const src = storedBytes();
+        let buf: Uint8Array = new Uint8Array(0);
+        const upTo = async (n: number): Promise<Uint8Array> => {
+          if (!buf.length) {
+            const next = await src.next();
+            if (next.done) throw truncated();
+            buf = next.value;
+          }
+          const out = buf.subarray(0, Math.min(n, buf.length));
+          buf = buf.subarray(out.length);
+          return out;
+        };
+        let map = s.map;
+        if (s.inData) {
+          // Decimal lines: the count of runs, then each run's offset and length; to a block's end.
+          let lines = "";
+          for (;;) {
+            let block: Uint8Array = new Uint8Array(0);
+            while (block.length < 512) {
+              const piece = await upTo(512 - block.length);
+              const joined = new Uint8Array(block.length + piece.length);
+              joined.set(block);
+              joined.set(piece, block.length);
+              block = joined;
+            }
+            lines += decoder.decode(block);
+            const nums = lines.split("\n");
+            const count = Number(nums[0]);
+            if (nums.length > 1 && (!Number.isSafeInteger(count) || count > MAX_RUNS)) {
+              throw damaged("has a bad map");
+            }
+            if (nums.length - 1 >= 1 + 2 * count) {
+              const values = nums.slice(1, 1 + 2 * count).map(Number);
+              if (values.some((n) => !Number.isSafeInteger(n) || n < 0)) {
+                throw damaged("has a bad map");
+              }
+              map = [];
+              for (let i = 0; i < values.length; i += 2) map.push([values[i], values[i + 1]]);
+              break;
+            }
+            if (lines.length > MAX_META) throw damaged("has a map too big");
+          }
+        }
+        let pos = 0;
+        for (const [offset, length] of map) {
+          if (offset < pos || offset + length > s.realSize) throw damaged("has overlapping runs");
+          yield* holes(offset - pos);
+          for (let left = length; left > 0;) {
+            const piece = await upTo(left);
+            left -= piece.length;
+            yield piece;
+          }
+          pos = offset + length;
+        }
+        yield* holes(s.realSize - pos);
+      };
+      const chunks = sparse ? () => expanded(sparse) : storedBytes;
+      // A PAX time keeps its fraction to the nanosecond, as GNU tar restores it (a double cannot).
+      let mtime = octal(header, 136, 12);
+      let mtimeNsec = 0;
+      const paxTime = /^(-?\d+)(?:\.(\d{1,9})\d*)?$/.exec(text("mtime") ?? "");
+      if (paxTime) {
+        mtime = Number(paxTime[1]);
+        mtimeNsec = Number((paxTime[2] ?? "").padEnd(9, "0"));
+      }
       if (type) {
         yield {
           name,
@@ -282,9 +420,12 @@ export async function* readTar(
           mode: octal(header, 100, 8) & 0o7777,
           uid: num("uid", octal(header, 108, 8)),
           gid: num("gid", octal(header, 116, 8)),
-          mtime: Math.floor(num("mtime", octal(header, 136, 12))),
-          size: dataSize,
+          mtime,
+          mtimeNsec,
+          size: sparse ? sparse.realSize : dataSize,
           linkname,
+          uname: text("uname") ?? field(header, 265, 32),
+          gname: text("gname") ?? field(header, 297, 32),
           devmajor: octal(header, 329, 8),
           devminor: octal(header, 337, 8),
           xattrs,

@@ -111,8 +111,9 @@ Deno.test({
           "writes stay in the container's upper directory",
         );
 
-        // rmi while the container exists: its layers stay until its root is removed.
-        assert.equal(await store.remove("many:1"), 0);
+        // rmi while the container exists is refused; with -f its layers stay until its root goes.
+        await assert.rejects(store.remove("many:1"), /uses it; remove the container first/);
+        assert.equal(await store.remove("many:1", true), 0);
         assert.equal(layerCount(data), 120);
         await root.remove();
         assert.throws(() => Deno.lstatSync(root.rootfs), Deno.errors.NotFound);
