@@ -90,7 +90,11 @@ test("cli: --help and an unknown flag act on nothing, for every command", async 
   }
   // Flags docker has and this runtime does not are refused before acting too.
   for (
-    const cmd of [["image", "rm", "-f", "keep:1"], ["rmi", "-f", "keep:1"], ["rm", "-x", "keep"]]
+    const cmd of [
+      ["image", "rm", "--no-prune", "keep:1"],
+      ["rmi", "--no-prune", "keep:1"],
+      ["rm", "-x", "keep"],
+    ]
   ) {
     const r = await mc(cmd);
     assert.equal(r.code, 125, `${cmd.join(" ")}: ${r.stderr}`);
