@@ -16,19 +16,22 @@ export function imageStore(): ImageStore {
 
 const PRUNE_FLAGS: FlagDef[] = [{ name: "help", help: "Show this help" }];
 
-/** `image prune`: removes the layers no image, container or running pull uses. */
+/** `image prune`: removes the build cache, then the layers no image, container or running pull uses. */
 export async function prune(argv: string[]): Promise<number> {
   const { flags, rest } = parseArgs(argv, PRUNE_FLAGS);
   if (flags.help) {
     print(
-      `Usage: minicontainer image prune\n\nRemove layers no image or container uses.\n\nOptions:\n${
+      `Usage: minicontainer image prune\n\nRemove the build cache (the images of build steps), then layers no image or container uses.\n\nOptions:\n${
         flagHelp(PRUNE_FLAGS)
       }`,
     );
     return 0;
   }
   if (rest.length) throw usageError(`image prune takes no arguments, not "${rest[0]}"`);
-  const freed = await imageStore().prune();
+  const store = imageStore();
+  const steps = await store.dropBuildCache();
+  if (steps) print(`Deleted ${steps} build step image${steps === 1 ? "" : "s"} (the build cache)`);
+  const freed = await store.prune();
   print(`Deleted ${freed} unused layer${freed === 1 ? "" : "s"}`);
   return 0;
 }

@@ -424,6 +424,17 @@ export class ImageStore {
     return await this.prune();
   }
 
+  /** Forgets the build steps' images (build's cache, `images -a`); resolves to how many. */
+  async dropBuildCache(): Promise<number> {
+    return await this.locked(() => {
+      const index = this.readIndex();
+      const steps = Object.keys(index.images).filter((k) => index.images[k].intermediate);
+      for (const k of steps) delete index.images[k];
+      if (steps.length) this.writeIndex(index);
+      return steps.length;
+    });
+  }
+
   /** Removes every layer (and stale partial download) no image, container or lease uses; resolves to how many layers. */
   async prune(): Promise<number> {
     return (await this.pruneLayers()).layers;

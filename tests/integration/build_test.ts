@@ -217,6 +217,17 @@ test("build: an unchanged rebuild runs no RUN and gives the same id; a changed f
     assert.equal((await m(["run", "cached:1"])).stdout, "v2\n");
     await m(["build", "-q", "--no-cache", "-t", "cached:1", ctx]);
     assert.equal(hits, 5, "--no-cache runs every RUN");
+
+    // image prune drops the build cache (and the layers only it held): the next build runs all.
+    const layers = () => [...Deno.readDirSync(`${data}/images/layers`)].length;
+    const before = layers();
+    const pruned = await m(["image", "prune"]);
+    assert.match(pruned.stdout, /Deleted \d+ build step images \(the build cache\)/);
+    assert.ok(layers() < before, `${before} -> ${layers()}`);
+    assert.doesNotMatch((await m(["images", "-a"])).stdout, /<none>/);
+    assert.equal((await m(["run", "cached:1"])).stdout, "v2\n", "a named image stays whole");
+    await m(["build", "-q", "-t", "cached:1", ctx]);
+    assert.equal(hits, 7);
   } finally {
     await server.shutdown();
     Deno.removeSync(ctx, { recursive: true });
