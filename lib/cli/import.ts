@@ -7,14 +7,7 @@
 
 import { print } from "./output.ts";
 import { fromDenoError, usageError } from "../errors.ts";
-import {
-  blobPath,
-  layerMediaType,
-  ociArch,
-  putBlobStream,
-  storeImage,
-  unpackBlob,
-} from "../image/blobs.ts";
+import { ociArch, putBlobStream, storedLayerType, storeImage, unpackBlob } from "../image/blobs.ts";
 import { normalizeRef } from "../image/store.ts";
 import { DEFAULT_PATH } from "../container/default_spec.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
@@ -50,10 +43,6 @@ export async function main(argv: string[]): Promise<number> {
   try {
     // The tarball is kept as it came (plain, gzip or zstd): it is the image's layer blob.
     const blob = await putBlobStream(store.root, input);
-    const head = new Uint8Array(4);
-    const f = Deno.openSync(blobPath(store.root, blob.digest));
-    f.readSync(head);
-    f.close();
     const { diffId } = await unpackBlob(store, blob.digest, file, undefined, lease);
     const created = new Date().toISOString();
     const image = await storeImage(store, [ref], {
@@ -63,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
       config: { Env: [`PATH=${DEFAULT_PATH}`], Cmd: ["/bin/sh"] },
       rootfs: { type: "layers", diff_ids: [diffId] },
       history: [{ created, created_by: `minicontainer import ${file}`, comment: "Imported" }],
-    }, [{ mediaType: layerMediaType(head), ...blob }]);
+    }, [{ mediaType: storedLayerType(store.root, blob.digest), ...blob }]);
     print(image.id);
     return 0;
   } finally {

@@ -192,11 +192,6 @@ function findClose(text: string, open: number): number {
   throw new ContainerError("substitute", text.slice(open - 1), undefined, "missing }");
 }
 
-/** `text` with variables substituted but not split (one word, quotes kept as written). */
-export function expand(text: string, env: Record<string, string>): string {
-  return words(text.replace(/(["'\\])/g, "\\$1"), env).join(" ");
-}
-
 /** K=V pairs of ENV, LABEL and ARG (or the legacy `ENV K V...` form). */
 export function pairs(
   ins: Instruction,

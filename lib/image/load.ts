@@ -11,13 +11,13 @@ import { ContainerError, fromDenoError } from "../errors.ts";
 import {
   type ConfigDoc,
   type Descriptor,
-  layerMediaType,
   type Manifest,
   putBlob,
   putBlobStream,
   putManifest,
   registerImage,
   sha256,
+  storedLayerType,
   unpackBlob,
 } from "./blobs.ts";
 import { decompressed } from "./compression.ts";
@@ -88,11 +88,7 @@ async function addImage(
   const layers: Descriptor[] = [];
   for (let i = 0; i < layerFiles.length; i++) {
     const { digest, size } = await copyBlob(store, layerFiles[i].path, layerFiles[i].digest);
-    const head = new Uint8Array(4);
-    const f = Deno.openSync(layerFiles[i].path);
-    f.readSync(head);
-    f.close();
-    layers.push({ mediaType: layerMediaType(head), digest, size });
+    layers.push({ mediaType: storedLayerType(store.root, digest), digest, size });
     await unpackBlob(store, digest, `${what} layer ${i + 1}`, diffIds[i], lease);
   }
   const manifest = manifestBytes
