@@ -80,13 +80,20 @@ export function fetchFailure(e: unknown, insecure: boolean): string {
 /** The registry's own words for a failed reply: its errors[].message, else the status text. */
 export async function registryError(res: Response): Promise<string> {
   let detail = "";
+  let body = "";
   try {
-    const body = await res.text();
+    body = await res.text();
     const doc = JSON.parse(body);
     detail = (doc.errors ?? []).map((e: { code?: string; message?: string }) =>
       [e.code, e.message].filter(Boolean).join(": ")
     ).join("; ");
-  } catch { /* not JSON */ }
+  } catch {
+    // Not the API's JSON: a short plain-text body still says something (a proxy, a read-only mode).
+    const text = body.trim();
+    if (text && text.length <= 200 && !text.includes("\n") && !text.startsWith("<")) {
+      detail = text.toLowerCase() === res.statusText.toLowerCase() ? "" : text;
+    }
+  }
   return `the registry answered ${res.status} ${res.statusText}${detail ? ` (${detail})` : ""}`;
 }
 

@@ -437,6 +437,75 @@ Deno.test({
   },
 });
 
+Deno.test({
+  ...rootOnly(
+    "push failures: a read-only registry's status, another's JSON error code and message",
+  ),
+  async fn() {
+    const work = Deno.makeTempDirSync({ prefix: "mc-ro-" });
+    const port = freePort();
+    Deno.writeTextFileSync(
+      `${work}/config.yml`,
+      `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${work}/storage\n  maintenance:\n    readonly:\n      enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n`,
+    );
+    const child = new Deno.Command("docker-registry", {
+      args: ["serve", `${work}/config.yml`],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    try {
+      for (let i = 0;; i++) {
+        try {
+          const res = await fetch(`http://127.0.0.1:${port}/v2/`);
+          await res.body?.cancel();
+          break;
+        } catch { /* not up yet */ }
+        if (i > 100) throw new Error("the registry did not start");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await ociLayout(`${work}/oci`);
+      assert.equal(
+        (await m(["load", "-i", `${work}/oci`, "--name", `127.0.0.1:${port}/ro/bb`])).code,
+        0,
+      );
+      const push = await m(["push", `127.0.0.1:${port}/ro/bb:1`]);
+      assert.equal(push.code, 125);
+      assert.match(
+        push.stderr,
+        /^minicontainer: push sha256:[0-9a-f]+: the registry answered 405 Method Not Allowed$/m,
+      );
+      // A registry's JSON error (a quota, as Harbor says it): its code and message are shown.
+      const fake = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+        const path = new URL(req.url).pathname;
+        if (path === "/v2/") return new Response("{}");
+        if (req.method === "HEAD") return new Response(null, { status: 404 });
+        return Response.json({ errors: [{ code: "DENIED", message: "quota exceeded" }] }, {
+          status: 507,
+          statusText: "Insufficient Storage",
+        });
+      });
+      try {
+        const ref = `127.0.0.1:${fake.addr.port}/ro/bb:1`;
+        await m(["tag", `127.0.0.1:${port}/ro/bb:1`, ref]);
+        const quota = await m(["push", ref]);
+        assert.equal(quota.code, 125);
+        assert.match(
+          quota.stderr,
+          /the registry answered 507 Insufficient Storage \(DENIED: quota exceeded\)$/m,
+        );
+        await m(["rmi", ref]);
+      } finally {
+        await fake.shutdown();
+      }
+      await m(["rmi", `127.0.0.1:${port}/ro/bb:1`]);
+    } finally {
+      child.kill();
+      await child.status;
+      Deno.removeSync(work, { recursive: true });
+    }
+  },
+});
+
 addEventListener("unload", () => {
   try {
     Deno.removeSync(data, { recursive: true });
