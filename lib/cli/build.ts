@@ -551,7 +551,8 @@ class Builder {
       const owner = ins.flags.chown ? parseChown(lowerdirs, ins.flags.chown) : { uid: 0, gid: 0 };
       const target = resolveInImage(lowerdirs, destAbs);
       for (const s of sources) {
-        const info = Deno.statSync(s.abs);
+        // Not followed: a symlink in the context is copied as one (its target may be the host's).
+        const info = Deno.lstatSync(s.abs);
         if (info.isDirectory) {
           this.mkdirs(tmp, target, lowerdirs);
           for (const e of [...Deno.readDirSync(s.abs)].map((e) => e.name).sort()) {
@@ -560,7 +561,7 @@ class Builder {
               copyEntry(`${s.abs}/${e}`, `${tmp}${target}/${e}`, owner, src.ignored, rel);
             }
           }
-        } else if (ins.cmd === "ADD" && !src.layers && (await isArchive(s.abs))) {
+        } else if (ins.cmd === "ADD" && !src.layers && info.isFile && (await isArchive(s.abs))) {
           this.mkdirs(tmp, target, lowerdirs);
           await unpackArchive(s.abs, `${tmp}${target}`);
         } else {

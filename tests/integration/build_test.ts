@@ -178,6 +178,19 @@ test("build: a multi-stage Dockerfile with every instruction builds and runs", a
   const escape = await m(["build", "-f", `${ctx}/Dockerfile.escape`, ctx]);
   assert.equal(escape.code, 125);
   assert.match(escape.stderr, /it leads out of the build context/);
+  // The link itself as the source: copied as a link, the host's /etc not read through it.
+  Deno.writeTextFileSync(`${ctx}/Dockerfile.link`, "FROM bb:1\nCOPY etclink /x\nADD etclink /y\n");
+  const link = await m(["build", "-q", "-f", `${ctx}/Dockerfile.link`, "-t", "link:1", ctx]);
+  assert.equal(link.code, 0, link.stderr);
+  const inImage = await m(["run", "link:1", "sh", "-c", "ls -l /x /y | tr -s ' '"]);
+  assert.match(inImage.stdout, /\/x -> \/etc/);
+  assert.match(inImage.stdout, /\/y -> \/etc/);
+  const history = JSON.parse((await m(["image", "inspect", "link:1"])).stdout)[0];
+  assert.equal(
+    history.Size - JSON.parse((await m(["image", "inspect", "bb:1"])).stdout)[0].Size < 10_000,
+    true,
+    "no host files came in",
+  );
   // .dockerignore'd files cannot be copied.
   Deno.writeTextFileSync(`${ctx}/Dockerfile.ign`, "FROM bb:1\nCOPY secret.txt /x\n");
   const ign = await m(["build", "-f", `${ctx}/Dockerfile.ign`, ctx]);
