@@ -406,6 +406,8 @@ export class ImageStore {
       if (!image) throw new ContainerError("remove image", ref, undefined, "no such image");
       const byId = ref.replace(/^sha256:/, "") !== ref || !index.images[normalizeRef(ref)];
       const names = Object.values(index.images).filter((i) => i.id === image.id).length;
+      // A dead container (a killed run) uses nothing: its directory goes first.
+      if (!force) this.reclaim(false);
       const users = force || (!byId && names > 1) ? [] : this.containersUsing(image);
       if (users.length) {
         throw new ContainerError(
