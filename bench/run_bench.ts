@@ -3,8 +3,17 @@
  * rootfs beside `runc run` on a bundle of the same rootfs (and crun and
  * bwrap when installed), alternating one run of each per round so that
  * machine noise hits every tool alike. Prints medians and ratios to runc.
+ * Beside them, the floor of a start: `deno run` of an empty module with the
+ * launcher's flags, and `ps`, `inspect`, `kill` and `stop` of nothing (an
+ * empty state root), each compared to that floor.
  *
- * ROUNDS=n sets the number of measured rounds (default 40).
+ * ROUNDS=n sets the number of measured rounds (default 40; `deno task
+ * bench:quick` runs 15, what a change to the run path reports).
+ * CPU=1 runs each command under `perf stat` and reports its median
+ * task-clock (CPU milliseconds, steadier than wall time on a busy host).
+ * STEPS=1 instead runs `run --debug /bin/true` ROUNDS times and prints the
+ * median of each step of its timeline (parent lines, and the child's ops
+ * between two parent lines as one step).
  * @module
  */
 
@@ -12,8 +21,10 @@ import { defaultMounts } from "../lib/container/default_spec.ts";
 import { ensureDefaultRootfs } from "../lib/rootfs/default.ts";
 
 const ROUNDS = Number(Deno.env.get("ROUNDS") ?? 40);
+const CPU = Deno.env.get("CPU") === "1";
 const WARMUP = 3;
 const repo = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const launcher = `${repo}/minicontainer`;
 
 function which(name: string): string | undefined {
   for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
@@ -24,27 +35,110 @@ function which(name: string): string | undefined {
   return undefined;
 }
 
-async function runOnce(cmd: string[]): Promise<number> {
+const perf = CPU ? which("perf") : undefined;
+
+/** One run: wall milliseconds, CPU milliseconds under CPU=1, stderr. */
+interface Sample {
+  wall: number;
+  cpu?: number;
+  stderr: string;
+}
+
+async function runOnce(cmd: string[], okCodes: number[] = [0]): Promise<Sample> {
+  const cpuFile = perf ? Deno.makeTempFileSync({ prefix: "mc-bench-perf-" }) : undefined;
+  const argv = cpuFile
+    ? [perf!, "stat", "-x,", "-e", "task-clock", "-o", cpuFile, "--", ...cmd]
+    : cmd;
   const start = performance.now();
-  const out = await new Deno.Command(cmd[0], {
-    args: cmd.slice(1),
+  const out = await new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    stdin: "null",
     stdout: "null",
     stderr: "piped",
-  })
-    .output();
-  const ms = performance.now() - start;
-  if (!out.success) {
-    throw new Error(
-      `${cmd.join(" ")} failed (${out.code}): ${new TextDecoder().decode(out.stderr)}`,
-    );
+  }).output();
+  const wall = performance.now() - start;
+  const stderr = new TextDecoder().decode(out.stderr);
+  if (!okCodes.includes(out.code)) {
+    throw new Error(`${cmd.join(" ")} failed (${out.code}): ${stderr}`);
   }
-  return ms;
+  let cpu: number | undefined;
+  if (cpuFile) {
+    const line = Deno.readTextFileSync(cpuFile).split("\n").find((l) => l.includes("task-clock"));
+    cpu = Number(line?.split(",")[0]);
+    Deno.removeSync(cpuFile);
+  }
+  return { wall, cpu, stderr };
 }
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+async function loadAverage(): Promise<string> {
+  return (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
+}
+
+/** "run's modules loaded, flags parsed" from "[parent +12.3 ms] ...", ids and numbers blanked. */
+function stepName(text: string): string {
+  return text.replace(/\/[^ ]*minicontainer-[0-9a-f]+/g, "<cgroup>").replace(
+    /\b[0-9a-f]{12,}\b/g,
+    "<id>",
+  )
+    .replace(/\d+/g, "N");
+}
+
+/**
+ * STEPS=1: the timeline of `run --debug /bin/true`. Each step is the time
+ * from the line before it to its own line (lines in time order); the
+ * child's lines between two parent lines make one step. The first step
+ * counts from the launcher's start (MINICONTAINER_T0); "after the last line"
+ * is the rest of the wall time the bench saw (bash's start, Deno's exit).
+ */
+async function steps(): Promise<void> {
+  const per = new Map<string, number[]>();
+  const walls: number[] = [];
+  for (let round = 0; round < WARMUP + ROUNDS; round++) {
+    const sample = await runOnce([launcher, "run", "--debug", "/bin/true"]);
+    if (round < WARMUP) continue;
+    const lines = sample.stderr.split("\n").flatMap((l) => {
+      const m = /^\[(parent|child) \+([\d.]+) ms\] (.*)$/.exec(l);
+      return m ? [{ who: m[1], t: Number(m[2]), text: m[3] }] : [];
+    }).sort((a, b) => a.t - b.t);
+    const add = (name: string, ms: number) => {
+      if (!per.has(name)) per.set(name, []);
+      per.get(name)!.push(ms);
+    };
+    let last = 0;
+    for (let k = 0; k < lines.length; k++) {
+      const l = lines[k];
+      if (l.who === "child") {
+        let n = k;
+        while (n + 1 < lines.length && lines[n + 1].who === "child") n++;
+        add(`child ops, to "${stepName(lines[n].text)}"`, lines[n].t - last);
+        last = lines[n].t;
+        k = n;
+        continue;
+      }
+      add(
+        k === 0 ? `launcher + Deno start, to "${stepName(l.text)}"` : stepName(l.text),
+        l.t - last,
+      );
+      last = l.t;
+    }
+    add("after the last line (bash start, exit)", sample.wall - last);
+    walls.push(sample.wall);
+  }
+  console.log(
+    `run --debug /bin/true, ${ROUNDS} runs (+${WARMUP} warm-up); load ${await loadAverage()}`,
+  );
+  console.log("median ms  step");
+  for (const [name, xs] of per) {
+    if (xs.length * 2 < ROUNDS) continue; // a line only some runs print
+    console.log(`${median(xs).toFixed(2).padStart(9)}  ${name}`);
+  }
+  console.log(`${median(walls).toFixed(2).padStart(9)}  total wall`);
 }
 
 function ociBundle(rootfs: string): string {
@@ -77,9 +171,16 @@ if (import.meta.main) {
     Deno.exit(1);
   }
   const rootfs = await ensureDefaultRootfs((l) => console.error(l));
+  if (Deno.env.get("STEPS") === "1") {
+    await steps();
+    Deno.exit(0);
+  }
   const bundle = ociBundle(rootfs);
-  const tools: { name: string; cmd: (i: number) => string[] }[] = [
-    { name: "minicontainer", cmd: () => [`${repo}/minicontainer`, "run", "/bin/true"] },
+  const empty = Deno.makeTempDirSync({ prefix: "mc-bench-state-" });
+  Deno.writeTextFileSync(`${empty}/empty.ts`, "");
+  const deno = Deno.execPath();
+  const tools: { name: string; cmd: (i: number) => string[]; ok?: number[]; floor?: boolean }[] = [
+    { name: "minicontainer", cmd: () => [launcher, "run", "/bin/true"] },
   ];
   const runc = which("runc");
   if (runc) {
@@ -113,40 +214,65 @@ if (import.meta.main) {
       ],
     });
   }
+  // The floor: Deno itself with the launcher's flags on an empty module,
+  // then verbs that find nothing to do (an empty state root).
+  const flags = ["run", "--allow-all", "--quiet", "--config", `${repo}/deno.json`];
+  tools.push({ name: "deno run empty", cmd: () => [deno, ...flags, `${empty}/empty.ts`] });
+  tools.push({ name: "ps", cmd: () => [launcher, "--root", empty, "ps"], floor: true });
+  for (const verb of ["inspect", "kill", "stop"]) {
+    tools.push({
+      name: `${verb} nothing`,
+      cmd: () => [launcher, "--root", empty, verb, "mc-bench-none"],
+      ok: [125],
+      floor: true,
+    });
+  }
   // A peer that cannot run here (crun refuses hybrid cgroup hosts) is left
   // out with its reason rather than failing the whole comparison.
   for (const tool of [...tools]) {
     try {
-      await runOnce(tool.cmd(-1));
+      await runOnce(tool.cmd(-1), tool.ok);
     } catch (e) {
       console.log(`skipping ${tool.name}: ${(e as Error).message.split("\n")[0].trim()}`);
       tools.splice(tools.indexOf(tool), 1);
     }
   }
-  const times = new Map(tools.map((t) => [t.name, [] as number[]]));
+  const load = [await loadAverage()];
+  const times = new Map(tools.map((t) => [t.name, [] as Sample[]]));
   try {
     for (let round = 0; round < WARMUP + ROUNDS; round++) {
       // Rotate the order each round so no tool always follows another.
       for (let k = 0; k < tools.length; k++) {
         const tool = tools[(round + k) % tools.length];
-        const ms = await runOnce(tool.cmd(round));
-        if (round >= WARMUP) times.get(tool.name)!.push(ms);
+        const sample = await runOnce(tool.cmd(round), tool.ok);
+        if (round >= WARMUP) times.get(tool.name)!.push(sample);
       }
     }
   } finally {
     Deno.removeSync(bundle, { recursive: true });
+    Deno.removeSync(empty, { recursive: true });
   }
-  const base = times.has("runc") ? median(times.get("runc")!) : undefined;
-  console.log(`run /bin/true, ${ROUNDS} alternating rounds (+${WARMUP} warm-up), rootfs ${rootfs}`);
-  console.log("tool            median ms   min ms   ratio to runc");
+  load.push(await loadAverage());
+  const wall = (name: string) => median(times.get(name)?.map((x) => x.wall) ?? [NaN]);
+  const runcMs = times.has("runc") ? wall("runc") : undefined;
+  const floorMs = wall("deno run empty");
+  console.log(`${ROUNDS} alternating rounds (+${WARMUP} warm-up), rootfs ${rootfs}`);
+  console.log(`load average before ${load[0]}, after ${load[1]}`);
+  console.log(
+    `tool            median ms   min ms   vs runc   vs deno run empty${CPU ? "   cpu ms" : ""}`,
+  );
   for (const t of tools) {
     const xs = times.get(t.name)!;
-    const m = median(xs);
-    const ratio = base ? (m / base).toFixed(2) + "x" : "-";
+    const m = wall(t.name);
+    const ratio = runcMs && !t.floor && !t.name.startsWith("deno")
+      ? `${(m / runcMs).toFixed(2)}x`
+      : "-";
+    const above = t.name === "deno run empty" ? "-" : `${(m - floorMs).toFixed(1)} ms`;
+    const cpu = CPU ? median(xs.map((x) => x.cpu!)).toFixed(1).padStart(9) : "";
     console.log(
       `${t.name.padEnd(16)}${m.toFixed(1).padStart(9)}${
-        Math.min(...xs).toFixed(1).padStart(9)
-      }   ${ratio}`,
+        Math.min(...xs.map((x) => x.wall)).toFixed(1).padStart(9)
+      }${ratio.padStart(10)}${above.padStart(20)}${cpu}`,
     );
   }
 }

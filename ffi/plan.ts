@@ -247,18 +247,21 @@ function argSize(a: Arg): number {
 }
 
 function debugLine(op: Op): string {
-  return `[child] ${op.label}${op.exec ? "" : " ok"}\n`;
+  return `${op.label}${op.exec ? "" : " ok"}\n`;
 }
 
 /**
  * Encodes a plan. With `debug`, each op carries the line the child prints
- * to stderr once the op succeeded (before it, for execve).
+ * to stderr once the op succeeded (before it, for execve), after
+ * "[child +T ms]": T counts from `debug` when it is a time (epoch
+ * microseconds), else from Deno's time origin.
  */
 export function encodePlan(
   plan: readonly Op[],
-  debug = false,
+  debug: boolean | number = false,
   arch: string = Deno.build.arch,
 ): EncodedPlan {
+  const origin = typeof debug === "number" ? debug : Math.round(performance.timeOrigin * 1000);
   if (plan.length === 0 || plan.length > MAX_OPS) {
     throw new Error(`a plan has 1 to ${MAX_OPS} ops, not ${plan.length}`);
   }
@@ -306,6 +309,7 @@ export function encodePlan(
       const line = encoder.encode(debugLine(op));
       put64(view, w + 12 * 8, arena.bytes(line));
       put64(view, w + 13 * 8, line.length);
+      put64(view, w + 15 * 8, origin);
     }
     put64(view, w + 14 * 8, op.exec ? F_DEBUG_BEFORE : 0);
   });

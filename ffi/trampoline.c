@@ -16,6 +16,7 @@
 //   [8..11] tolerated errnos (0 = unused): the plan continues past them
 //   [12] pointer to a debug line, [13] its length (0 = none)
 //   [14] flags: MC_F_DEBUG_BEFORE prints the line before the call (execve)
+//   [15] with a debug line: the epoch microsecond --debug times count from
 // A failing op writes {int32 op index, int32 errno} to the error pipe and
 // exits; the pipe is O_CLOEXEC, so EOF without a record means execve
 // succeeded. Both pipes (error, and sync: the parent releases the child with
@@ -44,7 +45,9 @@
 #include <sched.h>
 #include <termios.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MC_OP_WORDS 16
@@ -389,6 +392,30 @@ static long mc_fd_path(char *buf, long fd) {
   return (long)buf;
 }
 
+// Writes an op's debug line as "[child +12.345 ms] LINE": milliseconds since
+// the runtime started (op[15]), formatted by hand (no printf in the child),
+// in one writev so that parent and child lines do not interleave mid-line.
+static void mc_debug_line(int fd, const int64_t *op) {
+  struct timespec ts = {0, 0};
+  syscall(SYS_clock_gettime, CLOCK_REALTIME, &ts);
+  int64_t us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - op[15];
+  if (us < 0) us = 0;
+  char buf[48];
+  int n = sizeof buf;
+  const char tail[] = " ms] ";
+  n -= sizeof tail - 1;
+  memcpy(buf + n, tail, sizeof tail - 1);
+  for (int k = 0; k < 3; k++, us /= 10) buf[--n] = (char)('0' + us % 10);
+  buf[--n] = '.';
+  do buf[--n] = (char)('0' + us % 10);
+  while ((us /= 10) > 0 && n > 8);
+  const char head[] = "[child +";
+  n -= sizeof head - 1;
+  memcpy(buf + n, head, sizeof head - 1);
+  struct iovec iov[2] = {{buf + n, sizeof buf - (size_t)n}, {(void *)op[12], (size_t)op[13]}};
+  syscall(SYS_writev, fd, iov, 2);
+}
+
 static int mc_tolerated(const int64_t *op, int err) {
   for (int k = 8; k < 12; k++) {
     if (op[k] != 0 && op[k] == err) return 1;
@@ -419,7 +446,7 @@ static __attribute__((noreturn)) void mc_child(const int64_t *ops, uint32_t nops
       continue;
     }
     const int debug = debugfd >= 0 && op[13] > 0;
-    if (debug && (op[14] & MC_F_DEBUG_BEFORE)) syscall(SYS_write, debugfd, (void *)op[12], op[13]);
+    if (debug && (op[14] & MC_F_DEBUG_BEFORE)) mc_debug_line(debugfd, op);
     long r;
     errno = 0;
     switch (op[0]) {
@@ -476,7 +503,7 @@ static __attribute__((noreturn)) void mc_child(const int64_t *ops, uint32_t nops
       mc_fail(errfd, (int32_t)i, err);
     }
     results[i] = r;
-    if (debug && !(op[14] & MC_F_DEBUG_BEFORE)) syscall(SYS_write, debugfd, (void *)op[12], op[13]);
+    if (debug && !(op[14] & MC_F_DEBUG_BEFORE)) mc_debug_line(debugfd, op);
   }
   // A plan ends in execve; getting here means every candidate was tolerated.
   mc_fail(errfd, (int32_t)nops - 1, sticky ? sticky : ENOENT);
@@ -650,7 +677,7 @@ int32_t mc_set_winsize(int32_t fd, uint16_t rows, uint16_t cols) {
 }
 
 // The layout version the TypeScript encoder checks before it trusts this .so.
-int32_t mc_abi_version(void) { return 5; }
+int32_t mc_abi_version(void) { return 6; }
 
 // Blocking helpers for the parent. JavaScript calls them through nonblocking
 // FFI symbols, on a worker thread, so the event loop keeps forwarding

@@ -7,6 +7,7 @@
 import { print } from "./output.ts";
 import { boundedTmp, defaultSpec } from "../container/default_spec.ts";
 import { runContainer } from "../container/run.ts";
+import { debugLine } from "../debug.ts";
 import { ContainerError, fromDenoError, usageError } from "../errors.ts";
 import {
   dataDir,
@@ -327,6 +328,7 @@ export interface RunHooks {
 /** The `run` command. */
 export async function main(argv: string[], hooks: RunHooks = {}): Promise<number> {
   const { flags, rest } = parseArgs(argv, FLAGS);
+  if (flags.debug) debugLine("run's modules loaded, flags parsed");
   if (flags.help) {
     print(HELP);
     return 0;
@@ -498,6 +500,7 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
       return 0;
     }
     if (flags.name !== undefined) throw usageError("--name names a detached container: add -d");
+    if (flags.debug) debugLine("spec ready");
     return await runContainer(spec, {
       id,
       init: flags.init === true,

@@ -9,6 +9,7 @@
 import { encodePlan, type Op } from "../../ffi/plan.ts";
 import { K } from "../../ffi/syscalls.ts";
 import { trampoline } from "../../ffi/trampoline.ts";
+import { debugLine, debugOriginUs } from "../debug.ts";
 import { ContainerError } from "../errors.ts";
 import type { IdMapping } from "../spec.ts";
 import type { Console } from "../tty/console.ts";
@@ -66,7 +67,7 @@ export interface Launch {
 /** Launches a child plan; resolves to its exit status (the command's, or 128+signal). */
 export async function launch(l: Launch): Promise<number> {
   const debug = l.debug ?? false;
-  const say = debug ? (line: string) => console.error(`[parent] ${line}`) : () => {};
+  const say = debug ? debugLine : () => {};
   // The terminal code loads only for children that have one.
   const tty = l.terminal ? await import("../tty/console.ts") : undefined;
   const io = tty ? await import("../../ffi/io.ts") : undefined;
@@ -74,7 +75,7 @@ export async function launch(l: Launch): Promise<number> {
   const plan = l.plan(
     sockets && tty ? { socketFd: sockets[1], size: tty.hostWindowSize() } : undefined,
   );
-  const encoded = encodePlan(plan, debug);
+  const encoded = encodePlan(plan, debug && debugOriginUs());
   say(`plan has ${plan.length} ops`);
 
   const t = trampoline();
@@ -108,6 +109,7 @@ export async function launch(l: Launch): Promise<number> {
     await l.hooks?.beforeRelease?.(pid);
     released = true;
     t.release(syncFd);
+    say("released");
 
     if (sockets && tty && io) {
       master = await io.receiveFd(sockets[0]);

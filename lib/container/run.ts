@@ -6,6 +6,7 @@
  */
 
 import type { Op } from "../../ffi/plan.ts";
+import { debugLine } from "../debug.ts";
 import { ContainerError, fromDenoError } from "../errors.ts";
 import type { RootOverlay } from "../mounts/plan.ts";
 import { classifyMaskedPaths } from "../mounts/masks.ts";
@@ -91,7 +92,7 @@ async function makeCgroup(spec: Spec, id: string, debug: boolean) {
     parent: spec.linux.cgroupsPath,
     warn: (message) => console.error(`minicontainer: warning: ${message}`),
   });
-  if (debug) console.error(`[parent] cgroup ${cg.paths.join(" ")}`);
+  if (debug) debugLine(`cgroup ${cg.paths.join(" ")}`);
   return cg;
 }
 
@@ -115,6 +116,7 @@ async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
   checkRootfs(spec.root.path);
   const mounts = prepareMounts(spec.mounts);
   checkDevices(spec.linux.devices ?? []);
+  if (opts.debug) debugLine("rootfs, mounts and devices checked");
   const userns = spec.linux.namespaces.some((n) => n.type === "user" && !n.path);
   const id = opts.id ?? newId();
   const cg = await makeCgroup(spec, id, opts.debug ?? false);
@@ -160,8 +162,8 @@ async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
                 }`;
               }
               if (opts.debug) {
-                console.error(
-                  `[parent] peak memory ${
+                debugLine(
+                  `peak memory ${
                     stats.memoryPeakBytes === undefined ? "unknown" : mib(stats.memoryPeakBytes)
                   }, ` +
                     `cpu time ${
@@ -172,6 +174,7 @@ async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
                 );
               }
               cg.destroy();
+              if (opts.debug) debugLine("cgroup removed");
             }
           } finally {
             await opts.hooks?.cleanup?.();

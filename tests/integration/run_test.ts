@@ -251,13 +251,24 @@ isolated("run: two containers at once, each with its own hostname", async () => 
   assert.equal(b.stdout.trim(), "two");
 });
 
-isolated("run: --debug prints one line per step, parent and child", async () => {
-  const r = await mc(["run", "--debug", "true"]);
-  assert.equal(r.code, 0);
-  assert.match(r.stderr, /^\[parent\] clone ok, pid \d+$/m);
-  assert.match(r.stderr, /^\[child\] pivot_root .* ok$/m);
-  assert.match(r.stderr, /^\[child\] mount proc on \/proc ok$/m);
-});
+isolated(
+  "run: --debug prints one line per step, parent and child, with ms since the start",
+  async () => {
+    const r = await mc(["run", "--debug", "true"]);
+    assert.equal(r.code, 0);
+    assert.match(r.stderr, /^\[parent \+[\d.]+ ms\] clone ok, pid \d+$/m);
+    assert.match(r.stderr, /^\[child \+[\d.]+ ms\] pivot_root .* ok$/m);
+    assert.match(r.stderr, /^\[child \+[\d.]+ ms\] mount proc on \/proc ok$/m);
+    // One clock for both: the child's ops fall between the parent's clone and its "execve ok".
+    const at = (re: RegExp) => Number(re.exec(r.stderr)?.[1]);
+    const cloned = at(/^\[parent \+([\d.]+) ms\] clone ok/m);
+    const pivot = at(/^\[child \+([\d.]+) ms\] pivot_root .* ok$/m);
+    const exec = at(/^\[parent \+([\d.]+) ms\] execve ok$/m);
+    assert.ok(cloned > 0 && cloned <= pivot && pivot <= exec, r.stderr);
+    // Times count from the launcher's start, so Deno's own start is in the first line's.
+    assert.ok(exec < 10_000, r.stderr);
+  },
+);
 
 isolated("run: bad input is one sentence, exit 125, nothing left behind", async () => {
   const cases: [string[], RegExp][] = [

@@ -80,7 +80,13 @@ Deno.test("encoder: tolerated errnos and debug lines", () => {
   const line = new Deno.UnsafePointerView(Deno.UnsafePointer.create(word(buffer, 0, 12))!);
   const bytes = new Uint8Array(Number(word(buffer, 0, 13)));
   line.copyInto(bytes);
-  assert.equal(new TextDecoder().decode(bytes), "[child] mkdir /d ok\n");
+  assert.equal(new TextDecoder().decode(bytes), "mkdir /d ok\n");
+  // The time the child's "[child +T ms]" counts from: Deno's time origin by default.
+  assert.equal(word(buffer, 0, 15), BigInt(Math.round(performance.timeOrigin * 1000)));
+  assert.equal(
+    word(encodePlan([{ call: "umask", args: [0], label: "u" }], 1234).buffer, 0, 15),
+    1234n,
+  );
 });
 
 Deno.test("encoder: structs get the addresses of their targets patched in", () => {

@@ -1,0 +1,27 @@
+/**
+ * The clock of `--debug` lines: every line, the parent's and the child's
+ * (ffi/trampoline.c formats its own), shows the milliseconds since the
+ * launcher started, so a run's timeline reads off its stderr.
+ * @module
+ */
+
+let origin: number | undefined;
+
+/**
+ * Epoch microseconds the times count from: MINICONTAINER_T0, which the
+ * launcher sets from bash's $EPOCHREALTIME (no fork), or else Deno's own
+ * time origin (a few to tens of ms after exec).
+ */
+export function debugOriginUs(): number {
+  if (origin === undefined) {
+    const t0 = Number(Deno.env.get("MINICONTAINER_T0"));
+    origin = t0 > 0 ? Math.round(t0 * 1e6) : Math.round(performance.timeOrigin * 1000);
+  }
+  return origin;
+}
+
+/** Prints "[parent +T ms] line" on stderr. */
+export function debugLine(line: string): void {
+  const ms = (performance.timeOrigin * 1000 + performance.now() * 1000 - debugOriginUs()) / 1000;
+  console.error(`[parent +${ms.toFixed(3)} ms] ${line}`);
+}
