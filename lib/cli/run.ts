@@ -328,7 +328,7 @@ export interface RunHooks {
 /** The `run` command. */
 export async function main(argv: string[], hooks: RunHooks = {}): Promise<number> {
   const { flags, rest } = parseArgs(argv, FLAGS);
-  if (flags.debug) debugLine("run's modules loaded, flags parsed");
+  if (flags.debug) debugLine(`run's modules loaded from ${Deno.mainModule}, flags parsed`);
   if (flags.help) {
     print(HELP);
     return 0;
