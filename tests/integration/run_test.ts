@@ -267,6 +267,11 @@ isolated(
     assert.ok(cloned > 0 && cloned <= pivot && pivot <= exec, r.stderr);
     // Times count from the launcher's start, so Deno's own start is in the first line's.
     assert.ok(exec < 10_000, r.stderr);
+    // The launcher runs the bundle (bundle.sh), rebuilt first if a source changed.
+    assert.match(
+      r.stderr,
+      /^\[parent \+[\d.]+ ms\] run's modules loaded from file:\/\/.*\/dist\/js\/main\.js,/m,
+    );
   },
 );
 
