@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Builds dist/js: main.ts and everything it imports as minified JavaScript,
-# one chunk per group of modules a verb loads (code splitting keeps `run`'s
-# graph apart from pull's or exec's). The launcher runs dist/js/main.js when
-# no source file is newer than it: measured 15-20 ms less per `run` than the
-# 100-odd TypeScript modules (no per-module transpile-cache lookups, less
-# to parse). Source maps keep stack traces pointing at the TypeScript.
+# Builds dist/js: main.ts and each command's module (lib/cli/*.ts, which
+# main.ts loads by a computed path) as minified JavaScript, modules shared
+# between them split into chunks. The launcher runs dist/js/main.js when no
+# source file is newer than it: fewer files to read, nothing to transpile,
+# less to parse than the TypeScript modules (see README, Start-up). Source
+# maps keep stack traces pointing at the TypeScript.
 # Chunk names are hashes of their content: chunks are added, never changed,
-# and main.js is replaced last by a rename, so a process already running
+# and main.js is replaced last, by a rename, so a process already running
 # (a supervisor) still finds the chunks it loads lazily.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -16,20 +16,25 @@ if [ -z "$deno" ]; then
   exit 1
 fi
 out="$here/dist/js"
-tmp=$(mktemp -d "$here/dist/.js-XXXXXX" 2>/dev/null || { mkdir -p "$here/dist" && mktemp -d "$here/dist/.js-XXXXXX"; })
+mkdir -p "$out/lib/cli"
+tmp=$(mktemp -d "$here/dist/.js-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 "$deno" bundle --quiet --no-config --platform deno --code-splitting --minify --keep-names \
-  --sourcemap=linked --outdir "$tmp" "$here/main.ts" >&2
-mkdir -p "$out"
-fresh=" "
-for f in "$tmp"/*; do fresh+="${f##*/} "; done
-# The trampoline is found next to the module that loads it (ffi/trampoline.ts).
+  --sourcemap=linked --outdir "$tmp" "$here/main.ts" "$here"/lib/cli/*.ts >&2
+# Paths the code finds next to its module (import.meta.url): the trampoline
+# (ffi/trampoline.ts) and deno.json (the supervisor's command line), for
+# code in a chunk (dist/js) or in a command's entry (dist/js/lib/cli).
 ln -sfn ../../ffi/build "$out/build"
-for f in "$tmp"/*; do
+ln -sfn ../../../../ffi/build "$out/lib/cli/build"
+ln -sfn ../../deno.json "$out/deno.json"
+fresh=" "
+for f in "$tmp"/*.js "$tmp"/*.map; do
   name=${f##*/}
+  fresh+="$name "
   case $name in main.js | main.js.map) continue ;; esac
   [ -e "$out/$name" ] || mv "$f" "$out/$name"
 done
+for f in "$tmp"/lib/cli/*; do mv "$f" "$out/lib/cli/${f##*/}"; done
 mv "$tmp/main.js.map" "$out/main.js.map"
 mv "$tmp/main.js" "$out/main.js"
 # Chunks of older builds go once they are a day old (no process runs that long from them).

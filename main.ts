@@ -10,60 +10,75 @@ import { SysError } from "./ffi/libc.ts";
 import { globalOptions } from "./lib/cli/global.ts";
 import { ContainerError, EXIT_RUNTIME, usageError } from "./lib/errors.ts";
 
+/**
+ * Loads lib/cli/NAME. The specifier is computed on purpose: Deno reads a
+ * literal dynamic import's module, and everything it imports, along with
+ * main.ts before anything runs, which made every command pay for the
+ * modules of all of them (98 files read for --version). From the bundle
+ * (bundle.sh) the same path names the verb's own entry, a .js file.
+ */
+function cli(name: string): Promise<Record<string, Command>> {
+  const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
+  // A URL value, not a template: Deno and its bundler expand a template into
+  // every file it could name, which is the eager load this avoids.
+  const url = new URL(`./lib/cli/${name}${ext}`, import.meta.url).href;
+  return import(url);
+}
+
 /** A subcommand: runs with its arguments, resolves to the exit status. */
 type Command = (argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }> = {
   run: {
-    load: async () => (await import("./lib/cli/run.ts")).main,
+    load: async () => (await cli("run")).main,
     summary: "Run a command in a new container",
   },
   ps: {
-    load: async () => (await import("./lib/cli/ps.ts")).main,
+    load: async () => (await cli("ps")).main,
     summary: "List containers (-a: exited ones too)",
   },
   logs: {
-    load: async () => (await import("./lib/cli/logs.ts")).main,
+    load: async () => (await cli("logs")).main,
     summary: "Show a detached container's output",
   },
   exec: {
-    load: async () => (await import("./lib/cli/exec.ts")).main,
+    load: async () => (await cli("exec")).main,
     summary: "Run a command in a running container",
   },
   stop: {
-    load: async () => (await import("./lib/cli/stop.ts")).main,
+    load: async () => (await cli("stop")).main,
     summary: "Stop containers (SIGTERM, then SIGKILL after a grace period)",
   },
   kill: {
-    load: async () => (await import("./lib/cli/kill.ts")).main,
+    load: async () => (await cli("kill")).main,
     summary: "Send a signal to containers",
   },
   rm: {
-    load: async () => (await import("./lib/cli/rm.ts")).main,
+    load: async () => (await cli("rm")).main,
     summary: "Remove containers",
   },
   inspect: {
-    load: async () => (await import("./lib/cli/inspect.ts")).main,
+    load: async () => (await cli("inspect")).main,
     summary: "Show containers' state as JSON",
   },
   pull: {
-    load: async () => (await import("./lib/cli/pull.ts")).main,
+    load: async () => (await cli("pull")).main,
     summary: "Pull an image from a registry",
   },
   import: {
-    load: async () => (await import("./lib/cli/import.ts")).main,
+    load: async () => (await cli("import")).main,
     summary: "Import a rootfs tarball as an image",
   },
   load: {
-    load: async () => (await import("./lib/cli/load.ts")).main,
+    load: async () => (await cli("load")).main,
     summary: "Load images from a docker save archive or an OCI layout",
   },
   save: {
-    load: async () => (await import("./lib/cli/save.ts")).main,
+    load: async () => (await cli("save")).main,
     summary: "Save images to an OCI layout tar",
   },
   export: {
-    load: async () => (await import("./lib/cli/save.ts")).exportMain,
+    load: async () => (await cli("save")).exportMain,
     summary: "Export a running container's files as a tar",
   },
   tag: {
@@ -91,15 +106,15 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
     summary: "Log out of a registry",
   },
   images: {
-    load: async () => (await import("./lib/cli/images.ts")).main,
+    load: async () => (await cli("images")).main,
     summary: "List images",
   },
   rmi: {
-    load: async () => (await import("./lib/cli/rmi.ts")).main,
+    load: async () => (await cli("rmi")).main,
     summary: "Remove images (and the layers nothing else uses)",
   },
   image: {
-    load: async () => (await import("./lib/cli/rmi.ts")).image,
+    load: async () => (await cli("rmi")).image,
     summary: "Manage images: image ls, image rm, image prune",
   },
   system: {
@@ -107,7 +122,7 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
     summary: "Remove stopped containers, dead commands' leftovers and unused layers (system prune)",
   },
   rootfs: {
-    load: async () => (await import("./lib/cli/rootfs.ts")).main,
+    load: async () => (await cli("rootfs")).main,
     summary: "Build the default root filesystem (rootfs build [DIR])",
   },
 };
@@ -150,7 +165,7 @@ async function main(argv: string[]): Promise<number> {
     print(`minicontainer ${VERSION}`);
     return 0;
   }
-  if (name === "__supervise") return await (await import("./lib/cli/supervise.ts")).main(rest);
+  if (name === "__supervise") return await (await cli("supervise")).main(rest);
   const command = COMMANDS[name === "list" ? "ps" : name];
   if (!command) {
     console.error(`minicontainer: unknown command "${name}"; see 'minicontainer --help'`);
