@@ -82,63 +82,80 @@ async function loadAverage(): Promise<string> {
 
 /** "run's modules loaded, flags parsed" from "[parent +12.3 ms] ...", ids and numbers blanked. */
 function stepName(text: string): string {
-  return text.replace(/\/[^ ]*minicontainer-[0-9a-f]+/g, "<cgroup>").replace(
-    /\b[0-9a-f]{12,}\b/g,
-    "<id>",
+  return text.replace(/ from file:[^,\s]+/, "").replace(
+    /\/[^ ]*minicontainer-[0-9a-f]+/g,
+    "<cgroup>",
   )
+    .replace(
+      /\b[0-9a-f]{12,}\b/g,
+      "<id>",
+    )
     .replace(/\d+/g, "N");
 }
 
 /**
- * STEPS=1: the timeline of `run --debug /bin/true`. Each step is the time
- * from the line before it to its own line (lines in time order); the
- * child's lines between two parent lines make one step. The first step
- * counts from the launcher's start (MINICONTAINER_T0); "after the last line"
- * is the rest of the wall time the bench saw (bash's start, Deno's exit).
+ * STEPS=1: the timeline of `run --debug /bin/true`. Each parent step is the
+ * time from the parent line before it to its own; the first counts from the
+ * launcher's start (MINICONTAINER_T0), and "after the last line" is the rest
+ * of the wall time the bench saw (bash's start, Deno's exit). The child's
+ * ops run beside the parent: two spans of its own are shown apart.
+ * COMPARE=/path/to/another/minicontainer alternates runs of both launchers
+ * (another checkout: before and after a change) and prints a column each.
  */
 async function steps(): Promise<void> {
-  const per = new Map<string, number[]>();
-  const walls: number[] = [];
+  const launchers = [launcher, ...(Deno.env.get("COMPARE") ? [Deno.env.get("COMPARE")!] : [])];
+  const per = launchers.map(() => new Map<string, number[]>());
+  const order: string[] = [];
+  const add = (i: number, name: string, ms: number) => {
+    if (!order.includes(name)) order.push(name);
+    if (!per[i].has(name)) per[i].set(name, []);
+    per[i].get(name)!.push(ms);
+  };
   for (let round = 0; round < WARMUP + ROUNDS; round++) {
-    const sample = await runOnce([launcher, "run", "--debug", "/bin/true"]);
-    if (round < WARMUP) continue;
-    const lines = sample.stderr.split("\n").flatMap((l) => {
-      const m = /^\[(parent|child) \+([\d.]+) ms\] (.*)$/.exec(l);
-      return m ? [{ who: m[1], t: Number(m[2]), text: m[3] }] : [];
-    }).sort((a, b) => a.t - b.t);
-    const add = (name: string, ms: number) => {
-      if (!per.has(name)) per.set(name, []);
-      per.get(name)!.push(ms);
-    };
-    let last = 0;
-    for (let k = 0; k < lines.length; k++) {
-      const l = lines[k];
-      if (l.who === "child") {
-        let n = k;
-        while (n + 1 < lines.length && lines[n + 1].who === "child") n++;
-        add(`child ops, to "${stepName(lines[n].text)}"`, lines[n].t - last);
-        last = lines[n].t;
-        k = n;
-        continue;
-      }
-      add(
-        k === 0 ? `launcher + Deno start, to "${stepName(l.text)}"` : stepName(l.text),
-        l.t - last,
+    for (let k = 0; k < launchers.length; k++) {
+      const i = (round + k) % launchers.length;
+      const sample = await runOnce([launchers[i], "run", "--debug", "/bin/true"]);
+      if (round < WARMUP) continue;
+      const lines = sample.stderr.split("\n").flatMap((l) => {
+        const m = /^\[(parent|child) \+([\d.]+) ms\] (.*)$/.exec(l);
+        return m ? [{ who: m[1], t: Number(m[2]), text: m[3] }] : [];
+      });
+      const parent = lines.filter((l) => l.who === "parent");
+      const child = lines.filter((l) => l.who === "child");
+      parent.forEach((l, n) =>
+        add(
+          i,
+          n === 0 ? `launcher + Deno start, to "${stepName(l.text)}"` : stepName(l.text),
+          l.t - (n === 0 ? 0 : parent[n - 1].t),
+        )
       );
-      last = l.t;
+      const last = parent[parent.length - 1]?.t ?? 0;
+      add(i, "after the last line (bash start, exit)", sample.wall - last);
+      add(i, "total wall", sample.wall);
+      const planned = parent.find((l) => l.text.startsWith("plan has"));
+      const released = parent.find((l) => l.text === "released");
+      const exec = child.find((l) => l.text.startsWith("execve"));
+      if (planned && child[0]) {
+        add(i, "  (child: plan encoded to its first op)", child[0].t - planned.t);
+      }
+      if (released && exec) {
+        add(i, `  (child: released to execve, ${child.length} ops)`, exec.t - released.t);
+      }
     }
-    add("after the last line (bash start, exit)", sample.wall - last);
-    walls.push(sample.wall);
   }
   console.log(
-    `run --debug /bin/true, ${ROUNDS} runs (+${WARMUP} warm-up); load ${await loadAverage()}`,
+    `run --debug /bin/true, ${ROUNDS} runs each (+${WARMUP} warm-up); load ${await loadAverage()}`,
   );
-  console.log("median ms  step");
-  for (const [name, xs] of per) {
-    if (xs.length * 2 < ROUNDS) continue; // a line only some runs print
-    console.log(`${median(xs).toFixed(2).padStart(9)}  ${name}`);
+  console.log(
+    ["this tree", "COMPARE"].slice(0, launchers.length).map((l) => l.padStart(12)).join(" ") +
+      "  step (median ms)",
+  );
+  for (const name of order) {
+    if (per.some((m) => (m.get(name)?.length ?? 0) * 2 < ROUNDS)) continue; // only some runs
+    console.log(
+      per.map((m) => median(m.get(name)!).toFixed(2).padStart(12)).join(" ") + `  ${name}`,
+    );
   }
-  console.log(`${median(walls).toFixed(2).padStart(9)}  total wall`);
 }
 
 function ociBundle(rootfs: string): string {
