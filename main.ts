@@ -118,7 +118,7 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
     summary: "Manage images: image ls, image rm, image prune",
   },
   system: {
-    load: async () => (await import("./lib/cli/system.ts")).main,
+    load: async () => (await cli("system")).main,
     summary: "Remove stopped containers, dead commands' leftovers and unused layers (system prune)",
   },
   rootfs: {
