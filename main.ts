@@ -82,27 +82,27 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
     summary: "Export a running container's files as a tar",
   },
   tag: {
-    load: async () => (await import("./lib/cli/tag.ts")).main,
+    load: async () => (await cli("tag")).main,
     summary: "Give an image another name",
   },
   push: {
-    load: async () => (await import("./lib/cli/push.ts")).main,
+    load: async () => (await cli("push")).main,
     summary: "Push an image to a registry",
   },
   commit: {
-    load: async () => (await import("./lib/cli/commit.ts")).main,
+    load: async () => (await cli("commit")).main,
     summary: "Make an image of a container's changes",
   },
   build: {
-    load: async () => (await import("./lib/cli/build.ts")).main,
+    load: async () => (await cli("build")).main,
     summary: "Build an image from a Dockerfile",
   },
   login: {
-    load: async () => (await import("./lib/cli/login.ts")).main,
+    load: async () => (await cli("login")).main,
     summary: "Log in to a registry (docker's config.json)",
   },
   logout: {
-    load: async () => (await import("./lib/cli/login.ts")).logout,
+    load: async () => (await cli("login")).logout,
     summary: "Log out of a registry",
   },
   images: {

@@ -72,3 +72,13 @@ Deno.test("launcher: builds dist/js, runs it, rebuilds it when a source is newer
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("main.ts loads no command's module through a literal import (Deno would read them all at start)", () => {
+  const main = Deno.readTextFileSync(`${REPO}main.ts`);
+  const literal = [...main.matchAll(/import\(\s*["'`]([^"'`]+)["'`]\s*\)/g)].map((m) => m[1]);
+  assert.deepEqual(literal, []);
+  // Every command named in COMMANDS resolves to a file cli() can load.
+  for (const m of main.matchAll(/cli\("(\w+)"\)/g)) {
+    assert.ok(Deno.statSync(`${REPO}lib/cli/${m[1]}.ts`).isFile, m[1]);
+  }
+});
