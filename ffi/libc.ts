@@ -24,6 +24,8 @@ const SYMBOLS = {
   statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
   readlinkat: { parameters: ["i32", "buffer", "buffer", "usize"], result: "isize" },
   getxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
+  mount: { parameters: ["buffer", "buffer", "buffer", "u64", "pointer"], result: "i32" },
+  umount2: { parameters: ["buffer", "i32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -169,4 +171,16 @@ export function getxattr(path: string, name: string): Uint8Array | undefined {
   const buf = new Uint8Array(256);
   const n = Number(libc().getxattr(cpath(path), cpath(name), buf, BigInt(buf.length)));
   return n < 0 ? undefined : buf.slice(0, n);
+}
+
+/** mount(path, target, NULL, MS_BIND): a bind mount in the runtime's own mount namespace. */
+export function bindMount(source: string, target: string): void {
+  if (libc().mount(cpath(source), cpath(target), null, 4096n, /* MS_BIND */ null) !== 0) {
+    throw new SysError(`bind ${source} on ${target}`, errno());
+  }
+}
+
+/** umount2(target, MNT_DETACH); errno when it fails (EINVAL: not a mount point). */
+export function detachMount(target: string): number {
+  return libc().umount2(cpath(target), 2 /* MNT_DETACH */) === 0 ? 0 : errno();
 }
