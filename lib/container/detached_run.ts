@@ -7,6 +7,7 @@
 import { ContainerError } from "../errors.ts";
 import type { RootOverlay } from "../mounts/plan.ts";
 import type { Spec } from "../spec.ts";
+import type { NetSetup } from "../net/etc_files.ts";
 import { checkName, generatedName, newId, StateStore } from "../state/store.ts";
 import { selfCommand, startDaemon } from "./detach.ts";
 import { reclaimDead } from "./reclaim.ts";
@@ -26,6 +27,8 @@ export interface DetachedRun {
   autoRemove: boolean;
   init: boolean;
   command: string[];
+  /** Its networking, attached by the supervisor. */
+  net?: { setup: NetSetup; attach: boolean };
 }
 
 /** Starts `spec` in the background; resolves to the container's id. */
@@ -67,6 +70,7 @@ async function createAndStart(
     overlay: opts.overlay,
     removeOnDelete: opts.removeOnDelete,
     stopSignal: opts.stopSignal,
+    net: opts.net,
   });
   let said: string;
   try {

@@ -215,6 +215,11 @@ export async function removeContainer(
     removeCgroupDirs(state.cgroupPaths);
   }
   for (const path of state.removeOnDelete ?? []) removeContainerDir(path);
+  if (state.net) {
+    // Its /etc files, and its network if its supervisor died before DEL.
+    const { reclaimNetwork } = await import("../net/attach.ts");
+    await reclaimNetwork(store.root, state.id);
+  }
   store.removeFiles(state.id, state.name);
   if (tomb) store.removeDead({ id: state.id, path: tomb });
 }

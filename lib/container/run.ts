@@ -11,6 +11,7 @@ import { ContainerError, fromDenoError } from "../errors.ts";
 import type { RootOverlay } from "../mounts/plan.ts";
 import { classifyMaskedPaths } from "../mounts/masks.ts";
 import { checkDevices, prepareMounts } from "../mounts/prepare.ts";
+import { type NetSetup, removeNetDir } from "../net/etc_files.ts";
 import { securityOps } from "../security/process_ops.ts";
 import type { Spec } from "../spec.ts";
 import { newId, StateStore } from "../state/store.ts";
@@ -48,6 +49,11 @@ export interface RunOptions {
    * are reclaimed at exit. A supervisor holds its own claim instead.
    */
   stateRoot?: string;
+  /**
+   * The container's networking: its /etc files' directory, and (attach) a
+   * CNI network or rootless helper set up between clone and release.
+   */
+  net?: { setup: NetSetup; attach: boolean };
   /** Ops spliced in before the exec instead of those the spec calls for. */
   securityOps?: readonly Op[];
   hooks?: RunHooks;
@@ -94,6 +100,25 @@ async function makeCgroup(spec: Spec, id: string, debug: boolean) {
   });
   if (debug) debugLine(`cgroup ${cg.paths.join(" ")}`);
   return cg;
+}
+
+/**
+ * Takes the container off its network (CNI DEL, helper stopped) and removes
+ * its /etc files unless they are kept (a detached container's, until rm).
+ * A failing DEL is a warning: the container's own status still counts.
+ */
+async function releaseNetwork(net: RunOptions["net"]): Promise<void> {
+  if (!net) return;
+  if (!net.attach) {
+    if (!net.setup.keep) removeNetDir(net.setup.dir);
+    return;
+  }
+  const { detachNetwork } = await import("../net/attach.ts");
+  try {
+    await detachNetwork(net.setup);
+  } catch (e) {
+    console.error(`minicontainer: warning: ${(e as Error).message}`);
+  }
 }
 
 /** Runs `spec` to completion; resolves to the container's exit status. */
@@ -150,6 +175,11 @@ async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
         ...opts.hooks,
         async beforeRelease(pid) {
           cg?.addProcess(pid);
+          if (opts.net?.attach) {
+            // Loaded only for CNI networks: the default path stays lean.
+            const { attachNetwork } = await import("../net/attach.ts");
+            await attachNetwork(opts.net.setup, id, pid);
+          }
           await opts.hooks?.beforeRelease?.(pid);
         },
         async cleanup() {
@@ -185,6 +215,7 @@ async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
   } finally {
     // Idempotent; covers failures before launch could run its own cleanup.
     cg?.destroy();
+    await releaseNetwork(opts.net);
   }
   if (oom) {
     console.error(`minicontainer: ${oom}`);

@@ -14,6 +14,7 @@ import { holdContainerDir, removeContainerDir } from "../rootfs/default.ts";
 import { reserveExitRecord, writeExitRecord } from "../state/exit_record.ts";
 import { LogWriter } from "../state/logs.ts";
 import type { ContainerState, StateStore } from "../state/store.ts";
+import { removeNetDir } from "../net/etc_files.ts";
 import { runContainer } from "./run.ts";
 
 const REPORT_FD = 3;
@@ -88,6 +89,7 @@ async function superviseClaimed(store: StateStore, state: ContainerState): Promi
       onCgroup: (paths) => store.write({ ...state, cgroupPaths: [...paths] }),
       init: state.init,
       overlay: state.overlay,
+      net: state.net,
       stdio: [0, outW, errW],
       hooks: {
         beforeRelease() {
@@ -116,6 +118,7 @@ async function superviseClaimed(store: StateStore, state: ContainerState): Promi
     t.close(errW);
     await Promise.all(pumps);
     log.close();
+    if (state.net) removeNetDir(state.net.setup.dir);
     store.removeFiles(id, state.name);
     report(`error ${err.exitCode} ${err.message}\n`);
     return err.exitCode;

@@ -11,6 +11,7 @@ import { ContainerError, fromDenoError } from "../errors.ts";
 import { readExitRecord } from "./exit_record.ts";
 import type { Spec } from "../spec.ts";
 import { ownerAlive, ownerTag } from "./liveness.ts";
+import type { NetSetup } from "../net/etc_files.ts";
 
 /** Where state lives unless --root says otherwise. */
 export const DEFAULT_STATE_ROOT = "/run/minicontainer";
@@ -51,6 +52,8 @@ export interface ContainerState {
   overlay?: { lower: readonly string[]; upper: string; work: string; volatile?: boolean };
   /** Signal `stop` sends first. */
   stopSignal?: string;
+  /** Its networking (lib/net): the supervisor attaches it, rm reclaims it. */
+  net?: { setup: NetSetup; attach: boolean };
 }
 
 /** A container whose state.json cannot be read (truncated, garbled, missing). */
