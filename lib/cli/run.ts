@@ -26,6 +26,8 @@ import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { TERMINAL_FLAGS, terminalFlags } from "./terminal_flags.ts";
 import { globalOptions } from "./global.ts";
 import { newId, StateStore } from "../state/store.ts";
+import { NETWORK_FLAGS, networkFromFlags } from "./network_flags.ts";
+import { removeUnattachedNetDir } from "../net/etc_files.ts";
 import { resourcesFromFlags } from "./resource_flags.ts";
 import { applySecurityFlags, SECURITY_FLAGS } from "./security_flags.ts";
 
@@ -73,12 +75,7 @@ const FLAGS: FlagDef[] = [
     meta: "PATH[:OPTIONS]",
     help: "Mount a tmpfs (noexec,nosuid,nodev unless OPTIONS say; size=64m bounds it)",
   },
-  {
-    name: "network",
-    value: true,
-    meta: "none|host",
-    help: "none: a new namespace with only lo (default); host: the host's",
-  },
+  ...NETWORK_FLAGS,
   {
     name: "userns",
     value: true,
@@ -336,10 +333,6 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
   if (rest.length === 0) {
     throw usageError("run needs a command or an image; see 'minicontainer run --help'");
   }
-  const network = (flags.network as string | undefined) ?? "none";
-  if (network !== "none" && network !== "host") {
-    throw usageError(`--network must be none or host, not "${network}"`);
-  }
   const hostname = (flags.hostname as string | undefined) ?? generatedHostname();
   checkHostname(hostname);
   const workdir = flags.workdir as string | undefined;
@@ -404,6 +397,8 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
   // Set once a detached container's supervisor owns the directory (rm removes it).
   let handedOver = false;
   let hold = ownDir ? holdContainerDir(ownDir) : undefined;
+  // The container's network directory (its /etc files), once made.
+  let netDir: string | undefined;
   try {
     if (rootfs === undefined) {
       const base = defaultRootfsPath();
@@ -442,20 +437,45 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
     // A foreground container's directory goes with it (unless build keeps it); a detached one's at rm.
     if (ownDir && !handedOver && !(image && hooks.keepImageRoot)) removeContainerDir(ownDir);
     hold?.close();
+    // Never attached (a failure before the start): nothing but files. Once attached,
+    // runContainer takes the network down and keeps what a failed DEL leaves for reclaim.
+    if (netDir && !handedOver) removeUnattachedNetDir(netDir);
   }
 
   async function runSpec(): Promise<number> {
+    const net = await networkFromFlags(flags, {
+      id,
+      hostname,
+      name: flags.name as string | undefined,
+      detached: flags.detach === true && flags.rm !== true,
+      rootless,
+      stateRoot: globalOptions.stateRoot,
+      dataDir: dataDir(),
+      roots: overlay ? overlay.lower : [rootfs!],
+      userns: userns !== undefined,
+      exposed: image?.root.config.ExposedPorts ?? undefined,
+    });
+    netDir = net.setup.dir;
     const spec = defaultSpec({
       rootfs: rootfs!,
       args,
       hostname,
       env,
       cwd,
-      hostNetwork: network === "host",
+      hostNetwork: net.hostNetwork,
       tty: tty || Deno.stdin.isTerminal(),
-      mounts,
+      // A volume onto /etc/hosts (or the others) wins over the runtime's file.
+      mounts: [
+        ...net.mounts.filter((m) => !mounts.some((v) => v.destination === m.destination)),
+        ...mounts,
+      ],
       userns,
     });
+    if (net.joinPath) {
+      spec.linux.namespaces = spec.linux.namespaces.map((n) =>
+        n.type === "network" ? { type: "network", path: net.joinPath } : n
+      );
+    }
     spec.process.terminal = tty;
     // Where /etc/passwd is on the host, for exec -u later (an overlay root is not).
     if (userRoot) spec.annotations = { ...spec.annotations, [PASSWD_ROOT]: userRoot };
@@ -494,6 +514,7 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
         overlay,
         removeOnDelete: ownDir ? [ownDir] : undefined,
         stopSignal: image?.process.stopSignal,
+        net: { setup: net.setup, attach: net.attach },
       });
       handedOver = true;
       print(id);
@@ -503,6 +524,7 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
     if (flags.debug) debugLine("spec ready");
     return await runContainer(spec, {
       id,
+      net: { setup: net.setup, attach: net.attach },
       init: flags.init === true,
       debug: flags.debug === true,
       interactive,

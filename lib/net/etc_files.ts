@@ -164,3 +164,12 @@ export function removeNetDir(dir: string): void {
     Deno.removeSync(dir, { recursive: true });
   } catch { /* already gone */ }
 }
+
+/** Removes a network directory that was never attached (no record.json): only files. */
+export function removeUnattachedNetDir(dir: string): void {
+  try {
+    Deno.lstatSync(`${dir}/record.json`);
+  } catch {
+    removeNetDir(dir);
+  }
+}
