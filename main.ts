@@ -121,6 +121,14 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
     load: async () => (await cli("system")).main,
     summary: "Remove stopped containers, dead commands' leftovers and unused layers (system prune)",
   },
+  network: {
+    load: async () => (await import("./lib/cli/network.ts")).main,
+    summary: "Manage networks: network create, ls, inspect, rm, prune",
+  },
+  port: {
+    load: async () => (await import("./lib/cli/port.ts")).main,
+    summary: "List a container's published ports",
+  },
   rootfs: {
     load: async () => (await cli("rootfs")).main,
     summary: "Build the default root filesystem (rootfs build [DIR])",

@@ -10,6 +10,8 @@ import { ContainerError, usageError } from "../errors.ts";
 import { StateStore } from "../state/store.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { forEachRef } from "./each_ref.ts";
+import { readRecord } from "../net/attach.ts";
+import type { NetSetup } from "../net/etc_files.ts";
 import { globalOptions } from "./global.ts";
 import { print } from "./output.ts";
 
@@ -44,6 +46,40 @@ function render(template: string, value: unknown): string {
     if (json || (v !== null && typeof v === "object")) return JSON.stringify(v ?? null);
     return v === undefined || v === null ? "<no value>" : String(v);
   });
+}
+
+/** docker's NetworkSettings, from the container's network record while it is attached. */
+function networkSettings(setup: NetSetup | undefined) {
+  if (!setup) return null;
+  const r = readRecord(setup.dir);
+  const ip = r?.result?.ips?.find((i) => i.address.split("/")[0] === r.ip);
+  const iface = ip?.interface !== undefined ? r?.result?.interfaces?.[ip.interface] : undefined;
+  const ports: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  for (const m of r?.ports ?? setup.ports ?? []) {
+    (ports[`${m.containerPort}/${m.protocol}`] ??= []).push({
+      HostIp: m.hostIP ?? "0.0.0.0",
+      HostPort: String(m.hostPort),
+    });
+  }
+  return {
+    Mode: setup.mode,
+    Ports: ports,
+    HostsPath: `${setup.dir}/hosts`,
+    ResolvConfPath: `${setup.dir}/resolv.conf`,
+    HostnamePath: `${setup.dir}/hostname`,
+    SandboxKey: r?.netns ?? null,
+    Networks: setup.mode === "cni" && setup.network
+      ? {
+        [setup.network]: {
+          IPAddress: r?.ip ?? "",
+          IPPrefixLen: ip ? Number(ip.address.split("/")[1]) : 0,
+          Gateway: ip?.gateway ?? "",
+          MacAddress: iface?.mac ?? "",
+          Aliases: setup.aliases ?? [],
+        },
+      }
+      : {},
+  };
 }
 
 /** The `inspect` command. */
@@ -81,6 +117,7 @@ export async function main(argv: string[]): Promise<number> {
       },
       Command: s.command,
       LogPath: s.logPath ?? null,
+      NetworkSettings: networkSettings(s.net?.setup),
       Spec: s.spec,
     };
     if (template !== undefined) print(render(template, view));

@@ -9,6 +9,8 @@ import { ContainerError } from "../errors.ts";
 
 /** The parts of an image config (OCI image-spec config.config) a container uses. */
 export interface ImageConfig {
+  /** "80/tcp": {} entries, for run -P. */
+  ExposedPorts?: Record<string, unknown> | null;
   Env?: string[] | null;
   Entrypoint?: string[] | null;
   Cmd?: string[] | null;
