@@ -16,7 +16,7 @@
 
 import { bindMount, detachMount } from "../../ffi/libc.ts";
 import { ContainerError, fromDenoError } from "../errors.ts";
-import { addNetwork, type CniResult, delNetwork, type PortMapping } from "./cni.ts";
+import { addNetwork, type CniResult, delNetwork, findPlugin, type PortMapping } from "./cni.ts";
 import { type NetSetup, removeNetDir, rewriteFile } from "./etc_files.ts";
 import { DEFAULT_NETWORK, findNetwork, type NetPaths } from "./networks.ts";
 
@@ -234,6 +234,8 @@ export async function attachNetwork(setup: NetSetup, id: string, pid: number): P
   if (setup.ip && !net.conflist.plugins.some((p) => p.capabilities?.ips)) {
     throw new ContainerError("--ip on network", net.name, undefined, "its plugins take no ips");
   }
+  // A plugin the host lacks is named before anything is made.
+  for (const p of net.conflist.plugins) findPlugin(p.type);
   const netns = `${setup.dir}/netns`;
   try {
     Deno.writeFileSync(netns, new Uint8Array(), { mode: 0o444 });
