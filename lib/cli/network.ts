@@ -18,7 +18,6 @@ import {
 } from "../net/networks.ts";
 import { dataDir } from "../rootfs/default.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
-import { globalOptions } from "./global.ts";
 
 const CREATE_FLAGS: FlagDef[] = [
   { name: "subnet", value: true, meta: "CIDR", help: "IPv4 subnet (default: a free one)" },
@@ -45,7 +44,7 @@ Commands:
   prune                                        remove every unused network`;
 
 function paths(): NetPaths {
-  return netPaths(dataDir(), globalOptions.stateRoot);
+  return netPaths(dataDir());
 }
 
 function view(n: Network, users: string[] = []) {
@@ -116,7 +115,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     case "inspect": {
       if (!rest.length) throw usageError("network inspect needs a network name");
-      const used = networksInUse(p.stateRoot);
+      const used = networksInUse(p.containersDir);
       const out = rest.map((name) => view(findNetwork(p, name), used.get(name)));
       console.log(JSON.stringify(out, null, 2));
       return 0;
@@ -124,9 +123,9 @@ export async function main(argv: string[]): Promise<number> {
     case "rm":
     case "remove": {
       if (!rest.length) throw usageError("network rm needs a network name");
-      await reclaimDeadNetworks(p.stateRoot);
+      await reclaimDeadNetworks(p.containersDir);
       await withNetworksLock(p, async () => {
-        const used = networksInUse(p.stateRoot);
+        const used = networksInUse(p.containersDir);
         for (const name of rest) {
           await remove(p, findNetwork(p, name), used);
           console.log(name);
@@ -136,9 +135,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     case "prune": {
       // Networks of containers whose runtime was killed are freed first.
-      await reclaimDeadNetworks(p.stateRoot);
+      await reclaimDeadNetworks(p.containersDir);
       await withNetworksLock(p, async () => {
-        const used = networksInUse(p.stateRoot);
+        const used = networksInUse(p.containersDir);
         for (const net of listNetworks(p)) {
           if (!net.managed || used.get(net.name)?.length) continue;
           await remove(p, net, used);

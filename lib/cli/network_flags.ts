@@ -72,6 +72,9 @@ export interface NetworkContext {
   rootless: boolean;
   stateRoot: string;
   dataDir: string;
+  /** The directories the root is made of (top first), and whether a user namespace is used. */
+  roots: readonly string[];
+  userns: boolean;
   /** The image's ExposedPorts, for -P. */
   exposed?: Record<string, unknown>;
 }
@@ -93,8 +96,30 @@ function list(v: unknown): string[] {
   return (v as string[] | undefined) ?? [];
 }
 
-/** Turns run's flags into the container's networking; writes its /etc files. */
+/**
+ * Turns run's flags into the container's networking; writes its /etc files.
+ * In a user namespace a missing /etc file cannot be created in a root owned
+ * by unmapped ids: those mounts are left out (the root keeps what it has).
+ */
 export async function networkFromFlags(
+  flags: Record<string, unknown>,
+  ctx: NetworkContext,
+): Promise<NetworkPlan> {
+  const plan = await fromFlags(flags, ctx);
+  if (!ctx.userns) return plan;
+  const exists = (dest: string) =>
+    ctx.roots.some((r) => {
+      try {
+        Deno.lstatSync(`${r}${dest}`);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  return { ...plan, mounts: plan.mounts.filter((m) => exists(m.destination)) };
+}
+
+async function fromFlags(
   flags: Record<string, unknown>,
   ctx: NetworkContext,
 ): Promise<NetworkPlan> {
@@ -102,7 +127,7 @@ export async function networkFromFlags(
   const publishAll = flags["publish-all"] === true;
   const network = (flags.network as string | undefined) ??
     (publish.length || publishAll ? "bridge" : "none");
-  const dir = `${ctx.stateRoot}/net/${ctx.id}`;
+  const dir = `${ctx.dataDir}/net/${ctx.id}`;
   const hostsBase = [LOCALHOST_LINES, ...addHostLines(list(flags["add-host"]))].join("\n") + "\n";
   const dns = {
     dns: list(flags.dns),
@@ -133,7 +158,7 @@ export async function networkFromFlags(
   }
 
   if (network.startsWith("container:")) {
-    const target = await joinTarget(ctx.stateRoot, network.slice("container:".length));
+    const target = await joinTarget(ctx, network.slice("container:".length));
     const setup: NetSetup = { ...base, mode: "container", network: target.id, hostsBase };
     writeEtcFiles(setup, "");
     // The other container's hosts and resolv.conf: one view of the namespace they share.
@@ -161,7 +186,7 @@ export async function networkFromFlags(
     );
   }
   const { netPaths, networkForRun } = await import("../net/networks.ts");
-  const paths = netPaths(ctx.dataDir, ctx.stateRoot);
+  const paths = netPaths(ctx.dataDir);
   const net = await networkForRun(paths, network);
   if (flags.ip !== undefined) {
     const { checkAddress } = await import("../net/networks.ts");
@@ -192,10 +217,10 @@ function readHostHosts(): string {
 }
 
 /** The running container whose network namespace `--network container:REF` joins. */
-async function joinTarget(stateRoot: string, ref: string) {
+async function joinTarget(ctx: NetworkContext, ref: string) {
   const { StateStore } = await import("../state/store.ts");
   const { liveStatus } = await import("../container/lifecycle.ts");
-  const store = new StateStore(stateRoot);
+  const store = new StateStore(ctx.stateRoot);
   const state = store.read(store.resolve(ref));
   if (!state || liveStatus(state) !== "running" || !state.pid) {
     throw new ContainerError(
@@ -213,7 +238,7 @@ async function joinTarget(stateRoot: string, ref: string) {
       "that container shares the host's network; use --network host",
     );
   }
-  const dir = `${stateRoot}/net/${state.id}`;
+  const dir = state.net?.setup.dir ?? `${ctx.dataDir}/net/${state.id}`;
   let netns = `/proc/${state.pid}/ns/net`;
   try {
     if (Deno.statSync(`${dir}/netns`).isFile) netns = `${dir}/netns`;

@@ -218,7 +218,7 @@ export async function removeContainer(
   if (state.net) {
     // Its /etc files, and its network if its supervisor died before DEL.
     const { reclaimNetwork } = await import("../net/attach.ts");
-    await reclaimNetwork(store.root, state.id);
+    await reclaimNetwork(state.net.setup.dir);
   }
   store.removeFiles(state.id, state.name);
   if (tomb) store.removeDead({ id: state.id, path: tomb });

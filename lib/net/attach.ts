@@ -110,7 +110,7 @@ function pathsOf(setup: NetSetup): NetPaths {
   return {
     networksDir: setup.networksDir!,
     ipamDir: setup.ipamDir!,
-    stateRoot: netRoot(setup).replace(/\/net$/, ""),
+    containersDir: netRoot(setup),
   };
 }
 
@@ -132,15 +132,15 @@ function liveRecords(netRootDir: string, except?: string): NetRecord[] {
   return out;
 }
 
-/** Every port live containers under `stateRoot` publish. */
-export function publishedPorts(stateRoot: string, except?: string): PortMapping[] {
-  return liveRecords(`${stateRoot}/net`, except).flatMap((r) => r.ports ?? []);
+/** Every port live containers publish (`containersDir`: NetPaths'). */
+export function publishedPorts(containersDir: string, except?: string): PortMapping[] {
+  return liveRecords(containersDir, except).flatMap((r) => r.ports ?? []);
 }
 
-/** Names of the networks live containers under `stateRoot` are on. */
-export function networksInUse(stateRoot: string): Map<string, string[]> {
+/** Names of the networks live containers are on, with their ids. */
+export function networksInUse(containersDir: string): Map<string, string[]> {
   const used = new Map<string, string[]>();
-  for (const r of liveRecords(`${stateRoot}/net`)) {
+  for (const r of liveRecords(containersDir)) {
     if (r.setup.mode !== "cni" || !r.setup.network) continue;
     used.set(r.setup.network, [...(used.get(r.setup.network) ?? []), r.id]);
   }
@@ -153,8 +153,9 @@ function hostsLine(r: NetRecord): string | undefined {
   return `${r.ip}\t${names.join(" ")}\t# peer ${r.id.slice(0, 12)}`;
 }
 
-async function withHostsLock<T>(netRootDir: string, fn: () => T): Promise<T> {
-  const f = await Deno.open(`${netRootDir}/.hosts.lock`, { create: true, write: true });
+/** Serializes hosts-file edits (kept in the networks directory: the state root stays clean). */
+async function withHostsLock<T>(setup: NetSetup, fn: () => T): Promise<T> {
+  const f = await Deno.open(`${setup.networksDir}/.hosts.lock`, { create: true, write: true });
   try {
     await f.lock(true);
     return fn();
@@ -179,7 +180,7 @@ function editHosts(path: string, drop: string, add?: string): void {
 /** Own line and the running peers' in our hosts file; ours in theirs. */
 async function publishNames(r: NetRecord): Promise<void> {
   const root = netRoot(r.setup);
-  await withHostsLock(root, () => {
+  await withHostsLock(r.setup, () => {
     const own = r.ip
       ? `${r.ip}\t${[...new Set([r.setup.hostname, ...(r.setup.aliases ?? [])])].join(" ")}\n`
       : "";
@@ -199,7 +200,7 @@ async function publishNames(r: NetRecord): Promise<void> {
 
 async function withdrawNames(r: NetRecord): Promise<void> {
   const root = netRoot(r.setup);
-  await withHostsLock(root, () => {
+  await withHostsLock(r.setup, () => {
     for (const p of liveRecords(root, r.id)) {
       if (p.setup.network === r.setup.network) {
         editHosts(`${p.setup.dir}/hosts`, r.id.slice(0, 12));
@@ -229,7 +230,7 @@ export async function attachNetwork(setup: NetSetup, id: string, pid: number): P
       );
     }
     const { claimPorts } = await import("./ports.ts");
-    ports = claimPorts(ports, publishedPorts(paths.stateRoot, id));
+    ports = claimPorts(ports, publishedPorts(paths.containersDir, id));
   }
   if (setup.ip && !net.conflist.plugins.some((p) => p.capabilities?.ips)) {
     throw new ContainerError("--ip on network", net.name, undefined, "its plugins take no ips");
@@ -319,12 +320,12 @@ async function teardown(r: NetRecord): Promise<void> {
 
 /**
  * For the reclaimer (`system prune`, `rm` of a container whose supervisor
- * died): runs CNI DEL and removes the network directory of container `id`
- * under `stateRoot`, unless a live process still owns it. Resolves to
- * false when it is owned (nothing done), true otherwise.
+ * died): runs CNI DEL for the container whose network directory is `dir`
+ * (a stored container's `state.net.setup.dir`), stops its helper, unmounts
+ * its netns file and removes the directory, unless a live process still
+ * owns it. Resolves to false when it is owned (nothing done), else true.
  */
-export async function reclaimNetwork(stateRoot: string, id: string): Promise<boolean> {
-  const dir = `${stateRoot}/net/${id}`;
+export async function reclaimNetwork(dir: string): Promise<boolean> {
   if (ownerAlive(dir)) return false;
   const record = readRecord(dir);
   if (record) await teardown(record);
@@ -333,35 +334,33 @@ export async function reclaimNetwork(stateRoot: string, id: string): Promise<boo
 }
 
 /**
- * The ids under `stateRoot` whose network is set up (a netns or a helper)
- * while no live process owns it: containers whose runtime was killed.
+ * The network directories under `containersDir` (NetPaths') that hold a
+ * set-up network (a netns or a helper) no live process owns: containers
+ * whose runtime was killed.
  */
-export function deadNetworks(stateRoot: string): string[] {
-  const root = `${stateRoot}/net`;
+export function deadNetworks(containersDir: string): string[] {
   let entries: Deno.DirEntry[] = [];
   try {
-    entries = [...Deno.readDirSync(root)];
+    entries = [...Deno.readDirSync(containersDir)];
   } catch {
     return [];
   }
-  return entries.filter((e) => {
-    if (!e.isDirectory) return false;
-    const r = readRecord(`${root}/${e.name}`);
-    return !!r && !!(r.netns || r.helperPid) && !ownerAlive(`${root}/${e.name}`);
-  }).map((e) => e.name);
+  return entries.map((e) => `${containersDir}/${e.name}`).filter((dir) => {
+    const r = readRecord(dir);
+    return !!r && !!(r.netns || r.helperPid) && !ownerAlive(dir);
+  });
 }
 
-/** Reclaims {@link deadNetworks}; resolves to their ids. */
-export async function reclaimDeadNetworks(stateRoot: string): Promise<string[]> {
+/** Reclaims {@link deadNetworks}; resolves to their directories. */
+export async function reclaimDeadNetworks(containersDir: string): Promise<string[]> {
   const done: string[] = [];
-  for (const id of deadNetworks(stateRoot)) {
-    const dir = `${stateRoot}/net/${id}`;
+  for (const dir of deadNetworks(containersDir)) {
     const r = readRecord(dir);
     if (!r) continue;
     await teardown(r);
     // A detached container's /etc files stay until rm; a foreground one's go.
     if (!r.setup.keep) removeNetDir(dir);
-    done.push(id);
+    done.push(dir);
   }
   return done;
 }

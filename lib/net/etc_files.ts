@@ -158,11 +158,12 @@ export function writeEtcFiles(setup: NetSetup, resolv: string, hostsExtra = ""):
   rewriteFile(`${setup.dir}/setup.json`, JSON.stringify(setup));
 }
 
-/** Removes a container's network directory (nothing may be mounted in it). */
+/** Removes a container's network directory (nothing may be mounted in it), and net/ once empty. */
 export function removeNetDir(dir: string): void {
   try {
     Deno.removeSync(dir, { recursive: true });
-  } catch { /* already gone */ }
+    Deno.removeSync(dir.slice(0, dir.lastIndexOf("/")));
+  } catch { /* already gone, or net/ holds other containers' */ }
 }
 
 /** Removes a network directory that was never attached (no record.json): only files. */

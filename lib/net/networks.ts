@@ -27,16 +27,20 @@ export interface NetPaths {
   networksDir: string;
   /** host-local's lease directory. */
   ipamDir: string;
-  /** The containers' state root: per-container network records live under net/. */
-  stateRoot: string;
+  /**
+   * One folder per container: its /etc files, netns file and record. In the
+   * data directory, which a remapped container root can traverse (the state
+   * root is 0700).
+   */
+  containersDir: string;
 }
 
-/** The paths for a data directory and a state root. */
-export function netPaths(dataDir: string, stateRoot: string): NetPaths {
+/** The paths of a data directory. */
+export function netPaths(dataDir: string): NetPaths {
   return {
     networksDir: `${dataDir}/networks`,
     ipamDir: `${dataDir}/cni/ipam`,
-    stateRoot,
+    containersDir: `${dataDir}/net`,
   };
 }
 

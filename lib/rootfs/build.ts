@@ -160,6 +160,8 @@ function skeleton(root: string): void {
     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
   );
   Deno.writeTextFileSync(`${root}/etc/resolv.conf`, "");
+  // A mount point for the runtime's /etc/hostname (one a user namespace could not create).
+  Deno.writeTextFileSync(`${root}/etc/hostname`, "");
 }
 
 /** Copies the file `from` resolves to into `root` at `as`, as a plain file. */

@@ -291,7 +291,10 @@ isolated("run: bad input is one sentence, exit 125, nothing left behind", async 
       /^minicontainer: volume \/nonexistent\/dir: No such file or directory$/,
     ],
     [["run", "--hostname", "x".repeat(65), "true"], /longer than 64 bytes/],
-    [["run", "--network", "bridge", "true"], /--network must be none or host/],
+    [
+      ["run", "--network", "no-such-net", "true"],
+      /^minicontainer: network no-such-net: no such network/,
+    ],
     [["run"], /run needs a command/],
     [["frobnicate"], /unknown command "frobnicate"/],
   ];
