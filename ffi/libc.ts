@@ -26,6 +26,7 @@ const SYMBOLS = {
   getxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
   mount: { parameters: ["buffer", "buffer", "buffer", "u64", "pointer"], result: "i32" },
   umount2: { parameters: ["buffer", "i32"], result: "i32" },
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -183,4 +184,11 @@ export function bindMount(source: string, target: string): void {
 /** umount2(target, MNT_DETACH); errno when it fails (EINVAL: not a mount point). */
 export function detachMount(target: string): number {
   return libc().umount2(cpath(target), 2 /* MNT_DETACH */) === 0 ? 0 : errno();
+}
+
+/** fcntl(fd, F_SETFD, FD_CLOEXEC): `fd` stays out of the programs this process starts. */
+export function setCloexec(fd: number): void {
+  if (libc().fcntl(fd, 2, /* F_SETFD */ 1 /* FD_CLOEXEC */) !== 0) {
+    throw new SysError(`set close-on-exec on fd ${fd}`, errno());
+  }
 }

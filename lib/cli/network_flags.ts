@@ -178,12 +178,24 @@ async function fromFlags(
     if (publishAll) ports.push(...exposedPorts(ctx.exposed));
   }
   if (ctx.rootless) {
-    throw new ContainerError(
-      "network",
-      network,
-      undefined,
-      "CNI networks and -p need root; rootless containers have --network none or host",
-    );
+    // No veth or iptables without root: a user-mode stack (pasta, slirp4netns) instead.
+    if (network !== "bridge") {
+      throw new ContainerError(
+        "network",
+        network,
+        undefined,
+        "user-defined networks need root; rootless containers get --network bridge (pasta or slirp4netns)",
+      );
+    }
+    if (flags.ip !== undefined) throw usageError("--ip needs root");
+    const setup: NetSetup = {
+      ...base,
+      mode: "user",
+      ports,
+      hostsBase: `${hostsBase}127.0.1.1\t${ctx.hostname}\n`,
+    };
+    writeEtcFiles(setup, buildResolvConf(hostResolvConf(), dns, false));
+    return { setup, mounts: etcMounts(dir), hostNetwork: false, attach: true };
   }
   const { netPaths, networkForRun } = await import("../net/networks.ts");
   const paths = netPaths(ctx.dataDir);

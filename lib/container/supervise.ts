@@ -8,6 +8,7 @@
 
 import { pipe, readSome, writeAllTo } from "../../ffi/io.ts";
 import { trampoline } from "../../ffi/trampoline.ts";
+import { setCloexec } from "../../ffi/libc.ts";
 import { ContainerError } from "../errors.ts";
 import { processStartTime } from "../state/liveness.ts";
 import { holdContainerDir, removeContainerDir } from "../rootfs/default.ts";
@@ -39,6 +40,9 @@ async function pump(fd: number, stream: "stdout" | "stderr", log: LogWriter): Pr
 
 /** Runs container `id` to its end; resolves to its exit status. */
 export async function supervise(store: StateStore, id: string): Promise<number> {
+  // Helpers it starts (CNI plugins, pasta, which stays in the background) must not hold
+  // the launcher's report pipe open: the launcher waits for its end.
+  setCloexec(REPORT_FD);
   const state = store.read(id);
   if (!state) {
     report("error 125 no such container\n");

@@ -216,6 +216,19 @@ async function withdrawNames(r: NetRecord): Promise<void> {
  */
 export async function attachNetwork(setup: NetSetup, id: string, pid: number): Promise<void> {
   holdNetDir(setup.dir);
+  if (setup.mode === "user") {
+    let ports = setup.ports ?? [];
+    if (ports.length) {
+      const { claimPorts } = await import("./ports.ts");
+      ports = claimPorts(ports, publishedPorts(netRoot(setup), id));
+    }
+    const record: NetRecord = { id, setup, ports };
+    writeRecord(record);
+    const { startUserNet } = await import("./user_net.ts");
+    record.helperPid = await startUserNet(pid, setup, ports);
+    writeRecord(record);
+    return;
+  }
   if (setup.mode !== "cni") return;
   const paths = pathsOf(setup);
   const net = findNetwork(paths, setup.network!);

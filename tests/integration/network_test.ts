@@ -5,7 +5,7 @@
 // with this process's pid.
 import assert from "node:assert/strict";
 import { hostRoutes, overlaps, parseSubnet } from "../../lib/net/subnet.ts";
-import { mc, rootOnly, sh, TEST_HOME, waitFor } from "./helpers.ts";
+import { LAUNCHER, mc, nobodyEnv, rootOnly, sh, TEST_HOME, waitFor } from "./helpers.ts";
 
 const tag = `t${Deno.pid % 100000}`;
 const data = Deno.env.get("MINICONTAINER_DATA")!;
@@ -234,40 +234,155 @@ test("network: /etc/hosts, /etc/hostname, /etc/resolv.conf for the default rootf
   }
 });
 
-test("network: outbound NAT reaches a server in an outside namespace that has no route back", async () => {
-  const ns = `mc${tag}out`;
-  const outSubnet = "10.215.9.0/30";
+/**
+ * An "outside" network namespace with a web server at 10.215.N.2:8000,
+ * joined to the host by a veth (the host is 10.215.N.1) and with no other
+ * route: an answer reaches a container only through NAT or a user-mode stack.
+ */
+async function withOutside(n: number, fn: (url: string) => Promise<void>): Promise<void> {
+  const ns = `mc${tag}out${n}`;
+  const outSubnet = `10.215.${n}.0/30`;
   assert.ok(!hostRoutes().some((r) => overlaps(r, parseSubnet(outSubnet))));
   const www = Deno.makeTempDirSync({ prefix: "mc-www-" });
+  Deno.chmodSync(www, 0o755);
   Deno.writeTextFileSync(`${www}/x`, "outside\n");
-  const hv = `v${tag}h`.slice(0, 15);
+  const hv = `v${tag}h${n}`.slice(0, 15);
   await sh(
     `ip netns add ${ns} && ip link add ${hv} type veth peer name eth0 netns ${ns} && ` +
-      `ip addr add 10.215.9.1/30 dev ${hv} && ip link set ${hv} up && ` +
-      `ip -n ${ns} addr add 10.215.9.2/30 dev eth0 && ip -n ${ns} link set eth0 up && ip -n ${ns} link set lo up`,
+      `ip addr add 10.215.${n}.1/30 dev ${hv} && ip link set ${hv} up && ` +
+      `ip -n ${ns} addr add 10.215.${n}.2/30 dev eth0 && ip -n ${ns} link set eth0 up && ip -n ${ns} link set lo up`,
   );
   const server = new Deno.Command("ip", {
-    args: ["netns", "exec", ns, "busybox", "httpd", "-f", "-p", "10.215.9.2:8000", "-h", www],
+    args: ["netns", "exec", ns, "busybox", "httpd", "-f", "-p", `10.215.${n}.2:8000`, "-h", www],
     stdout: "null",
     stderr: "null",
   }).spawn();
   try {
-    // busybox's static wget crashes in its service lookup here: plain HTTP through nc.
-    const out = await ok([
-      "run",
-      "--network",
-      "bridge",
-      "sh",
-      "-c",
-      'printf "GET /x HTTP/1.0\\r\\n\\r\\n" | nc -w 5 10.215.9.2 8000',
-    ]);
-    assert.match(out, /^HTTP\/1\.[01] 200 /);
-    assert.ok(out.endsWith("\r\n\r\noutside\n"), out);
+    await fn(`10.215.${n}.2 8000`);
   } finally {
     server.kill("SIGKILL");
     await server.status;
     await sh(`ip link del ${hv} 2>/dev/null; ip netns del ${ns}`);
     Deno.removeSync(www, { recursive: true });
+  }
+}
+
+/** A shell line that GETs /x from "HOST PORT" (busybox's static wget crashes in its service lookup here). */
+function getX(hostPort: string): string {
+  return `printf "GET /x HTTP/1.0\\r\\n\\r\\n" | nc -w 5 ${hostPort}`;
+}
+
+function assertGotX(out: string): void {
+  assert.match(out, /^HTTP\/1\.[01] 200 /);
+  assert.ok(out.endsWith("\r\n\r\noutside\n"), out);
+}
+
+test("network: outbound NAT reaches a server in an outside namespace that has no route back", async () => {
+  await withOutside(9, async (target) => {
+    assertGotX(await ok(["run", "--network", "bridge", "sh", "-c", getX(target)]));
+  });
+});
+
+test("network: rootless (nobody) gets a routed interface, outbound connections and -p through pasta and slirp4netns", async () => {
+  const home = Deno.makeTempDirSync({ prefix: "mc-nobody-" });
+  Deno.chmodSync(home, 0o755);
+  Deno.chownSync(home, 65534, 65534);
+  // Both tools open /dev/net/tun as the user; Debian makes it 0666, this machine 0600.
+  const tunMode = Deno.statSync("/dev/net/tun").mode! & 0o777;
+  Deno.chmodSync("/dev/net/tun", 0o666);
+  const asNobody = async (args: string[], extra: Record<string, string> = {}) => {
+    const out = await new Deno.Command("setpriv", {
+      args: ["--reuid=65534", "--regid=65534", "--clear-groups", LAUNCHER, ...args],
+      env: { ...nobodyEnv(home), ...extra },
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const [stdout, stderr] = [out.stdout, out.stderr].map((b) => new TextDecoder().decode(b));
+    assert.equal(out.code, 0, `${args.join(" ")}: ${stderr}`);
+    return stdout;
+  };
+  try {
+    for (const tool of ["slirp4netns", "pasta"]) {
+      const env = { MINICONTAINER_ROOTLESS_NET: tool };
+      if (tool === "slirp4netns") {
+        // slirp4netns connects with plain host sockets, routed by the host's table to the
+        // outside namespace. pasta copies the host's default interface into the container and
+        // may send through it, so it is not pointed at an address beyond this machine.
+        await withOutside(10, async (target) => {
+          assertGotX(
+            await asNobody(["run", "--network", "bridge", "sh", "-c", getX(target)], env),
+          );
+        });
+      } else {
+        const out = await asNobody(["run", "--network", "bridge", "ip", "route"], env);
+        assert.match(out, /^default via \S+ dev \S+/m);
+      }
+      const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const port = (probe.addr as Deno.NetAddr).port;
+      probe.close();
+      const name = `${tag}-rl-${tool}`;
+      await asNobody([
+        "run",
+        "-d",
+        "--name",
+        name,
+        "-p",
+        `127.0.0.1:${port}:80`,
+        "sh",
+        "-c",
+        `echo rootless ${tool} > /tmp/i; exec httpd -f -p 80 -h /tmp`,
+      ], env);
+      let body = "";
+      for (let k = 0; k < 50 && !body; k++) {
+        try {
+          body = await (await fetch(`http://127.0.0.1:${port}/i`)).text();
+        } catch {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      assert.equal(body, `rootless ${tool}\n`);
+      const helper = Number(
+        Deno.readTextFileSync(
+          `${home}/data/net/${
+            [...Deno.readDirSync(`${home}/data/net`)].find((e) => e.isDirectory)!.name
+          }/record.json`,
+        ).match(/"helperPid": (\d+)/)![1],
+      );
+      await asNobody(["rm", "-f", name]);
+      // The helper goes with the container.
+      await waitFor(
+        () => {
+          try {
+            Deno.statSync(`/proc/${helper}`);
+            return false;
+          } catch {
+            return true;
+          }
+        },
+        5000,
+        `${tool} to exit`,
+      );
+    }
+  } finally {
+    Deno.chmodSync("/dev/net/tun", tunMode);
+    await new Deno.Command("setpriv", {
+      args: [
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        LAUNCHER,
+        "rm",
+        "-f",
+        `${tag}-rl-pasta`,
+        `${tag}-rl-slirp4netns`,
+      ],
+      env: nobodyEnv(home),
+      clearEnv: true,
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    Deno.removeSync(home, { recursive: true });
   }
 });
 
@@ -330,5 +445,26 @@ test("network: bad input is one sentence, exit 125, nothing left behind", async 
     assert.ok(!(await ok(["network", "ls", "-q"])).includes(`${tag}-over`));
   } finally {
     await mc(["network", "rm", net]);
+  }
+});
+
+test("network: prune removes every unused network with its bridge device (this suite's bridge too)", async () => {
+  await ok(["network", "create", `${tag}-prune`]);
+  const nets = JSON.parse(await ok(["network", "ls", "--format", "json"])) as {
+    Name: string;
+    Bridge: string;
+  }[];
+  assert.ok(nets.some((n) => n.Name === `${tag}-prune`));
+  const pruned = (await ok(["network", "prune"])).trim().split("\n");
+  assert.ok(pruned.includes(`${tag}-prune`), pruned.join(" "));
+  assert.equal((await ok(["network", "ls", "-q"])).trim(), "");
+  for (const n of nets) {
+    let present = true;
+    try {
+      Deno.statSync(`/sys/class/net/${n.Bridge}`);
+    } catch {
+      present = false;
+    }
+    assert.ok(!present, `${n.Bridge} left behind`);
   }
 });
