@@ -104,6 +104,11 @@ export async function prune(argv: string[]): Promise<number> {
   const dirs = reclaimOwnedDirs(`${dataDir()}/containers`, removeContainerDir);
   out.paths.push(...dirs.paths);
   out.bytes += dirs.bytes;
+  if (pathExists(`${dataDir()}/net`)) {
+    // Networks of containers whose runtime was killed: CNI DEL, helpers stopped, files gone.
+    const { reclaimDeadNetworks } = await import("../net/attach.ts");
+    out.paths.push(...await reclaimDeadNetworks(`${dataDir()}/net`));
+  }
   const builds = reclaimBuilds(`${dataDir()}/rootfs`);
   out.paths.push(...builds.paths);
   out.bytes += builds.bytes;
