@@ -20,6 +20,7 @@ import {
 import type { PortMapping } from "../net/cni.ts";
 import type { Mount } from "../spec.ts";
 import type { FlagDef } from "./args.ts";
+import { ownerTag, parseOwner } from "../state/liveness.ts";
 
 /** The flags, for run's table. */
 export const NETWORK_FLAGS: FlagDef[] = [
@@ -68,6 +69,7 @@ export interface NetworkContext {
   hostname: string;
   /** A detached container's name (its peers reach it by it). */
   name?: string;
+  /** Run with -d: a supervisor runs it, its state folder outlives this process. */
   detached: boolean;
   rootless: boolean;
   stateRoot: string;
@@ -143,7 +145,12 @@ async function fromFlags(
   if (aliases.length && (!cni || network === "bridge")) {
     throw usageError("--network-alias needs a user-defined network");
   }
-  const base = { dir, hostname: ctx.hostname, keep: ctx.detached };
+  // The directory's owner: this process, and a detached container's state folder after it.
+  const self = parseOwner(ownerTag())!;
+  const root = ctx.stateRoot.startsWith("/") ? ctx.stateRoot : `${Deno.cwd()}/${ctx.stateRoot}`;
+  const owner = { ...self, ...(ctx.detached ? { stateDir: `${root}/${ctx.id}` } : {}) };
+  // A detached container's files stay until rm (with --rm, until it exits).
+  const base = { dir, hostname: ctx.hostname, keep: ctx.detached && flags.rm !== true, owner };
 
   if (network === "none" || network === "host") {
     const setup: NetSetup = {

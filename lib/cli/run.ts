@@ -447,7 +447,7 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
       id,
       hostname,
       name: flags.name as string | undefined,
-      detached: flags.detach === true && flags.rm !== true,
+      detached: flags.detach === true,
       rootless,
       stateRoot: globalOptions.stateRoot,
       dataDir: dataDir(),

@@ -108,6 +108,9 @@ export async function prune(argv: string[]): Promise<number> {
     // Networks of containers whose runtime was killed: CNI DEL, helpers stopped, files gone.
     const { reclaimDeadNetworks } = await import("../net/attach.ts");
     out.paths.push(...await reclaimDeadNetworks(`${dataDir()}/net`));
+    // Then the /etc files of containers whose runtime is gone and that have no state folder.
+    const { removeUnattachedNetDir } = await import("../net/etc_files.ts");
+    out.paths.push(...reclaimOwnedDirs(`${dataDir()}/net`, removeUnattachedNetDir).paths);
   }
   const builds = reclaimBuilds(`${dataDir()}/rootfs`);
   out.paths.push(...builds.paths);

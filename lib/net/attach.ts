@@ -364,13 +364,7 @@ export function deadNetworks(containersDir: string): string[] {
   });
 }
 
-/**
- * Reclaims {@link deadNetworks}, and the /etc files of foreground containers
- * never attached to a network (`--network none|host`) whose runtime was
- * killed: no record, not a detached container's, older than a minute (a
- * running one has its files mounted already; it keeps them). Resolves to
- * the directories.
- */
+/** Reclaims {@link deadNetworks}; resolves to their directories. */
 export async function reclaimDeadNetworks(containersDir: string): Promise<string[]> {
   const done: string[] = [];
   for (const dir of deadNetworks(containersDir)) {
@@ -379,25 +373,6 @@ export async function reclaimDeadNetworks(containersDir: string): Promise<string
     await teardown(r);
     // A detached container's /etc files stay until rm; a foreground one's go.
     if (!r.setup.keep) removeNetDir(dir);
-    done.push(dir);
-  }
-  let entries: Deno.DirEntry[] = [];
-  try {
-    entries = [...Deno.readDirSync(containersDir)];
-  } catch {
-    return done;
-  }
-  for (const e of entries) {
-    const dir = `${containersDir}/${e.name}`;
-    if (!e.isDirectory || readRecord(dir)) continue;
-    try {
-      const setup = JSON.parse(Deno.readTextFileSync(`${dir}/setup.json`)) as NetSetup;
-      const age = Date.now() - (Deno.statSync(`${dir}/setup.json`).mtime?.getTime() ?? Date.now());
-      if (setup.keep || age < 60_000) continue;
-    } catch {
-      continue;
-    }
-    removeNetDir(dir);
     done.push(dir);
   }
   return done;

@@ -34,6 +34,12 @@ export interface NetSetup {
   hostsBase: string;
   /** Kept after the container exits (a detached container's, until rm). */
   keep?: boolean;
+  /**
+   * Who made the directory, written as owner.json (lib/state/liveness.ts's
+   * owned-directory format): a reclaimer removes it once that process is
+   * dead and the container's state folder (stateDir) is gone.
+   */
+  owner?: { pid: number; start: number; stateDir?: string };
 }
 
 /** The loopback and IPv6 lines every hosts file starts with (docker's). */
@@ -156,6 +162,7 @@ export function writeEtcFiles(setup: NetSetup, resolv: string, hostsExtra = ""):
   rewriteFile(`${setup.dir}/hosts`, setup.hostsBase + hostsExtra);
   rewriteFile(`${setup.dir}/resolv.conf`, resolv);
   rewriteFile(`${setup.dir}/setup.json`, JSON.stringify(setup));
+  if (setup.owner) rewriteFile(`${setup.dir}/owner.json`, JSON.stringify(setup.owner));
 }
 
 /** Removes a container's network directory (nothing may be mounted in it), and net/ once empty. */
@@ -166,11 +173,15 @@ export function removeNetDir(dir: string): void {
   } catch { /* already gone, or net/ holds other containers' */ }
 }
 
-/** Removes a network directory that was never attached (no record.json): only files. */
+/**
+ * Removes a network directory unless a network is still set up in it (a
+ * netns mounted there, a helper running: those need CNI DEL first, see
+ * attach.ts's reclaimNetwork).
+ */
 export function removeUnattachedNetDir(dir: string): void {
   try {
-    Deno.lstatSync(`${dir}/record.json`);
-  } catch {
-    removeNetDir(dir);
-  }
+    const r = JSON.parse(Deno.readTextFileSync(`${dir}/record.json`));
+    if (r?.netns || r?.helperPid) return;
+  } catch { /* none or unreadable: nothing attached */ }
+  removeNetDir(dir);
 }

@@ -405,8 +405,20 @@ test("network: teardown leaves no veth, rule or lease, SIGKILL of the runtime in
   }).spawn();
   await waitFor(() => leases().length > before.leases.length, 20_000, "the lease");
   await waitFor(() => vethCount() > before.veth, 20_000, "the veth");
+  // And one with --network none: only its /etc files are left, owned by a dead process.
+  const dirsBefore = netDirs().length;
+  const plain = new Deno.Command("./minicontainer", {
+    args: ["run", "sleep", "60"],
+    cwd: new URL("../../", import.meta.url).pathname,
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  await waitFor(() => netDirs().length > dirsBefore, 20_000, "the /etc files");
+  await new Promise((r) => setTimeout(r, 300));
   child.kill("SIGKILL");
+  plain.kill("SIGKILL");
   await child.status;
+  await plain.status;
   assert.ok(vethCount() > before.veth, "the namespace is kept for DEL");
   // system prune (as network rm/prune would) runs DEL for it.
   assert.match(await ok(["system", "prune", "-f"]), new RegExp(`${data}/net/[0-9a-f]{64}`));

@@ -101,7 +101,8 @@ Deno.test({
       assert.equal(run.code, 0, run.stderr);
       assert.deepEqual(
         run.stdout.trim().split("\n"),
-        ["hello from /app", "layer2", "motd"],
+        // hostname, hosts and resolv.conf: the runtime's files, mounted on every container's /etc.
+        ["hello from /app", "layer2", "hostname", "hosts", "motd", "resolv.conf"],
         "config merged, whiteout applied",
       );
       assert.equal(
