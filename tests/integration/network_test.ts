@@ -433,6 +433,7 @@ test("network: teardown leaves no veth, rule or lease, SIGKILL of the runtime in
 test("network: bad input is one sentence, exit 125, nothing left behind", async () => {
   const net = `${tag}-bad`;
   const subnet = freeSubnet(5);
+  await ok(["run", "true"]); // the default rootfs, built once, says so on stderr
   await ok(["network", "create", "--subnet", subnet, net]);
   try {
     const veth = vethCount();
@@ -447,12 +448,20 @@ test("network: bad input is one sentence, exit 125, nothing left behind", async 
         { MINICONTAINER_CNI_PATH: "/nonexistent" },
       ],
     ];
+    // A port something on the host listens on.
+    const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const takenPort = (taken.addr as Deno.NetAddr).port;
+    cases.push([
+      ["run", "-p", `127.0.0.1:${takenPort}:80`, "true"],
+      new RegExp(`publish port 127.0.0.1:${takenPort}/tcp: the port is already in use on the host`),
+    ]);
     for (const [args, message, env] of cases) {
       const r = await mc(args, { env });
       assert.equal(r.code, 125, `${args.join(" ")}: ${r.stderr}`);
       assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
       assert.match(r.stderr, message);
     }
+    taken.close();
     assert.equal(vethCount(), veth);
     assert.deepEqual(netDirs(), []);
     assert.ok(!(await ok(["network", "ls", "-q"])).includes(`${tag}-over`));
