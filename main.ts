@@ -122,11 +122,11 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
     summary: "Remove stopped containers, dead commands' leftovers and unused layers (system prune)",
   },
   network: {
-    load: async () => (await import("./lib/cli/network.ts")).main,
+    load: async () => (await cli("network")).main,
     summary: "Manage networks: network create, ls, inspect, rm, prune",
   },
   port: {
-    load: async () => (await import("./lib/cli/port.ts")).main,
+    load: async () => (await cli("port")).main,
     summary: "List a container's published ports",
   },
   rootfs: {
