@@ -151,7 +151,7 @@ export function rewriteFile(path: string, text: string): void {
   }
 }
 
-/** Makes the container's network directory with its three files and its setup record. */
+/** Makes the container's network directory with its three files and owner.json. */
 export function writeEtcFiles(setup: NetSetup, resolv: string, hostsExtra = ""): void {
   try {
     Deno.mkdirSync(setup.dir, { recursive: true, mode: 0o755 });
@@ -161,7 +161,6 @@ export function writeEtcFiles(setup: NetSetup, resolv: string, hostsExtra = ""):
   rewriteFile(`${setup.dir}/hostname`, `${setup.hostname}\n`);
   rewriteFile(`${setup.dir}/hosts`, setup.hostsBase + hostsExtra);
   rewriteFile(`${setup.dir}/resolv.conf`, resolv);
-  rewriteFile(`${setup.dir}/setup.json`, JSON.stringify(setup));
   if (setup.owner) rewriteFile(`${setup.dir}/owner.json`, JSON.stringify(setup.owner));
 }
 
