@@ -38,6 +38,11 @@ async function ok(args: string[]): Promise<string> {
   return r.stdout;
 }
 
+/** Removes the default network `bridge` (and its bridge device) once a test is done with it. */
+async function dropDefault(): Promise<void> {
+  await mc(["network", "rm", "bridge"]);
+}
+
 function vethCount(): number {
   return [...Deno.readDirSync("/sys/class/net")].filter((e) => e.name.startsWith("veth")).length;
 }
@@ -141,6 +146,7 @@ test("network: -p publishes busybox httpd on 127.0.0.1 and the host's addresses;
     assert.equal(again.stderr.trim().split("\n").length, 1);
   } finally {
     await mc(["rm", "-f", name]);
+    await dropDefault();
   }
 });
 
@@ -231,6 +237,7 @@ test("network: /etc/hosts, /etc/hostname, /etc/resolv.conf for the default rootf
   } finally {
     await mc(["rmi", `${tag}-img:1`]);
     Deno.removeSync(dir, { recursive: true });
+    await dropDefault();
   }
 });
 
@@ -278,9 +285,13 @@ function assertGotX(out: string): void {
 }
 
 test("network: outbound NAT reaches a server in an outside namespace that has no route back", async () => {
-  await withOutside(9, async (target) => {
-    assertGotX(await ok(["run", "--network", "bridge", "sh", "-c", getX(target)]));
-  });
+  try {
+    await withOutside(9, async (target) => {
+      assertGotX(await ok(["run", "--network", "bridge", "sh", "-c", getX(target)]));
+    });
+  } finally {
+    await dropDefault();
+  }
 });
 
 test("network: rootless (nobody) gets a routed interface, outbound connections and -p through pasta and slirp4netns", async () => {
@@ -426,7 +437,11 @@ test("network: teardown leaves no veth, rule or lease, SIGKILL of the runtime in
   assert.deepEqual(await rules(), before.rules);
   assert.deepEqual(leases(), before.leases);
   assert.deepEqual(netDirs(), []);
-  assert.ok(!(await sh("ip -br link")).includes(net));
+  // network rm takes the bridge device away too.
+  const bridge = JSON.parse(await ok(["network", "inspect", net]))[0].Bridge;
+  assert.ok(Deno.statSync(`/sys/class/net/${bridge}`).isDirectory);
+  await ok(["network", "rm", net]);
+  assert.throws(() => Deno.statSync(`/sys/class/net/${bridge}`));
   void TEST_HOME;
 });
 
