@@ -5,7 +5,7 @@
 // with this process's pid.
 import assert from "node:assert/strict";
 import { hostRoutes, overlaps, parseSubnet } from "../../lib/net/subnet.ts";
-import { LAUNCHER, mc, nobodyEnv, rootOnly, sh, TEST_HOME, waitFor } from "./helpers.ts";
+import { LAUNCHER, mc, nobodyEnv, rootOnly, sh, waitFor } from "./helpers.ts";
 
 const tag = `t${Deno.pid % 100000}`;
 const data = Deno.env.get("MINICONTAINER_DATA")!;
@@ -442,7 +442,6 @@ test("network: teardown leaves no veth, rule or lease, SIGKILL of the runtime in
   assert.ok(Deno.statSync(`/sys/class/net/${bridge}`).isDirectory);
   await ok(["network", "rm", net]);
   assert.throws(() => Deno.statSync(`/sys/class/net/${bridge}`));
-  void TEST_HOME;
 });
 
 test("network: bad input is one sentence, exit 125, nothing left behind", async () => {
