@@ -45,6 +45,14 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
     load: async () => (await cli("exec")).main,
     summary: "Run a command in a running container",
   },
+  wait: {
+    load: async () => (await cli("wait")).main,
+    summary: "Wait for containers to exit; print their exit codes",
+  },
+  attach: {
+    load: async () => (await cli("attach")).main,
+    summary: "Attach this terminal to a running -t container (Ctrl-P Ctrl-Q detaches)",
+  },
   stop: {
     load: async () => (await cli("stop")).main,
     summary: "Stop containers (SIGTERM, then SIGKILL after a grace period)",
@@ -173,7 +181,7 @@ async function main(argv: string[]): Promise<number> {
     print(`minicontainer ${VERSION}`);
     return 0;
   }
-  if (name === "__supervise") return await (await cli("supervise")).main(rest);
+  if (name === "__cleanup") return await (await cli("cleanup")).main(rest);
   const command = COMMANDS[name === "list" ? "ps" : name];
   if (!command) {
     console.error(`minicontainer: unknown command "${name}"; see 'minicontainer --help'`);

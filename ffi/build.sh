@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Builds ffi/build/libmctrampoline.so from ffi/trampoline.c when it is missing
-# or older than its source. Called by the launcher and by the deno tasks.
+# Builds ffi/build/libmctrampoline.so from ffi/trampoline.c, and
+# ffi/build/mcmonitor (the monitor of a detached container, a static program
+# that includes trampoline.c) from ffi/monitor.c, when missing or older than
+# their sources. Called by the launcher and by the deno tasks.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src="$here/trampoline.c"
 out="$here/build/libmctrampoline.so"
-if [ -f "$out" ] && [ "$out" -nt "$src" ]; then exit 0; fi
+mon="$here/build/mcmonitor"
+if [ -f "$out" ] && [ "$out" -nt "$src" ] && [ -f "$mon" ] && [ "$mon" -nt "$src" ] &&
+  [ "$mon" -nt "$here/monitor.c" ]; then exit 0; fi
 cc=${CC:-cc}
 if ! command -v "$cc" >/dev/null 2>&1; then
   echo "minicontainer: building the trampoline needs a C compiler ($cc not found); install gcc or set CC" >&2
@@ -15,3 +19,9 @@ mkdir -p "$here/build"
 tmp="$out.tmp.$$"
 "$cc" -O2 -Wall -Wextra -Werror -fPIC -shared -o "$tmp" "$src"
 mv -f "$tmp" "$out"
+# Static: a few hundred KB resident per running container, no loader, no libc mapped.
+tmp="$mon.tmp.$$"
+if ! "$cc" -O2 -Wall -Wextra -Werror -static -o "$tmp" "$here/monitor.c" 2>/dev/null; then
+  "$cc" -O2 -Wall -Wextra -Werror -o "$tmp" "$here/monitor.c"
+fi
+mv -f "$tmp" "$mon"

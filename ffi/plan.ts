@@ -183,10 +183,10 @@ class Arena {
   readonly base: number;
   private used: number;
 
-  constructor(size: number, start: number) {
+  constructor(size: number, start: number, base?: number) {
     this.buffer = new Uint8Array(size);
     this.view = new DataView(this.buffer.buffer);
-    this.base = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(this.buffer)));
+    this.base = base ?? Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(this.buffer)));
     this.used = start;
   }
 
@@ -254,12 +254,15 @@ function debugLine(op: Op): string {
  * Encodes a plan. With `debug`, each op carries the line the child prints
  * to stderr once the op succeeded (before it, for execve), after
  * "[child +T ms]": T counts from `debug` when it is a time (epoch
- * microseconds), else from Deno's time origin.
+ * microseconds), else from Deno's time origin. With `base`, the
+ * plan is laid out for that address instead of the buffer's own: another
+ * process (a detached container's monitor) maps it there and replays it.
  */
 export function encodePlan(
   plan: readonly Op[],
   debug: boolean | number = false,
   arch: string = Deno.build.arch,
+  base?: number,
 ): EncodedPlan {
   const origin = typeof debug === "number" ? debug : Math.round(performance.timeOrigin * 1000);
   if (plan.length === 0 || plan.length > MAX_OPS) {
@@ -273,7 +276,7 @@ export function encodePlan(
     for (const a of op.args) size += argSize(a);
     if (debug) size += debugLine(op).length * 3 + 8;
   }
-  const arena = new Arena(size, opsBytes);
+  const arena = new Arena(size, opsBytes, base);
   const view = arena.view;
   plan.forEach((op, i) => {
     const w = i * OP_WORDS * 8;

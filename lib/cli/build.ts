@@ -399,6 +399,7 @@ class Builder {
     let code: number;
     try {
       code = await run([
+        "--rm", // a RUN step's container is not kept (docker build's --rm)
         "--network",
         this.opts.network,
         "--pull",

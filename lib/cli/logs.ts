@@ -16,6 +16,13 @@ const FLAGS: FlagDef[] = [
   { name: "follow", short: "f", help: "Keep printing output until the container exits" },
   { name: "tail", short: "n", value: true, meta: "N", help: "Only the last N lines (default all)" },
   { name: "timestamps", short: "t", help: "Prefix each line with the time it was written" },
+  {
+    name: "since",
+    value: true,
+    meta: "TIME",
+    help: "Only lines from TIME on (RFC 3339, or a duration ago: 10s, 5m, 2h)",
+  },
+  { name: "until", value: true, meta: "TIME", help: "Only lines before TIME (same forms)" },
   { name: "help", help: "Show this help" },
 ];
 
@@ -36,6 +43,53 @@ function show(entries: LogEntry[], timestamps: boolean): void {
     if (run.length >= 65536) flush();
   }
   flush();
+}
+
+/** A time as --since and --until take it: RFC 3339 or a duration before now; in ms. */
+function parseTime(flag: string, text: string): number {
+  const d = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text);
+  if (d) return Date.now() - Number(d[1]) * { ms: 1, s: 1e3, m: 60e3, h: 3600e3 }[d[2]]!;
+  if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 1000; // Unix seconds
+  const t = Date.parse(text);
+  if (Number.isNaN(t)) {
+    throw usageError(
+      `--${flag} "${text}" is not a time (2026-01-02T15:04:05Z) or a duration (10m)`,
+    );
+  }
+  return t;
+}
+
+/**
+ * The log's files, oldest first: rotation (ffi/monitor.c) renames LOG to
+ * LOG.1, LOG.1 to LOG.2 and so on.
+ */
+function logFiles(path: string): string[] {
+  const dir = path.slice(0, path.lastIndexOf("/"));
+  const base = path.slice(dir.length + 1);
+  const rotated: number[] = [];
+  try {
+    for (const e of Deno.readDirSync(dir)) {
+      const m = e.name.startsWith(`${base}.`) && /^\d+$/.exec(e.name.slice(base.length + 1));
+      if (m) rotated.push(Number(m[0]));
+    }
+  } catch { /* no directory: no log */ }
+  return [...rotated.sort((a, b) => b - a).map((n) => `${path}.${n}`), path];
+}
+
+function openLog(path: string): Deno.FsFile | undefined {
+  try {
+    return Deno.openSync(path);
+  } catch {
+    return undefined; // rotated away meanwhile, or no output yet
+  }
+}
+
+/** The entries a whole log file holds (its lines that are entries). */
+function countEntries(file: Deno.FsFile): number {
+  file.seekSync(0, Deno.SeekMode.Start);
+  let n = 0;
+  new LogReader(file).drain((entries) => (n += entries.length));
+  return n;
 }
 
 /** The `logs` command. */
@@ -63,32 +117,76 @@ export async function main(argv: string[]): Promise<number> {
     );
   }
   const timestamps = flags.timestamps === true;
-  let file: Deno.FsFile;
-  try {
-    file = Deno.openSync(state.logPath);
-  } catch {
-    return 0; // no output yet
+  const since = flags.since === undefined ? undefined : parseTime("since", flags.since as string);
+  const until = flags.until === undefined ? undefined : parseTime("until", flags.until as string);
+  const emit = (entries: LogEntry[]) => {
+    if (since !== undefined || until !== undefined) {
+      entries = entries.filter((e) => {
+        const t = Date.parse(e.time);
+        return (since === undefined || t >= since) && (until === undefined || t < until);
+      });
+    }
+    show(entries, timestamps);
+  };
+  // --tail N: from the newest file back, as many files as hold the last N lines.
+  const files = logFiles(state.logPath);
+  let first = 0;
+  let offset = 0;
+  if (tail !== Infinity) {
+    let want = tail;
+    for (first = files.length - 1; first >= 0; first--) {
+      const f = openLog(files[first]);
+      if (!f) continue;
+      try {
+        const at = tailOffset(f, want);
+        if (at > 0 || first === 0) {
+          offset = at;
+          break;
+        }
+        want -= countEntries(f);
+        if (want <= 0) break;
+      } finally {
+        f.close();
+      }
+    }
+    first = Math.max(first, 0);
   }
+  let file: Deno.FsFile | undefined;
   try {
-    if (tail !== Infinity) file.seekSync(tailOffset(file, tail), Deno.SeekMode.Start);
-    const reader = new LogReader(file);
-    const emit = (entries: LogEntry[]) => show(entries, timestamps);
-    reader.drain(emit);
+    for (let i = first; i < files.length; i++) {
+      file?.close();
+      file = openLog(files[i]);
+      if (!file) continue;
+      if (i === first && offset) file.seekSync(offset, Deno.SeekMode.Start);
+      new LogReader(file).drain(emit);
+    }
     if (flags.follow) {
+      file ??= openLog(state.logPath);
+      let reader = file ? new LogReader(file) : undefined;
       for (;;) {
         const current = store.read(id);
         const running = current !== undefined && liveStatus(current) === "running";
-        reader.drain(emit);
+        reader?.drain(emit);
+        // Rotated: the file we read is LOG.1 now; what follows is in the new LOG.
+        const now = openLog(state.logPath);
+        if (now && (!file || now.statSync().ino !== file.statSync().ino)) {
+          reader?.drain(emit);
+          file?.close();
+          file = now;
+          reader = new LogReader(file);
+          continue;
+        }
+        now?.close();
         if (!running) break;
         await new Promise((r) => setTimeout(r, 100));
       }
-      reader.drain(emit);
+      reader?.drain(emit);
     }
   } catch (e) {
     if (e instanceof OutputClosed) throw e;
     throw fromDenoError("read log", state.logPath, e);
   } finally {
-    file.close();
+    file?.close();
   }
   return 0;
 }

@@ -52,7 +52,7 @@ export function statusText(s: ContainerState): string {
   if (UNREADABLE in s) return "unknown (state unreadable)";
   if (s.status === "running") return `Up ${ago(s.started).replace(" ago", "")}`;
   if (s.status === "exited") return `Exited (${s.exitCode}) ${ago(s.finished)}`;
-  if (s.status === "unknown") return "Exited (unknown): its supervisor is gone";
+  if (s.status === "unknown") return "Exited (unknown): its monitor (or run) is gone";
   return "Created";
 }
 

@@ -15,6 +15,7 @@ import {
   ensureDefaultRootfs,
   holdContainerDir,
   isRootfsReady,
+  makeContainerDir,
   makeWritableLayer,
   removeContainerDir,
 } from "../rootfs/default.ts";
@@ -25,7 +26,14 @@ import type { IdMapping, Mount } from "../spec.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { TERMINAL_FLAGS, terminalFlags } from "./terminal_flags.ts";
 import { globalOptions } from "./global.ts";
-import { newId, StateStore } from "../state/store.ts";
+import {
+  checkName,
+  type ContainerState,
+  generatedName,
+  newId,
+  StateStore,
+} from "../state/store.ts";
+import { processStartTime } from "../state/liveness.ts";
 import { NETWORK_FLAGS, networkFromFlags } from "./network_flags.ts";
 import { removeUnattachedNetDir } from "../net/etc_files.ts";
 import { resourcesFromFlags } from "./resource_flags.ts";
@@ -101,9 +109,22 @@ const FLAGS: FlagDef[] = [
     name: "name",
     value: true,
     meta: "NAME",
-    help: "Name of a detached container (default: generated)",
+    help: "Name of the container (default: generated)",
   },
-  { name: "rm", help: "Remove a detached container when it exits (foreground ones always are)" },
+  { name: "rm", help: "Remove the container when it exits (else it is kept until rm)" },
+  {
+    name: "restart",
+    value: true,
+    meta: "POLICY",
+    help: "With -d: no, on-failure[:N], always, unless-stopped (while the monitor lives)",
+  },
+  {
+    name: "log-opt",
+    value: true,
+    repeat: true,
+    meta: "K=V",
+    help: "With -d: max-size=BYTES (default 20m), max-file=N (default 5)",
+  },
   { name: "init", help: "Run a tiny init as PID 1 that forwards signals and reaps zombies" },
   ...SECURITY_FLAGS,
   {
@@ -340,7 +361,10 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
     throw usageError(`--workdir "${workdir}" must be an absolute path`);
   }
   if (flags.rootfs === "") throw usageError("--rootfs needs a directory, not an empty string");
-  const { tty, interactive } = terminalFlags(flags);
+  // docker checks stdin only when it will read it: not with -d.
+  const { tty, interactive } = flags.detach
+    ? { tty: flags.tty === true, interactive: flags.interactive === true }
+    : terminalFlags(flags);
   let env = resolveEnv((flags.env as string[] | undefined) ?? []);
   let mounts = byDepth([
     ...((flags.volume as string[] | undefined) ?? []).map(parseVolume),
@@ -372,13 +396,13 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
       user: flags.user as string | undefined,
     };
     if (pullPolicy === "always" && isRef) await pullImage(rest[0], false);
-    image = await imageMode(rest, imageFlags, flags.detach === true);
+    image = await imageMode(rest, imageFlags, flags.detach === true || flags.rm !== true);
     if (!image && isRef) {
       if (pullPolicy === "never") {
         throw new ContainerError("run", rest[0], undefined, "no such image here (--pull never)");
       }
       await pullImage(rest[0], true);
-      image = await imageMode(rest, imageFlags, flags.detach === true);
+      image = await imageMode(rest, imageFlags, flags.detach === true || flags.rm !== true);
     }
     if (image) {
       ({ args, env, cwd } = image.process);
@@ -394,7 +418,7 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
   const id = image?.id ?? newId();
   // The container's own directory (its writable layer), removed with it.
   let ownDir = image?.root.dir;
-  // Set once a detached container's supervisor owns the directory (rm removes it).
+  // Set once the directory is the stored container's (rm removes it).
   let handedOver = false;
   let hold = ownDir ? holdContainerDir(ownDir) : undefined;
   // The container's network directory (its /etc files), once made.
@@ -407,7 +431,11 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
       }
       // Shared by every container: an overlay keeps it pristine, the upper
       // layer on disk in the container's own directory.
-      const layer = makeWritableLayer(id, flags.detach ? stateDirOf(id) : undefined);
+      // Kept (run without --rm, or -d): its state folder holds it once this process is gone.
+      const layer = makeWritableLayer(
+        id,
+        flags.detach || !flags.rm ? stateDirOf(id) : undefined,
+      );
       ownDir = layer.dir;
       hold = holdContainerDir(ownDir);
       rootfs = layer.root;
@@ -502,35 +530,113 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
       spec.linux.cgroupsPath = flags["cgroup-parent"] as string;
     }
     if (flags.detach) {
-      if (tty || interactive) throw usageError("-d cannot be combined with -i or -t yet");
       const { runDetached } = await import("../container/detached_run.ts");
+      const { parseRestart, parseLogOpts } = await import("./detach_flags.ts");
+      const restart = parseRestart(flags.restart as string | undefined);
+      if (restart && restart.name !== "no" && flags.rm) {
+        throw usageError("--restart and --rm conflict: a restarted container is not removed");
+      }
+      const log = parseLogOpts((flags["log-opt"] as string[] | undefined) ?? []);
+      // The log lives in the container's own directory (on disk, not /run).
+      if (!ownDir) {
+        ownDir = makeContainerDir(id, stateDirOf(id));
+        hold = holdContainerDir(ownDir);
+      }
       await runDetached(spec, {
         id,
         stateRoot: globalOptions.stateRoot,
         name: flags.name as string | undefined,
         autoRemove: flags.rm === true,
         init: flags.init === true,
+        tty,
         command: rest,
         overlay,
-        removeOnDelete: ownDir ? [ownDir] : undefined,
+        containerDir: ownDir,
+        removeOnDelete: [ownDir],
         stopSignal: image?.process.stopSignal,
         net: { setup: net.setup, attach: net.attach },
+        restart,
+        log,
       });
       handedOver = true;
       print(id);
       return 0;
     }
-    if (flags.name !== undefined) throw usageError("--name names a detached container: add -d");
+    // docker's model: a foreground container has state too, from now until
+    // rm (--rm: until it exits), listed and exec-able while it runs.
+    const store = new StateStore(globalOptions.stateRoot);
+    const name = (flags.name as string | undefined) ?? generatedName();
+    checkName(name);
     if (flags.debug) debugLine("spec ready");
-    return await runContainer(spec, {
+    const keep = flags.rm !== true;
+    let state: ContainerState = {
       id,
-      net: { setup: net.setup, attach: net.attach },
+      name,
+      status: "created",
+      created: new Date().toISOString(),
+      command: rest,
+      spec,
       init: flags.init === true,
-      debug: flags.debug === true,
-      interactive,
+      tty,
+      autoRemove: !keep,
       overlay,
-      stateRoot: globalOptions.stateRoot,
-    });
+      removeOnDelete: ownDir ? [ownDir] : undefined,
+      stopSignal: image?.process.stopSignal,
+    };
+    await store.create(state);
+    let code: number;
+    let oomKilled = false;
+    try {
+      code = await runContainer(spec, {
+        id,
+        net: { setup: net.setup, attach: net.attach },
+        init: flags.init === true,
+        debug: flags.debug === true,
+        interactive,
+        overlay,
+        stateRoot: globalOptions.stateRoot,
+        onCgroup: (paths) => (state = { ...state, cgroupPaths: [...paths] }),
+        onOom: () => (oomKilled = true),
+        hooks: {
+          started(pid) {
+            // The one write on the way in: what ps, exec and stop need.
+            state = {
+              ...state,
+              status: "running",
+              pid,
+              pidStart: processStartTime(pid),
+              supervisorPid: Deno.pid,
+              supervisorStart: processStartTime(Deno.pid),
+              started: new Date().toISOString(),
+            };
+            store.write(state);
+          },
+        },
+      });
+    } catch (e) {
+      store.removeFiles(id, name);
+      throw e;
+    }
+    if (!keep) {
+      store.removeFiles(id, name);
+      return code;
+    }
+    try {
+      store.write({
+        ...state,
+        status: "exited",
+        exitCode: code,
+        oomKilled,
+        finished: new Date().toISOString(),
+        pid: undefined,
+        cgroupPaths: undefined,
+      });
+      handedOver = true; // rm removes the writable layer with the state
+    } catch (e) {
+      store.removeFiles(id, name);
+      throw e;
+    }
+    return code;
   }
 }
 

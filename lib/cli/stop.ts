@@ -41,6 +41,10 @@ export async function main(argv: string[]): Promise<number> {
     // No lock held while waiting: the supervisor must be able to record the exit.
     const state = store.read(id);
     if (!state) throw new ContainerError("stop", ref, undefined, "no such container");
+    // A stopped container stays stopped whatever its restart policy (docker's rule).
+    if (state.restart && state.restart.name !== "no") {
+      store.write({ ...state, stoppedByUser: true });
+    }
     await stopContainer(store, state, grace);
     print(ref);
   });

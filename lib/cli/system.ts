@@ -95,6 +95,7 @@ export async function prune(argv: string[]): Promise<number> {
   const store = new StateStore(globalOptions.stateRoot);
   const out = await reclaimDead(store);
   const containers = await removeStopped(store, out);
+  await store.dropStaleNames();
   const imagesAt = imageStore();
   // A store that was never made stays unmade.
   const images = pathExists(imagesAt.root)

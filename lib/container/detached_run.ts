@@ -1,33 +1,59 @@
 /**
- * `run -d`: register the container, start its supervisor, and return once
- * the command runs (or fail with the supervisor's sentence, leaving nothing).
+ * `run -d`: register the container, start it under its monitor
+ * (lib/container/monitor.ts), record it running in one atomic write, and
+ * return (or fail with one sentence, leaving nothing). The monitor executes
+ * `minicontainer __cleanup ID` when the container ends: {@link cleanup}.
  * @module
  */
 
-import { ContainerError } from "../errors.ts";
-import type { RootOverlay } from "../mounts/plan.ts";
+import { removeContainerDir } from "../rootfs/default.ts";
+import { readExitRecord, reserveExitRecord } from "../state/exit_record.ts";
+import { isSameProcess, ownerTag, processStartTime } from "../state/liveness.ts";
+import { pathExists } from "../state/disk_usage.ts";
+import { type ContainerState, StateStore } from "../state/store.ts";
 import type { Spec } from "../spec.ts";
 import type { NetSetup } from "../net/etc_files.ts";
-import { checkName, generatedName, newId, StateStore } from "../state/store.ts";
-import { selfCommand, startDaemon } from "./detach.ts";
+import { selfCommand } from "./detach.ts";
+import { startMonitored } from "./monitor.ts";
+import { releaseNetwork } from "./run.ts";
 import { reclaimDead } from "./reclaim.ts";
+import { checkName, generatedName, newId } from "../state/store.ts";
+import type { RootOverlay } from "../mounts/plan.ts";
+
+/** docker's restart policies. */
+export interface RestartPolicy {
+  name: "no" | "on-failure" | "always" | "unless-stopped";
+  /** on-failure's most restarts (0: no limit). */
+  max?: number;
+}
+
+/** Log rotation (docker's local driver defaults: 20 MB a file, 5 files). */
+export interface LogOptions {
+  maxSize: number;
+  maxFiles: number;
+}
+
+/** docker's `local` log driver defaults. */
+export const DEFAULT_LOG: LogOptions = { maxSize: 20 * 1024 * 1024, maxFiles: 5 };
 
 /** How to run detached. */
 export interface DetachedRun {
-  /** The container's id (default: a new one). */
   id?: string;
   stateRoot: string;
-  /** An image's overlayfs root. */
   overlay?: RootOverlay;
-  /** What rm removes besides the state (an image root). */
+  /** The container's own directory (writable layer); its log lives there too. */
+  containerDir: string;
+  /** What rm removes besides the state. */
   removeOnDelete?: string[];
-  /** The image's StopSignal. */
   stopSignal?: string;
   name?: string;
   autoRemove: boolean;
   init: boolean;
+  tty: boolean;
   command: string[];
-  /** Its networking, attached by the supervisor. */
+  restart?: RestartPolicy;
+  log?: LogOptions;
+  /** Its networking, attached between clone and release. */
   net?: { setup: NetSetup; attach: boolean };
 }
 
@@ -37,61 +63,183 @@ export async function runDetached(spec: Spec, opts: DetachedRun): Promise<string
   const name = opts.name ?? generatedName();
   checkName(name);
   const id = opts.id ?? newId();
-  // What dead launchers, supervisors and removals of this root left goes first.
+  // What dead launchers, monitors and removals of this root left goes first.
   await reclaimDead(store);
-  // Until its supervisor runs, this process owns the container: a "created"
-  // one whose launcher died is a stopped container, one whose launcher lives is not.
+  // Until its monitor runs, this process owns the container's cgroup.
   const claim = store.claim(id);
   try {
-    return await createAndStart(store, spec, opts, id, name);
+    const state: ContainerState = {
+      id,
+      name,
+      status: "created",
+      created: new Date().toISOString(),
+      command: opts.command,
+      spec,
+      detached: true,
+      init: opts.init,
+      tty: opts.tty,
+      autoRemove: opts.autoRemove,
+      logPath: `${opts.containerDir}/container.log`,
+      log: opts.log ?? DEFAULT_LOG,
+      restart: opts.restart,
+      overlay: opts.overlay,
+      removeOnDelete: opts.removeOnDelete,
+      stopSignal: opts.stopSignal,
+      net: opts.net,
+    };
+    await store.create(state);
+    try {
+      await startContainer(store, state);
+    } catch (e) {
+      store.removeFiles(id, name);
+      throw e;
+    }
+    return id;
   } finally {
     store.release(claim);
   }
 }
 
-async function createAndStart(
-  store: StateStore,
-  spec: Spec,
-  opts: DetachedRun,
-  id: string,
-  name: string,
-): Promise<string> {
-  await store.create({
-    id,
-    name,
-    status: "created",
-    created: new Date().toISOString(),
-    command: opts.command,
-    spec,
-    detached: true,
-    init: opts.init,
-    autoRemove: opts.autoRemove,
-    logPath: `${store.dir(id)}/container.log`,
-    overlay: opts.overlay,
-    removeOnDelete: opts.removeOnDelete,
-    stopSignal: opts.stopSignal,
-    net: opts.net,
+/**
+ * Starts stored container `state` under a new monitor and records it
+ * running: one atomic write of state.json on this path.
+ */
+export async function startContainer(store: StateStore, state: ContainerState): Promise<void> {
+  const dir = store.dir(state.id);
+  reserveExitRecord(dir);
+  let cgroupPaths: string[] | undefined;
+  const root = store.root.startsWith("/") ? store.root : `${Deno.cwd()}/${store.root}`;
+  const m = await startMonitored(state.spec, {
+    id: state.id,
+    init: state.init ?? false,
+    overlay: state.overlay,
+    tty: state.tty ?? false,
+    exitPath: `${dir}/exit`,
+    logPath: state.logPath!,
+    logMaxSize: state.log?.maxSize ?? DEFAULT_LOG.maxSize,
+    logMaxFiles: state.log?.maxFiles ?? DEFAULT_LOG.maxFiles,
+    attachPath: `${dir}/attach`,
+    // Beside the log, on the data disk: nothing of the monitor holds the state root's file system.
+    monitorLog: `${state.logPath!.slice(0, state.logPath!.lastIndexOf("/"))}/monitor.log`,
+    cleanup: selfCommand(["--root", root, "__cleanup", state.id]),
+    net: state.net,
+    onCgroup: (paths) => (cgroupPaths = [...paths]),
   });
-  let said: string;
+  let recorded = false;
   try {
-    said = await startDaemon(
-      selfCommand(["--root", opts.stateRoot, "__supervise", id]),
-      `${store.dir(id)}/supervisor.log`,
-    );
-  } catch (e) {
-    store.removeFiles(id, name);
-    throw e;
+    // The monitor owns the cgroup from now on (and its cleanup, the same process, after it).
+    const monitorStart = processStartTime(m.monitorPid);
+    store.claim(state.id, `${m.monitorPid}-${monitorStart ?? 0}`);
+    store.write({
+      ...state,
+      status: "running",
+      pid: m.pid,
+      pidStart: processStartTime(m.pid),
+      supervisorPid: m.monitorPid,
+      supervisorStart: monitorStart,
+      cgroupPaths,
+      started: new Date().toISOString(),
+      exitCode: undefined,
+      finished: undefined,
+      oomKilled: undefined,
+    });
+    recorded = true;
+  } finally {
+    m.done(recorded);
+    if (!recorded) await reclaimUnrecorded(m.pid, cgroupPaths);
   }
-  if (said.startsWith("ok ")) return id;
-  store.removeFiles(id, name);
-  const m = /^error (\d+) (.*)$/s.exec(said.trim());
-  if (m) {
-    throw new ContainerError("run", undefined, undefined, m[2].replace(/^run: /, ""), Number(m[1]));
+}
+
+/**
+ * A container whose state could not be written (a full disk): its monitor
+ * kills it (see done()); once it is gone its cgroup goes, which nothing
+ * recorded would let another command find.
+ */
+async function reclaimUnrecorded(pid: number, cgroupPaths: string[] | undefined): Promise<void> {
+  const start = processStartTime(pid);
+  for (let i = 0; i < 200 && isSameProcess(pid, start); i++) {
+    await new Promise((r) => setTimeout(r, 25));
   }
-  throw new ContainerError(
-    "start container",
-    name,
-    undefined,
-    `its supervisor exited without a word${said ? `: ${said}` : ""}`,
-  );
+  if (!cgroupPaths?.length) return;
+  const { removeCgroupDirs } = await import("../cgroups/remove.ts");
+  // The monitor reaps the container a moment after it dies: a few tries.
+  for (let i = 0; i < 40 && cgroupPaths.some(pathExists); i++) {
+    removeCgroupDirs(cgroupPaths);
+    if (cgroupPaths.some(pathExists)) await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Whether a container that exited with `code` starts again under its policy. */
+export function shouldRestart(state: ContainerState, code: number): boolean {
+  const policy = state.restart;
+  if (!policy || policy.name === "no" || state.stoppedByUser) return false;
+  if (policy.name === "on-failure") {
+    return code !== 0 && (!policy.max || (state.restartCount ?? 0) < policy.max);
+  }
+  return true;
+}
+
+/**
+ * `__cleanup ID`, executed by the monitor in its own process once the
+ * container has ended and its exit is in the exit record: the cgroup goes,
+ * the state says exited (or the container goes, with --rm), or the restart
+ * policy starts it again under a new monitor. No daemon: a policy lives as
+ * long as the chain of monitors does (not across a reboot).
+ */
+export async function cleanup(store: StateStore, id: string): Promise<number> {
+  const claim = `${store.root}/owners/${id}.${ownerTag()}`;
+  try {
+    const state = store.read(id);
+    if (!state) return 0; // removed meanwhile (rm -f): rm did the rest
+    const exit = readExitRecord(store.dir(id)) ??
+      { exitCode: 255, oomKilled: false, finished: new Date().toISOString() };
+    // Off its network (CNI DEL, helper stopped); its /etc files stay until rm.
+    if (state.net) await releaseNetwork(state.net);
+    if (state.cgroupPaths?.length) {
+      const { removeCgroupDirs } = await import("../cgroups/remove.ts");
+      removeCgroupDirs(state.cgroupPaths);
+    }
+    const exited: ContainerState = {
+      ...state,
+      ...exit,
+      status: "exited",
+      pid: undefined,
+      cgroupPaths: undefined,
+    };
+    if (shouldRestart(state, exit.exitCode)) {
+      const next = { ...exited, restartCount: (state.restartCount ?? 0) + 1 };
+      store.write(next);
+      // docker's back-off, from 100 ms, doubling, at most 10 s.
+      await new Promise((r) =>
+        setTimeout(r, Math.min(100 * 2 ** (state.restartCount ?? 0), 10000))
+      );
+      const now = store.read(id);
+      if (now && !now.stoppedByUser) {
+        try {
+          // A volatile overlay refuses a used work directory: a fresh one (upper keeps the files).
+          if (next.overlay) {
+            Deno.removeSync(next.overlay.work, { recursive: true });
+            Deno.mkdirSync(next.overlay.work);
+          }
+          await startContainer(store, next);
+          return 0;
+        } catch (e) {
+          console.error(`minicontainer: restart ${state.name}: ${(e as Error).message}`);
+        }
+      }
+      return 0;
+    }
+    if (state.autoRemove) {
+      for (const path of state.removeOnDelete ?? []) removeContainerDir(path);
+      if (state.net) (await import("../net/etc_files.ts")).removeNetDir(state.net.setup.dir);
+      store.removeFiles(id, state.name);
+    } else {
+      try {
+        store.write(exited);
+      } catch { /* a full disk: the exit record keeps the status */ }
+    }
+    return 0;
+  } finally {
+    store.release(claim);
+  }
 }

@@ -108,7 +108,10 @@ export function liveStatus(state: ContainerState): Status {
   if (state.status !== "running" && state.status !== "created") return state.status;
   if (state.status === "created" && state.supervisorPid === undefined) return "created";
   if (isSameProcess(state.pid, state.pidStart)) return "running";
-  return state.exitCode === undefined ? "unknown" : "exited";
+  if (state.exitCode !== undefined) return "exited";
+  // Ended a moment ago: its monitor (or run) is still recording the exit.
+  if (isSameProcess(state.supervisorPid, state.supervisorStart)) return "running";
+  return "unknown";
 }
 
 /** The state with its status checked against the kernel. */

@@ -59,7 +59,7 @@ export interface RunOptions {
   hooks?: RunHooks;
 }
 
-function checkRootfs(path: string): void {
+export function checkRootfs(path: string): void {
   let info: Deno.FileInfo;
   try {
     info = Deno.statSync(path);
@@ -84,7 +84,7 @@ function hasLimits(spec: Spec): boolean {
  * cgroup (or spec.linux.cgroupsPath). Without root there is none unless the
  * spec asks for limits, which then cannot be applied: a warning, not silence.
  */
-async function makeCgroup(spec: Spec, id: string, debug: boolean) {
+export async function makeCgroup(spec: Spec, id: string, debug: boolean) {
   if (Deno.uid() !== 0) {
     if (hasLimits(spec)) {
       console.error(
@@ -107,7 +107,7 @@ async function makeCgroup(spec: Spec, id: string, debug: boolean) {
  * its /etc files unless they are kept (a detached container's, until rm).
  * A failing DEL is a warning: the container's own status still counts.
  */
-async function releaseNetwork(net: RunOptions["net"]): Promise<void> {
+export async function releaseNetwork(net: RunOptions["net"]): Promise<void> {
   if (!net) return;
   if (!net.attach) {
     if (!net.setup.keep) removeNetDir(net.setup.dir);

@@ -87,10 +87,23 @@ export function makeWritableLayer(id: string, stateDir?: string): WritableLayer 
 }
 
 /**
+ * Makes container `id`'s directory, empty (a --rootfs container has no
+ * writable layer, but a detached one keeps its log there).
+ */
+export function makeContainerDir(id: string, stateDir?: string): string {
+  const dir = containerDir(id);
+  try {
+    return makeOwnedDir(dir.slice(0, dir.lastIndexOf("/")), id, () => {}, stateDir);
+  } catch (e) {
+    throw fromDenoError("make the container's directory", dir, e);
+  }
+}
+
+/**
  * Marks container directory `dir` as in use while the returned file stays
  * open: a shared flock on the directory itself, released by the kernel when
  * its holder dies however it dies. The runtime running a container holds it
- * (the foreground `run`, the launcher of `run -d`, then its supervisor), so
+ * (the foreground `run`, the launcher of `run -d`, then its monitor), so
  * a reclaimer that gets LOCK_EX on a directory knows none of them is alive.
  */
 export function holdContainerDir(dir: string): Deno.FsFile | undefined {

@@ -28,8 +28,20 @@ export interface ContainerState {
   pid?: number;
   /** /proc/PID/stat's start time of `pid`: a reused pid does not match it. */
   pidStart?: number;
-  /** The supervisor's pid, for detached containers. */
+  /** The monitor's pid, for detached containers (ffi/monitor.c). */
   supervisorPid?: number;
+  /** The start time of `supervisorPid` (see pidStart). */
+  supervisorStart?: number;
+  /** The container has a pty (run -t): attach works. */
+  tty?: boolean;
+  /** Log rotation of a detached container. */
+  log?: { maxSize: number; maxFiles: number };
+  /** --restart. */
+  restart?: { name: "no" | "on-failure" | "always" | "unless-stopped"; max?: number };
+  /** Restarts so far under the policy. */
+  restartCount?: number;
+  /** `stop` was asked: the restart policy does not start it again. */
+  stoppedByUser?: boolean;
   created: string;
   started?: string;
   finished?: string;
@@ -346,6 +358,32 @@ export class StateStore {
     return dead;
   }
 
+  /**
+   * Drops names/ entries that name no container (a create killed between
+   * the entry and its folder's rename); under the names lock, so a create
+   * in progress is never mistaken for one. Resolves to the names dropped.
+   */
+  async dropStaleNames(): Promise<string[]> {
+    const dropped: string[] = [];
+    try {
+      Deno.lstatSync(`${this.root}/names`);
+    } catch {
+      return dropped;
+    }
+    await this.withNamesLock(() => {
+      for (const e of Deno.readDirSync(`${this.root}/names`)) {
+        if (e.name.startsWith(".") || this.nameOwner(e.name)) continue;
+        const id = this.indexEntry(e.name);
+        if (id && this.entries().some((n) => n.endsWith(`-${id}`))) continue; // being made or removed
+        try {
+          Deno.removeSync(`${this.root}/names/${e.name}`);
+          dropped.push(e.name);
+        } catch { /* gone meanwhile */ }
+      }
+    });
+    return dropped;
+  }
+
   /** Removes a dead entry's folder once the caller has finished with it. */
   removeDead(entry: DeadEntry): void {
     removeTree(entry.path);
@@ -357,9 +395,10 @@ export class StateStore {
    * its image root): a journal entry `owners/ID.PID-START`. A foreground
    * `run` holds one while it runs, a supervisor while its container runs.
    * Resolves to the entry, to pass to {@link release} once they are gone.
+   * `owner` is another process's tag: a monitor this process started.
    */
-  claim(id: string): string {
-    const path = `${this.root}/owners/${id}.${ownerTag()}`;
+  claim(id: string, owner: string = ownerTag()): string {
+    const path = `${this.root}/owners/${id}.${owner}`;
     try {
       Deno.writeFileSync(path, new Uint8Array());
     } catch (e) {

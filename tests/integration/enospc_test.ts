@@ -62,8 +62,16 @@ async function tarball(): Promise<string> {
   return `${dir}/bb.tar`;
 }
 
-test("ENOSPC: a log that fills the state disk loses output, never the exit status", async () => {
+/** Builds the default rootfs on the data disk, then fills it but for `free` bytes. */
+async function leaveFree(env: Record<string, string>, data: string, free: number): Promise<void> {
+  assert.equal((await mc(["run", "--rm", "true"], { env })).code, 0);
+  const avail = Number((await sh(`df -B1 --output=avail ${data} | tail -1`)).trim());
+  Deno.writeFileSync(`${data}/.filler`, new Uint8Array(Math.max(0, avail - free)));
+}
+
+test("ENOSPC: a log that fills its disk (the data disk) loses output, never the exit status", async () => {
   await withSmallDisks({ state: "400k", data: "16m" }, async (env, dirs) => {
+    await leaveFree(env, dirs.data, 400 * 1024);
     const run = await mc(
       [
         "run",
@@ -86,7 +94,7 @@ test("ENOSPC: a log that fills the state disk loses output, never the exit statu
     }
     assert.equal(status, "exited 7");
     assert.match(
-      (await sh(`df --output=avail ${dirs.state} | tail -1`)).trim(),
+      (await sh(`df --output=avail ${dirs.data} | tail -1`)).trim(),
       /^0$/,
       "the log filled it",
     );
@@ -103,8 +111,9 @@ test("ENOSPC: a log that fills the state disk loses output, never the exit statu
 
 test("ENOSPC: once space is back, the log goes on and says how much output it lost", async () => {
   await withSmallDisks({ state: "400k", data: "16m" }, async (env, dirs) => {
-    Deno.writeFileSync(`${dirs.state}/.filler`, new Uint8Array(128 * 1024));
-    const flag = `${dirs.data}/go`;
+    await leaveFree(env, dirs.data, 128 * 1024);
+    const signals = await Deno.makeTempDir();
+    const flag = `${signals}/go`;
     const run = await mc(
       [
         "run",
@@ -112,7 +121,7 @@ test("ENOSPC: once space is back, the log goes on and says how much output it lo
         "--name",
         "gap",
         "-v",
-        `${dirs.data}:/x`,
+        `${signals}:/x`,
         "sh",
         "-c",
         "yes 0123456789 | head -n 100000; touch /x/waiting; while [ ! -e /x/go ]; do sleep 0.1; done; echo after",
@@ -123,14 +132,14 @@ test("ENOSPC: once space is back, the log goes on and says how much output it lo
     // All of the output has been written (and mostly dropped) before space comes back.
     for (let i = 0; i < 100; i++) {
       try {
-        Deno.statSync(`${dirs.data}/waiting`);
+        Deno.statSync(`${signals}/waiting`);
         break;
       } catch {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
-    assert.equal((await sh(`df --output=avail ${dirs.state} | tail -1`)).trim(), "0");
-    Deno.removeSync(`${dirs.state}/.filler`);
+    assert.equal((await sh(`df --output=avail ${dirs.data} | tail -1`)).trim(), "0");
+    Deno.removeSync(`${dirs.data}/.filler`);
     Deno.writeTextFileSync(flag, "");
     let logs = "";
     for (let i = 0; i < 100 && !logs.includes("after"); i++) {
@@ -168,7 +177,7 @@ test("ENOSPC: image, layer, index, state and rootfs writes are one sentence, not
     // Space again: everything works, nothing was damaged.
     Deno.removeSync(`${dirs.data}/.filler`);
     Deno.removeSync(`${dirs.state}/.filler`);
-    assert.equal((await mc(["run", "keep:1", "sh", "-c", "exit 3"], { env })).code, 3);
+    assert.equal((await mc(["run", "--rm", "keep:1", "sh", "-c", "exit 3"], { env })).code, 3);
     assert.equal((await mc(["rmi", "keep:1"], { env })).code, 0);
   });
   await Deno.remove(tar.replace(/\/bb\.tar$/, ""), { recursive: true });

@@ -169,7 +169,7 @@ Deno.test({
         new RegExp(`security.capability=${CAP}`),
         "a binary security.capability xattr (a byte over 0x7f) survives the pull",
       );
-      const run = await mc(["run", ref, "sh", "-c", "echo ran"], { env });
+      const run = await mc(["run", "--rm", ref, "sh", "-c", "echo ran"], { env });
       assert.equal(run.stdout, "ran\n", run.stderr);
 
       // rmi then prune: no layer, no blob, no lease, no lock left.

@@ -45,10 +45,10 @@ test("image: import a rootfs tarball, list it, run it with the image's defaults"
     JSON.parse(l)
   );
   assert.deepEqual(list.map((i) => `${i.Repository}:${i.Tag}`), ["bb:1"]);
-  const r = await m(["run", "bb:1", "cat", "/etc/motd"]);
+  const r = await m(["run", "--rm", "bb:1", "cat", "/etc/motd"]);
   assert.equal(r.stdout, "from the image\n", r.stderr);
   // No command: the image's Cmd (/bin/sh) reads stdin (-i: it is the caller's).
-  const shell = await mc(["run", "-i", "bb:1"], { env, stdin: "echo from-cmd\n" });
+  const shell = await mc(["run", "--rm", "-i", "bb:1"], { env, stdin: "echo from-cmd\n" });
   assert.equal(shell.stdout, "from-cmd\n");
 });
 
@@ -56,13 +56,14 @@ test("image: a container's writes never reach the image's layers", async () => {
   await m(["import", await bbTarball(), "bb:2"]);
   const w = await m([
     "run",
+    "--rm",
     "bb:2",
     "sh",
     "-c",
     "echo changed > /etc/motd; mkdir /newdir; cat /etc/motd",
   ]);
   assert.equal(w.stdout, "changed\n", w.stderr);
-  assert.equal((await m(["run", "bb:2", "cat", "/etc/motd"])).stdout, "from the image\n");
+  assert.equal((await m(["run", "--rm", "bb:2", "cat", "/etc/motd"])).stdout, "from the image\n");
   assert.deepEqual(
     [...Deno.readDirSync(`${data}/containers`)],
     [],
@@ -72,14 +73,21 @@ test("image: a container's writes never reach the image's layers", async () => {
 
 test("image: without overlayfs the layers are copied, and it says so", async () => {
   await m(["import", await bbTarball(), "bb:copy"]);
-  const r = await mc(["run", "bb:copy", "sh", "-c", "cat /etc/motd; echo changed > /etc/motd"], {
+  const r = await mc([
+    "run",
+    "--rm",
+    "bb:copy",
+    "sh",
+    "-c",
+    "cat /etc/motd; echo changed > /etc/motd",
+  ], {
     env: { ...env, MINICONTAINER_NO_OVERLAY: "1" },
   });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, "from the image\n");
   assert.match(r.stderr, /overlayfs is not available here; copying the image's layers/);
   assert.equal(
-    (await m(["run", "bb:copy", "cat", "/etc/motd"])).stdout,
+    (await m(["run", "--rm", "bb:copy", "cat", "/etc/motd"])).stdout,
     "from the image\n",
     "the layers are untouched",
   );
@@ -97,7 +105,7 @@ test("image: zstd tarballs import too", async () => {
     `mkdir ${dir}/x && tar -C ${dir}/x -xzf ${await bbTarball()} && tar -C ${dir}/x -cf - . | zstd -q -o ${dir}/bb.tar.zst`,
   );
   assert.equal((await m(["import", `${dir}/bb.tar.zst`, "bbz"])).code, 0);
-  assert.equal((await m(["run", "bbz", "cat", "/etc/motd"])).stdout, "from the image\n");
+  assert.equal((await m(["run", "--rm", "bbz", "cat", "/etc/motd"])).stdout, "from the image\n");
 });
 
 test("image: hostile layers are refused by entry name and write nothing outside", async () => {
@@ -181,16 +189,16 @@ test("image: rmi frees its layers; unknown images are one sentence, exit 125", a
   const r = await m(["rmi", "nosuch:1"]);
   assert.equal(r.code, 125);
   assert.match(r.stderr, /^minicontainer: remove image nosuch:1: no such image$/m);
-  const notImage = await m(["run", "nosuch-image-or-command"]);
+  const notImage = await m(["run", "--rm", "nosuch-image-or-command"]);
   assert.equal(notImage.code, 127, "a word that is no image is a command");
-  const never = await m(["run", "--pull", "never", "nosuch:1.0"]);
+  const never = await m(["run", "--rm", "--pull", "never", "nosuch:1.0"]);
   assert.equal(never.code, 125);
   assert.equal(
     never.stderr.trim(),
     "minicontainer: run nosuch:1.0: no such image here (--pull never)",
   );
   // Not here: run pulls it (from Docker Hub, unreachable here: the cause is named).
-  const missing = await m(["run", "nosuch.invalid/nosuch:1.0"]);
+  const missing = await m(["run", "--rm", "nosuch.invalid/nosuch:1.0"]);
   assert.equal(missing.code, 125);
   assert.match(missing.stderr, /Unable to find image 'nosuch.invalid\/nosuch:1.0' locally/);
   assert.match(
@@ -212,7 +220,7 @@ test("load: an OCI layout (directory and tar) and a docker save archive", async 
   const fromDir = await m(["load", "-i", `${dir}/oci`, "--name", "loaded"]);
   assert.equal(fromDir.code, 0, fromDir.stderr);
   assert.equal(fromDir.stdout.trim(), "Loaded image: loaded:1");
-  assert.equal((await m(["run", "loaded:1", "cat", "/etc/motd"])).stdout, "layer2\n");
+  assert.equal((await m(["run", "--rm", "loaded:1", "cat", "/etc/motd"])).stdout, "layer2\n");
   await sh(`tar -C ${dir}/oci -cf ${dir}/oci.tar .`);
   // From stdin too, as docker load reads it.
   const fromStdin = await new Deno.Command("sh", {
@@ -227,7 +235,7 @@ test("load: an OCI layout (directory and tar) and a docker save archive", async 
   const docker = await m(["load", "-i", `${dir}/saved.tar`]);
   assert.equal(docker.code, 0, docker.stderr);
   assert.equal(docker.stdout.trim(), "Loaded image: saved/app:7");
-  assert.equal((await m(["run", "saved/app:7", "cat", "/etc/motd"])).stdout, "layer2\n");
+  assert.equal((await m(["run", "--rm", "saved/app:7", "cat", "/etc/motd"])).stdout, "layer2\n");
   for (const ref of ["loaded:1", "fromtar:1", "saved/app:7"]) {
     assert.equal((await m(["rmi", ref])).code, 0);
   }
@@ -245,7 +253,10 @@ test("save then load gives the same files back; export writes a running containe
   assert.equal((await m(["rmi", "roundtrip:1"])).code, 0);
   const loaded = await m(["load", "-i", `${dir}/rt.tar`]);
   assert.equal(loaded.stdout.trim(), "Loaded image: roundtrip:1", loaded.stderr);
-  assert.equal((await m(["run", "roundtrip:1", "cat", "/etc/motd"])).stdout, "from the image\n");
+  assert.equal(
+    (await m(["run", "--rm", "roundtrip:1", "cat", "/etc/motd"])).stdout,
+    "from the image\n",
+  );
 
   const root = Deno.makeTempDirSync({ prefix: "mc-state-" });
   const started = await mc([
@@ -333,7 +344,10 @@ json.dump(d, open(p,'w'))"`);
   assert.equal(dangling.code, 0, dangling.stderr);
   const table = (await m(["images"])).stdout;
   assert.match(table, new RegExp(`^<none> +<none> +${id.slice(7, 19)}`, "m"));
-  assert.equal((await m(["run", id.slice(7, 19), "cat", "/etc/motd"])).stdout, "from the image\n");
+  assert.equal(
+    (await m(["run", "--rm", id.slice(7, 19), "cat", "/etc/motd"])).stdout,
+    "from the image\n",
+  );
   assert.equal((await m(["rmi", id])).code, 0);
   Deno.removeSync(dir, { recursive: true });
 });

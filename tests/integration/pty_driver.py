@@ -44,6 +44,15 @@ def after(marker):
     return lines[i - 1]
 
 result = {}
+if os.environ.get("PTY_MODE") == "attach":
+    # attach NAME: a typed command runs in the container; Ctrl-P Ctrl-Q detaches.
+    send("echo attached-$((6*7))\n"); read_until(b"attached-42\r\n")
+    send("\x10\x11")
+    _, status = os.waitpid(pid, 0)
+    result["exit"] = os.waitstatus_to_exitcode(status)
+    result["mode_restored"] = termios.tcgetattr(slave) == mode_before
+    print(json.dumps(result))
+    sys.exit(0)
 send("tty; echo M$((1))\n"); read_until(b"M1\r\n")
 result["tty"] = after("M1")
 send("stty size; echo M$((2))\n"); read_until(b"M2\r\n")

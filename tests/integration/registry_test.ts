@@ -97,7 +97,7 @@ Deno.test({
       assert.equal(first.code, 0, first.stderr);
       assert.equal(first.stdout.trim(), ref);
       assert.match(first.stderr, /downloading/);
-      const run = await m(["run", ref]);
+      const run = await m(["run", "--rm", ref]);
       assert.equal(run.code, 0, run.stderr);
       assert.deepEqual(
         run.stdout.trim().split("\n"),
@@ -106,7 +106,7 @@ Deno.test({
         "config merged, whiteout applied",
       );
       assert.equal(
-        (await m(["run", "-e", "GREETING=bye", ref, "sh", "-c", "echo $GREETING"])).stdout,
+        (await m(["run", "--rm", "-e", "GREETING=bye", ref, "sh", "-c", "echo $GREETING"])).stdout,
         "bye\n",
       );
 
@@ -129,7 +129,7 @@ Deno.test({
         resumed.stderr,
         new RegExp(`${layer0.slice(0, 12)}: resuming at ${whole.length >> 1} bytes`),
       );
-      assert.equal((await m(["run", ref, "cat", "/etc/motd"])).stdout, "layer2\n");
+      assert.equal((await m(["run", "--rm", ref, "cat", "/etc/motd"])).stdout, "layer2\n");
 
       // On a terminal: a bar per layer, redrawn in place.
       await m(["rmi", ref]);
@@ -178,7 +178,8 @@ Deno.test({
       const byDigest = await m(["pull", "--insecure", `127.0.0.1:${port}/test/bb@${digest}`]);
       assert.equal(byDigest.code, 0, byDigest.stderr);
       assert.equal(
-        (await m(["run", `127.0.0.1:${port}/test/bb@${digest}`, "cat", "/etc/motd"])).stdout,
+        (await m(["run", "--rm", `127.0.0.1:${port}/test/bb@${digest}`, "cat", "/etc/motd"]))
+          .stdout,
         "layer2\n",
       );
 
@@ -219,7 +220,7 @@ Deno.test({
       const multi = `127.0.0.1:${port}/test/multi:1`;
       assert.equal((await m(["pull", "-q", "--insecure", multi])).code, 0);
       assert.equal(
-        (await m(["run", multi, "sh", "-c", "echo $GREETING"])).stdout,
+        (await m(["run", "--rm", multi, "sh", "-c", "echo $GREETING"])).stdout,
         "hello\n",
         "linux/amd64 by default",
       );
@@ -228,7 +229,7 @@ Deno.test({
         0,
       );
       assert.equal(
-        (await m(["run", multi, "sh", "-c", "echo $GREETING"])).stdout,
+        (await m(["run", "--rm", multi, "sh", "-c", "echo $GREETING"])).stdout,
         "arm\n",
         "the platform asked for",
       );
@@ -260,14 +261,14 @@ Deno.test({
       await ociLayout(`${work}/oci`);
       const ref = `127.0.0.1:${reg.port}/auto/bb:1`;
       await sh(`skopeo copy -q --dest-tls-verify=false oci:${work}/oci:1 docker://${ref}`);
-      const first = await m(["run", ref, "cat", "/etc/motd"]);
+      const first = await m(["run", "--rm", ref, "cat", "/etc/motd"]);
       assert.equal(first.code, 0, first.stderr);
       assert.equal(first.stdout, "layer2\n");
       assert.match(first.stderr, /Unable to find image '.*' locally/);
-      const second = await m(["run", ref, "cat", "/etc/motd"]);
+      const second = await m(["run", "--rm", ref, "cat", "/etc/motd"]);
       assert.equal(second.stdout, "layer2\n");
       assert.equal(second.stderr, "", "a local image is not pulled again");
-      const always = await m(["run", "--pull", "always", ref, "cat", "/etc/motd"]);
+      const always = await m(["run", "--rm", "--pull", "always", ref, "cat", "/etc/motd"]);
       assert.equal(always.code, 0, always.stderr);
       assert.match(always.stderr, /already exists/);
       assert.doesNotMatch(always.stderr, /Unable to find/);
@@ -364,8 +365,12 @@ Deno.test({
       assert.equal(commit.code, 0, commit.stderr);
       const id = commit.stdout.trim();
       assert.match(id, /^sha256:[0-9a-f]{64}$/);
-      assert.equal((await m(["run", "committed:1"])).stdout, "committed\n");
-      assert.equal((await m(["run", "committed:1", "ls"])).code, 127, "the deletion is a whiteout");
+      assert.equal((await m(["run", "--rm", "committed:1"])).stdout, "committed\n");
+      assert.equal(
+        (await m(["run", "--rm", "committed:1", "ls"])).code,
+        127,
+        "the deletion is a whiteout",
+      );
       const inspect = JSON.parse((await m(["image", "inspect", "committed:1"])).stdout)[0];
       assert.equal(inspect.Id, id);
       assert.deepEqual(inspect.Config.Labels, { "org.example.k": "v", other: "two words" });

@@ -168,7 +168,7 @@ test("security exec: kill -9 of `run --init` (with a user and a user namespace) 
   await killRuntimeOf(["--init", "-u", "1000", "--userns", "remap"]);
 });
 
-test("security exec: kill -9 of a detached container's supervisor ends the container", async () => {
+test("security exec: kill -9 of a detached container's monitor ends the container", async () => {
   const command = sleeper();
   const run = await mc(["run", "-d", "-u", "1000", ...command]);
   assert.equal(run.code, 0, run.stderr);
@@ -177,9 +177,9 @@ test("security exec: kill -9 of a detached container's supervisor ends the conta
   try {
     const pid = await processOf(command.join(" "));
     cgroup = cgroupOf(pid);
-    const supervisor = parentOf(pid);
-    assert.match(Deno.readTextFileSync(`/proc/${supervisor}/cmdline`), /__supervise/);
-    Deno.kill(supervisor, "SIGKILL");
+    const monitor = parentOf(pid);
+    assert.match(Deno.readTextFileSync(`/proc/${monitor}/cmdline`), /mcmonitor/);
+    Deno.kill(monitor, "SIGKILL");
     await waitFor(() => dead(pid), 10_000, "the end of the detached container");
   } finally {
     await mc(["rm", "-f", id]);

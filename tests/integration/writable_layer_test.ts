@@ -63,6 +63,7 @@ test("writable layer: 100 MB in /tmp and 100 MB in / land on disk, not in host m
   const child = new Deno.Command(LAUNCHER, {
     args: [
       "run",
+      "--rm",
       "-i",
       "sh",
       "-c",
@@ -103,10 +104,10 @@ test("writable layer: 100 MB in /tmp and 100 MB in / land on disk, not in host m
 test("writable layer: the directory goes on every exit path, and the default rootfs is untouched", async () => {
   const before = containerDirs();
   // A command that fails, one that is not found, a bad flag found late, a runtime error.
-  assert.equal((await mc(["run", "sh", "-c", "echo x > /etc/passwd; exit 3"])).code, 3);
-  assert.equal((await mc(["run", "no-such-command"])).code, 127);
-  assert.equal((await mc(["run", "--name", "x", "true"])).code, 125);
-  assert.equal((await mc(["run", "-w", "/etc/passwd", "true"])).code, 125);
+  assert.equal((await mc(["run", "--rm", "sh", "-c", "echo x > /etc/passwd; exit 3"])).code, 3);
+  assert.equal((await mc(["run", "--rm", "no-such-command"])).code, 127);
+  assert.equal((await mc(["run", "--rm", "-d", "--restart", "never", "true"])).code, 125);
+  assert.equal((await mc(["run", "--rm", "-w", "/etc/passwd", "true"])).code, 125);
   assert.deepEqual(containerDirs(), before, "foreground containers leave nothing");
 
   // Detached: kept while it runs and after it exits, removed by rm.
@@ -123,7 +124,7 @@ test("writable layer: the directory goes on every exit path, and the default roo
     10_000,
     "the detached container's write in its own directory",
   );
-  assert.equal(unlocked(`${data}/containers/${id}`), false, "its supervisor holds it");
+  assert.equal(unlocked(`${data}/containers/${id}`), false, "its monitor holds it");
   const mode = Deno.statSync(`${data}/containers/${id}`).mode! & 0o777;
   assert.equal(mode, 0o700, "host users cannot reach a container's upper layer");
   assert.equal((await mc(["rm", "-f", id])).code, 0);
@@ -153,6 +154,7 @@ test("writable layer: the directory goes on every exit path, and the default roo
 test("writable layer: /dev/shm refuses writes past 64 MiB; /dev is a 64 MiB tmpfs; /tmp and /run are no tmpfs", async () => {
   const r = await mc([
     "run",
+    "--rm",
     "sh",
     "-c",
     "dd if=/dev/zero of=/dev/shm/f bs=1M count=80; echo size=$(wc -c < /dev/shm/f); " +
@@ -177,6 +179,7 @@ test("writable layer: /dev/shm refuses writes past 64 MiB; /dev is a 64 MiB tmpf
 test("writable layer: --tmpfs /scratch:size=1m is a 1 MiB tmpfs, noexec,nosuid,nodev unless told", async () => {
   const r = await mc([
     "run",
+    "--rm",
     "--tmpfs",
     "/scratch:size=1m",
     "--tmpfs",
@@ -198,6 +201,7 @@ test("writable layer: --tmpfs /scratch:size=1m is a 1 MiB tmpfs, noexec,nosuid,n
 
   const noexec = await mc([
     "run",
+    "--rm",
     "--tmpfs",
     "/scratch",
     "sh",
@@ -209,7 +213,7 @@ test("writable layer: --tmpfs /scratch:size=1m is a 1 MiB tmpfs, noexec,nosuid,n
 
   const before = containerDirs();
   for (const bad of ["scratch", "/", "/a:size=lots", "/a:bogus", "/a:mode=999"]) {
-    const b = await mc(["run", "--tmpfs", bad, "true"]);
+    const b = await mc(["run", "--rm", "--tmpfs", bad, "true"]);
     assert.equal(b.code, 125, bad);
     assert.equal(b.stderr.trim().split("\n").length, 1, b.stderr);
     assert.match(b.stderr, /--tmpfs/);
@@ -221,7 +225,7 @@ test("writable layer: a --tmpfs target through the rootfs's symlinks stays insid
   const rootfs = Deno.makeTempDirSync({ prefix: "mc-tmpfs-link-" });
   const marker = `mc-tmpfs-escape-${crypto.randomUUID()}`;
   try {
-    assert.equal((await mc(["run", "true"])).code, 0, "the default rootfs is built");
+    assert.equal((await mc(["run", "--rm", "true"])).code, 0, "the default rootfs is built");
     const copy = new Deno.Command("cp", { args: ["-a", `${data}/rootfs/default/.`, rootfs] });
     assert.equal((await copy.output()).code, 0);
     Deno.symlinkSync("/tmp", `${rootfs}/abs`);
@@ -229,6 +233,7 @@ test("writable layer: a --tmpfs target through the rootfs's symlinks stays insid
     for (const target of [`/abs/${marker}`, `/rel/${marker}`]) {
       const r = await mc([
         "run",
+        "--rm",
         "--rootfs",
         rootfs,
         "--tmpfs",
@@ -254,6 +259,7 @@ test("writable layer: a --tmpfs target through the rootfs's symlinks stays insid
 test("writable layer: --read-only keeps /tmp and /run writable as 64 MiB tmpfs; --tmpfs /tmp wins", async () => {
   const r = await mc([
     "run",
+    "--rm",
     "--read-only",
     "-v",
     `${TEST_HOME}:/tmp/host:ro`,
@@ -270,6 +276,7 @@ test("writable layer: --read-only keeps /tmp and /run writable as 64 MiB tmpfs; 
 
   const own = await mc([
     "run",
+    "--rm",
     "--read-only",
     "--tmpfs",
     "/tmp:size=2m",
@@ -285,6 +292,7 @@ test("writable layer: --read-only keeps /tmp and /run writable as 64 MiB tmpfs; 
 test("writable layer: --userns remap writes to / and /tmp; its layer belongs to the mapped root", async () => {
   const r = await mc([
     "run",
+    "--rm",
     "--userns",
     "remap",
     "sh",
@@ -309,6 +317,7 @@ test("writable layer: rootless, a lower directory can be replaced and the direct
         "--clear-groups",
         LAUNCHER,
         "run",
+        "--rm",
         "sh",
         "-c",
         // Not /etc: its hosts, hostname and resolv.conf are mount points (busy, as in docker).
@@ -331,7 +340,7 @@ test("writable layer: rootless, a lower directory can be replaced and the direct
 test("writable layer: a runtime killed with SIGKILL leaves its directory, unlocked, for a reclaimer", async () => {
   const before = containerDirs();
   const child = new Deno.Command(LAUNCHER, {
-    args: ["run", "-i", "sh", "-c", "echo x > /tmp/x && echo ready && read x"],
+    args: ["run", "--rm", "-i", "sh", "-c", "echo x > /tmp/x && echo ready && read x"],
     stdin: "piped",
     stdout: "piped",
     stderr: "null",

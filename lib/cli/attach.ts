@@ -1,0 +1,120 @@
+/**
+ * `minicontainer attach [--detach-keys KEYS] NAME`: this terminal to a
+ * running `-t` container's, through the attach socket its monitor serves
+ * (ffi/monitor.c). The detach keys (default Ctrl-P Ctrl-Q) leave it running.
+ * @module
+ */
+
+import { print } from "./output.ts";
+import { liveStatus, waitRecorded } from "../container/lifecycle.ts";
+import { ContainerError, usageError } from "../errors.ts";
+import { StateStore } from "../state/store.ts";
+import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
+import { globalOptions } from "./global.ts";
+
+const FLAGS: FlagDef[] = [
+  {
+    name: "detach-keys",
+    value: true,
+    meta: "KEYS",
+    help: "Keys that detach, comma-separated: a letter or ctrl-X (default ctrl-p,ctrl-q)",
+  },
+  { name: "help", help: "Show this help" },
+];
+
+/** docker's --detach-keys form: "ctrl-p,ctrl-q", "ctrl-@", "a,b". */
+export function parseDetachKeys(text: string): number[] {
+  return text.split(",").map((k) => {
+    const ctrl = /^ctrl-([a-z@\[\\\]^_])$/i.exec(k);
+    if (ctrl) return ctrl[1].toUpperCase().charCodeAt(0) & 0x1f;
+    if (k.length === 1) return k.charCodeAt(0);
+    throw usageError(`--detach-keys "${text}": "${k}" is not a letter or ctrl-X`);
+  });
+}
+
+/** The `attach` command. */
+export async function main(argv: string[]): Promise<number> {
+  const { flags, rest } = parseArgs(argv, FLAGS);
+  if (flags.help) {
+    print(`Usage: minicontainer attach [OPTIONS] NAME\n\nOptions:\n${flagHelp(FLAGS)}`);
+    return 0;
+  }
+  if (rest.length !== 1) throw usageError("attach takes one container name or id");
+  const keys = parseDetachKeys((flags["detach-keys"] as string | undefined) ?? "ctrl-p,ctrl-q");
+  const store = new StateStore(globalOptions.stateRoot);
+  const id = store.resolve(rest[0]);
+  const state = store.read(id);
+  if (!state) throw new ContainerError("attach", rest[0], undefined, "no such container");
+  if (!state.tty) {
+    throw new ContainerError(
+      "attach",
+      rest[0],
+      undefined,
+      "it has no terminal (only a container run with -d -t can be attached; see logs)",
+    );
+  }
+  if (liveStatus(state) !== "running") {
+    throw new ContainerError("attach", rest[0], undefined, "it is not running");
+  }
+  // Relative to its folder: a long state root does not fit a socket address.
+  const cwd = Deno.cwd();
+  let conn: Deno.UnixConn;
+  try {
+    Deno.chdir(store.dir(id));
+    conn = await Deno.connect({ transport: "unix", path: "attach" });
+  } catch (e) {
+    throw new ContainerError(
+      "attach",
+      rest[0],
+      undefined,
+      `its monitor does not answer (${(e as Error).message})`,
+    );
+  } finally {
+    Deno.chdir(cwd);
+  }
+  const { enterRawMode, restoreTerminal } = await import("../tty/console.ts");
+  if (Deno.stdin.isTerminal()) enterRawMode();
+  let detached = false;
+  const output = (async () => {
+    const buf = new Uint8Array(16384);
+    for (;;) {
+      const n = await conn.read(buf).catch(() => null);
+      if (n === null) return;
+      await Deno.stdout.write(buf.subarray(0, n));
+    }
+  })();
+  // stdin to the container; the detach sequence ends the attachment, not the container.
+  const input = (async () => {
+    const buf = new Uint8Array(4096);
+    let matched = 0;
+    for (;;) {
+      const n = await Deno.stdin.read(buf);
+      if (n === null) return;
+      const out: number[] = [];
+      for (const b of buf.subarray(0, n)) {
+        if (b === keys[matched]) {
+          if (++matched === keys.length) {
+            detached = true;
+            return;
+          }
+          continue;
+        }
+        // A partial sequence that did not finish goes through as typed.
+        out.push(...keys.slice(0, matched), b);
+        matched = 0;
+      }
+      await conn.write(new Uint8Array(out)).catch(() => {});
+    }
+  })();
+  await Promise.race([output, input]);
+  restoreTerminal();
+  try {
+    conn.close();
+  } catch { /* closed by the monitor */ }
+  if (detached) {
+    console.error("\r\nminicontainer: detached; the container goes on");
+    return 0;
+  }
+  // The container ended: its exit code, as docker's attach returns it.
+  return (await waitRecorded(store, id))?.exitCode ?? 0;
+}
