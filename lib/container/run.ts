@@ -59,7 +59,8 @@ export interface RunOptions {
   hooks?: RunHooks;
 }
 
-function checkRootfs(path: string): void {
+/** Checks that the rootfs is a directory (one sentence when not). */
+export function checkRootfs(path: string): void {
   let info: Deno.FileInfo;
   try {
     info = Deno.statSync(path);
@@ -84,7 +85,7 @@ function hasLimits(spec: Spec): boolean {
  * cgroup (or spec.linux.cgroupsPath). Without root there is none unless the
  * spec asks for limits, which then cannot be applied: a warning, not silence.
  */
-async function makeCgroup(spec: Spec, id: string, debug: boolean) {
+export async function makeCgroup(spec: Spec, id: string, debug: boolean) {
   if (Deno.uid() !== 0) {
     if (hasLimits(spec)) {
       console.error(
