@@ -9,7 +9,7 @@
  * @module
  */
 
-import { mknod } from "../../ffi/libc.ts";
+import { closeFd, errno, libc, mknod, SysError } from "../../ffi/libc.ts";
 import { encodePlan, removeOps } from "../../ffi/plan.ts";
 import { K } from "../../ffi/syscalls.ts";
 import { trampoline } from "../../ffi/trampoline.ts";
@@ -193,26 +193,30 @@ async function doStart(id: string): Promise<void> {
     throw new ContainerError("start", id, undefined, `cannot start an already ${status} container`);
   }
   const fifo = s.fifo(id);
-  // Opening the fifo for reading lets the init's open for writing return; it
-  // then writes one byte and executes the command. A dead init never opens:
-  // watch it meanwhile.
-  let gone = false;
-  const opened = Deno.open(fifo, { read: true });
-  const watch = (async () => {
-    while (!gone && isSameProcess(rec.pid, rec.pidStart)) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  })();
-  const first = await Promise.race([opened, watch.then(() => null)]);
-  if (first === null) {
-    throw new ContainerError("start", id, undefined, "the container's init exited before start");
-  }
-  gone = true;
+  // Held open for reading (without blocking), the fifo lets the init's open
+  // for writing return; it writes one byte and executes the command. The
+  // byte stays readable even if the command has exited already.
+  const O_NONBLOCK = 0o4000;
+  const fd = libc().open(new TextEncoder().encode(`${fifo}\0`), O_NONBLOCK | K.O_CLOEXEC);
+  if (fd < 0) throw new SysError(`open exec fifo ${fifo}`, errno());
   try {
-    const buf = new Uint8Array(1);
-    await first.read(buf);
+    const byte = new Uint8Array(1);
+    const got = () => Number(libc().read(fd, byte, 1n)) === 1;
+    for (;;) {
+      if (got()) break;
+      if (!isSameProcess(rec.pid, rec.pidStart)) {
+        if (got()) break;
+        throw new ContainerError(
+          "start",
+          id,
+          undefined,
+          "the container's init exited before start",
+        );
+      }
+      await new Promise((r) => setTimeout(r, 2));
+    }
   } finally {
-    first.close();
+    closeFd(fd);
   }
   try {
     Deno.removeSync(fifo);

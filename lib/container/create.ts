@@ -49,6 +49,31 @@ function openPath(path: string): number {
   return fd;
 }
 
+/**
+ * Where an OCI container's cgroup goes: cgroupsPath names the cgroup itself
+ * (runc's reading), "/a/b/c" or "a/b" (below the runtime's own), or
+ * systemd's "slice:prefix:name" (made `/slice/prefix-name.scope` directly
+ * on the file system: no systemd unit is asked for). Without it,
+ * `minicontainer-<id>` below the runtime's own cgroup.
+ */
+export function cgroupPlace(
+  cgroupsPath: string | undefined,
+  id: string,
+): { parent?: string; name: string } | undefined {
+  if (!cgroupsPath) return undefined;
+  const systemd = /^([^:/]*):([^:/]*):([^:/]+)$/.exec(cgroupsPath);
+  if (systemd) {
+    const slice = systemd[1] || "system.slice";
+    const name = systemd[2] ? `${systemd[2]}-${systemd[3]}.scope` : `${systemd[3]}.scope`;
+    return { parent: `/${slice}`, name };
+  }
+  const parts = cgroupsPath.split("/").filter((p) => p !== "");
+  const name = parts.pop();
+  if (!name) return { name: `minicontainer-${id}` };
+  const parent = (cgroupsPath.startsWith("/") ? "/" : "") + parts.join("/");
+  return { parent, name };
+}
+
 /** Creates the container of `spec`; resolves once its init waits on the exec fifo. */
 export async function createContainer(spec: Spec, opts: CreateOptions): Promise<Created> {
   checkRootfs(spec.root.path);
@@ -56,7 +81,7 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
   checkDevices(spec.linux.devices ?? []);
   const debug = opts.debug ?? false;
   const userns = spec.linux.namespaces.some((n) => n.type === "user" && !n.path);
-  const cg = await makeCgroup(spec, opts.id, debug);
+  const cg = await makeCgroup(spec, opts.id, debug, cgroupPlace(spec.linux.cgroupsPath, opts.id));
   const t = trampoline();
   let pid = -1;
   let done = false;

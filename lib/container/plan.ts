@@ -176,10 +176,26 @@ function writeFileOps(file: string, value: string, what: string): Op[] {
   ];
 }
 
-/** The exec fifo's wait (see ChildPlanInput.created), last before the exec. */
-function execFifoOps(created: { fifoFd: number; readyFd: number }): Op[] {
+/**
+ * The exec fifo's wait (see ChildPlanInput.created), last before the exec.
+ * A command named by path is checked first, in the container, so that a
+ * missing one fails `create` with its sentence (as runc's does) instead of
+ * a silent exit 127 after `start`.
+ */
+function execFifoOps(created: { fifoFd: number; readyFd: number }, command: string): Op[] {
   const path = new Uint8Array(32);
+  const X_OK = 1;
   return [
+    ...(command.includes("/")
+      ? [
+        {
+          call: "faccessat",
+          args: [K.AT_FDCWD, command, X_OK, 0],
+          label: `execve ${command}`,
+          exec: true,
+        } satisfies Op,
+      ]
+      : []),
     { call: "write", args: [created.readyFd, new Uint8Array([1]), 1], label: "report ready" },
     { call: "close", args: [created.readyFd], label: "close the ready pipe" },
     { call: "fd_path", args: [path, created.fifoFd], label: "name the exec fifo" },
@@ -303,7 +319,7 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
       tolerate: ["ENOSYS", "EINVAL"],
     },
     ...(input.securityOps ?? []),
-    ...(input.created ? execFifoOps(input.created) : []),
+    ...(input.created ? execFifoOps(input.created, proc.args[0]) : []),
     ...execOps(proc.args, proc.env ?? []),
   );
   return input.created ? removeOps(ops, isParentDeathOp) : ops;

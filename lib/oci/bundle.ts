@@ -135,8 +135,9 @@ export function loadBundle(
     path: inBundle(bundle, spec.root.path),
     readonly: spec.root.readonly ?? false,
   };
-  spec.mounts = (spec.mounts ?? []).flatMap((m, i) => mountOf(m, i, bundle, warn));
   if (!isObject(spec.linux)) spec.linux = { namespaces: [] };
+  const cgroupns = (spec.linux.namespaces ?? []).some((n) => n.type === "cgroup");
+  spec.mounts = (spec.mounts ?? []).flatMap((m, i) => mountOf(m, i, bundle, cgroupns, warn));
   const l = spec.linux;
   l.namespaces = l.namespaces ?? [];
   const seen = new Set<string>();
@@ -193,7 +194,13 @@ export function loadBundle(
   return spec;
 }
 
-function mountOf(m: Mount, i: number, bundle: string, warn: (s: string) => void): Mount[] {
+function mountOf(
+  m: Mount,
+  i: number,
+  bundle: string,
+  cgroupns: boolean,
+  warn: (s: string) => void,
+): Mount[] {
   const field = `mounts[${i}]`;
   if (!isObject(m) || typeof m.destination !== "string") {
     throw bad(field, "needs a destination");
@@ -205,19 +212,78 @@ function mountOf(m: Mount, i: number, bundle: string, warn: (s: string) => void)
   });
   const bind = options.includes("bind") || options.includes("rbind");
   if (m.type === "bind" && !bind) options.push("rbind");
-  if (m.type === "cgroup") {
-    // A cgroup v1 hierarchy cannot be mounted whole; runc builds a tmpfs of
-    // per-controller mounts, which this runtime does not.
-    let v2 = false;
-    try {
-      v2 = Deno.statSync("/sys/fs/cgroup/cgroup.controllers").isFile;
-    } catch { /* v1 or hybrid */ }
-    if (!v2) {
-      warn(`${m.destination}: cgroup v1 mounts are not supported; the container has none there`);
-      return [];
-    }
-    return [{ ...m, type: "cgroup2", source: "cgroup", options }];
-  }
+  if (m.type === "cgroup") return cgroupMounts(m, options, cgroupns, warn);
   const source = m.source && (bind || m.type === "bind") ? inBundle(bundle, m.source) : m.source;
   return [{ ...m, source, options }];
+}
+
+/** Superblock options of a cgroup v1 mount that are not controllers. */
+const NOT_CONTROLLERS = new Set(["rw", "ro", "relatime", "noatime", "nosuid", "nodev", "noexec"]);
+
+/**
+ * A `cgroup` mount as runc makes it: on v2 one cgroup2 mount; on v1 and
+ * hybrid hosts a tmpfs with one cgroup mount per host hierarchy (same
+ * controllers, so the kernel reuses it; the child is in its cgroup
+ * namespace by then, so each shows the container's cgroup as its root)
+ * and, on a hybrid host, the cgroup2 one at `unified`.
+ */
+function cgroupMounts(
+  m: Mount,
+  options: string[],
+  cgroupns: boolean,
+  warn: (s: string) => void,
+): Mount[] {
+  let info: string;
+  try {
+    info = Deno.readTextFileSync("/proc/self/mountinfo");
+  } catch {
+    warn(`${m.destination}: cannot read /proc/self/mountinfo; no cgroup mount there`);
+    return [];
+  }
+  const hierarchies: { dir: string; type: string; controllers: string[] }[] = [];
+  for (const line of info.split("\n")) {
+    const [left, right] = line.split(" - ");
+    if (!right) continue;
+    const mountPoint = left.split(" ")[4];
+    const [type, , superOptions] = right.split(" ");
+    if (!mountPoint?.startsWith("/sys/fs/cgroup")) continue;
+    if (type !== "cgroup" && type !== "cgroup2") continue;
+    if (mountPoint === "/sys/fs/cgroup") {
+      return [{ ...m, type: "cgroup2", source: "cgroup", options }];
+    }
+    hierarchies.push({
+      dir: mountPoint.slice("/sys/fs/cgroup/".length),
+      type,
+      controllers: superOptions.split(",").filter((o) => !NOT_CONTROLLERS.has(o)),
+    });
+  }
+  // The tmpfs itself stays writable (runc remounts it read-only; this
+  // runtime's mount steps have no remount): it holds only mount points.
+  const flags = options.filter((o) => !["bind", "rbind"].includes(o));
+  const tmpfs = {
+    destination: m.destination,
+    type: "tmpfs",
+    source: "tmpfs",
+    options: ["nosuid", "nodev", "noexec", "mode=755"],
+  };
+  if (!cgroupns) {
+    // Without a cgroup namespace each hierarchy would show the host's whole
+    // tree; runc binds the container's own cgroup there instead, which this
+    // runtime does not (yet): an empty tmpfs, said once.
+    warn(`${m.destination}: cgroup v1 hierarchies are mounted only with a cgroup namespace`);
+    return [tmpfs];
+  }
+  return [
+    tmpfs,
+    ...hierarchies.filter((h) => !h.dir.includes("/")).map((h) => ({
+      destination: `${m.destination.replace(/\/+$/, "")}/${h.dir}`,
+      type: h.type,
+      source: "cgroup",
+      options: [
+        ...flags,
+        ...(h.controllers.some((c) => c.startsWith("name=")) ? ["none"] : []),
+        ...h.controllers,
+      ],
+    })),
+  ];
 }
