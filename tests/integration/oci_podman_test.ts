@@ -214,3 +214,37 @@ Deno.test(
     }
   },
 );
+
+Deno.test(rootOnly("podman: run -it gets a pty through --console-socket"), async () => {
+  await setUp();
+  // podman -t needs a terminal of its own: script(1) gives it one.
+  const command = [
+    "podman",
+    "--root",
+    `${HOME}/storage`,
+    "--runroot",
+    `${HOME}/run`,
+    "--tmpdir",
+    `${HOME}/tmp`,
+    "--storage-driver",
+    "vfs",
+    ...RUN,
+    "-it",
+    "--rm",
+    "localhost/bb:1",
+    "sh",
+    "-c",
+    "'tty; echo done'",
+  ].join(" ");
+  const out = await new Deno.Command("script", {
+    args: ["-qec", command, "/dev/null"],
+    env: { CONTAINERS_CONF: `${HOME}/containers.conf` },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = decoder.decode(out.stdout);
+  assert.equal(out.code, 0, text + decoder.decode(out.stderr));
+  // A terminal's output: \r\n line ends, the container's own pty.
+  assert.equal(text, "/dev/pts/0\r\ndone\r\n");
+});
