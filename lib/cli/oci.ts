@@ -154,8 +154,9 @@ async function doCreate(
     rec.pidStart = startTimeOf(created.pid);
     rec.cgroupPaths = created.cgroupPaths;
     s.write(rec);
-    await runHooks("prestart", spec.hooks?.prestart, s.state(rec));
-    await runHooks("createRuntime", spec.hooks?.createRuntime, s.state(rec));
+    const state = { ...s.state(rec), status: "created" as const, pid: rec.pid };
+    await runHooks("prestart", spec.hooks?.prestart, state);
+    await runHooks("createRuntime", spec.hooks?.createRuntime, state);
     writePidFile(flags["pid-file"] as string | undefined, created.pid);
     return rec;
   } catch (e) {
@@ -224,7 +225,9 @@ async function doStart(id: string): Promise<void> {
     throw fromDenoError("remove exec fifo", fifo, e);
   }
   try {
-    await runHooks("poststart", rec.spec.hooks?.poststart, s.state(rec));
+    // The state as of the start, whatever the command has done since.
+    const state = { ...s.state(rec), status: "running" as const, pid: rec.pid };
+    await runHooks("poststart", rec.spec.hooks?.poststart, state);
   } catch (e) {
     warn((e as Error).message);
   }
