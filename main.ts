@@ -187,9 +187,14 @@ const OCI_COMMANDS: Record<string, string> = {
   list: "List OCI containers (runc's list)",
 };
 
-/** Flags only runc's form of run/exec has (docker's form has none of them). */
-const RUNC_FLAGS =
-  /^(-b|-p|--bundle|--pid-file|--process|--console-socket|--no-pivot|--no-new-keyring|--keep|--preserve-fds)(=|$)/;
+/** Flags only runc's form of run (or exec) has: docker's forms have none of them. */
+const RUNC_FLAGS: Record<string, RegExp> = {
+  run:
+    /^(-b|--bundle|--pid-file|--console-socket|--no-pivot|--no-new-keyring|--keep|--preserve-fds)(=|$)/,
+  exec: /^(-p|--process|--pid-file|--console-socket|--preserve-fds)(=|$)/,
+  kill: /^(-a|--all)$/,
+  ps: /^$/,
+};
 
 /**
  * Whether run, exec, kill or ps mean runc's verb: under runc's global
@@ -205,9 +210,7 @@ function runcStyle(name: string, args: string[]): boolean {
   }
   const firstArg = args.findIndex((a) => !a.startsWith("-"));
   const flags = firstArg < 0 ? args : args.slice(0, firstArg);
-  if (flags.some((a) => RUNC_FLAGS.test(a))) return true;
-  // docker's kill has no --all; runc's does.
-  if (name === "kill" && flags.some((a) => a === "--all" || a === "-a")) return true;
+  if (flags.some((a) => RUNC_FLAGS[name].test(a))) return true;
   if (name === "run" || firstArg < 0) return false;
   const id = args[firstArg];
   if (!/^[\w+.-]+$/.test(id)) return false;
