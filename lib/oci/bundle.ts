@@ -177,6 +177,9 @@ export function loadBundle(
   const listed = new Set((l.devices ?? []).map((d) => d.path));
   l.devices = [...(l.devices ?? []), ...defaultDevices().filter((d) => !listed.has(d.path))];
   l.resources = l.resources ?? {};
+  for (const field of unappliedResources(l.resources as unknown as Record<string, unknown>)) {
+    warn(`linux.resources.${field} is not applied by this runtime`);
+  }
   l.resources.devices = [...(l.resources.devices ?? []), ...defaultDeviceRules().slice(1)];
   const rawLinux = raw.linux as Record<string, unknown> | undefined;
   for (const field of ["intelRdt", "personality", "mountLabel", "memoryPolicy"]) {
@@ -286,4 +289,35 @@ function cgroupMounts(
       ],
     })),
   ];
+}
+
+/** The resource fields the cgroup drivers write (lib/cgroups/v1.ts, v2.ts); the rest are warned about. */
+const APPLIED_RESOURCES: Record<string, readonly string[] | true> = {
+  memory: ["limit", "reservation", "swap"],
+  cpu: ["shares", "quota", "period", "cpus", "mems"],
+  pids: ["limit"],
+  blockIO: ["weight"],
+  devices: true,
+  unified: true,
+};
+
+/** Resource fields given (not null or empty) that nothing applies, as dotted names. */
+export function unappliedResources(r: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  const given = (v: unknown) =>
+    v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0) &&
+    !(isObject(v) && Object.keys(v).length === 0);
+  for (const [key, value] of Object.entries(r)) {
+    if (!given(value)) continue;
+    const applied = APPLIED_RESOURCES[key];
+    if (applied === true) continue;
+    if (applied === undefined || !isObject(value)) {
+      out.push(key);
+      continue;
+    }
+    for (const [field, v] of Object.entries(value)) {
+      if (given(v) && !applied.includes(field)) out.push(`${key}.${field}`);
+    }
+  }
+  return out;
 }

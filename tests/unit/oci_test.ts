@@ -8,7 +8,7 @@ import { K } from "../../ffi/syscalls.ts";
 import { cgroupPlace } from "../../lib/container/create.ts";
 import { buildChildPlan } from "../../lib/container/plan.ts";
 import { prepareMounts } from "../../lib/mounts/prepare.ts";
-import { loadBundle } from "../../lib/oci/bundle.ts";
+import { loadBundle, unappliedResources } from "../../lib/oci/bundle.ts";
 import { defaultConfig, features } from "../../lib/oci/features.ts";
 import { type OciRecord, OciStore } from "../../lib/oci/state.ts";
 import { securityOps } from "../../lib/security/process_ops.ts";
@@ -190,4 +190,24 @@ Deno.test("oci features and spec: the documents' shapes", () => {
   assert.equal(c.process.terminal, true);
   assert.ok(c.linux.maskedPaths!.includes("/proc/kcore"));
   assert.ok(c.linux.namespaces.some((n) => n.type === "mount"));
+});
+
+Deno.test("oci bundle: resource fields no cgroup driver writes are named, never silently dropped", () => {
+  assert.deepEqual(
+    unappliedResources({
+      memory: { limit: 1, swappiness: 10, disableOOMKiller: true, kernel: null },
+      cpu: { shares: 2, realtimeRuntime: 5 },
+      hugepageLimits: [{ pageSize: "2MB", limit: 1 }],
+      network: { classID: 1 },
+      blockIO: { weight: 10, throttleReadBpsDevice: [] },
+      devices: [{ allow: false, access: "rwm" }],
+    }),
+    [
+      "memory.swappiness",
+      "memory.disableOOMKiller",
+      "cpu.realtimeRuntime",
+      "hugepageLimits",
+      "network",
+    ],
+  );
 });
