@@ -323,3 +323,58 @@ Deno.test(
     assert.equal(JSON.parse(Deno.readTextFileSync(`${hookOut}.poststop`)).id, "neta");
   },
 );
+
+Deno.test(
+  rootOnly(
+    "oci: update writes new limits into the running container's cgroup; --version, features, spec",
+  ),
+  async () => {
+    const b = await bundle("upd", (c) => {
+      c.process.args = ["sleep", "30"];
+      c.linux.cgroupsPath = "/mc-oci-test/upd";
+      c.linux.resources = { memory: { limit: 64 * 1024 * 1024 }, pids: { limit: 100 } };
+    });
+    assert.equal((await oci(["create", "--bundle", b, "upd"])).code, 0);
+    try {
+      const file = "/sys/fs/cgroup/memory/mc-oci-test/upd/memory.limit_in_bytes";
+      const v2 = (() => {
+        try {
+          return Deno.statSync("/sys/fs/cgroup/cgroup.controllers").isFile;
+        } catch {
+          return false;
+        }
+      })();
+      const limit = v2 ? "/sys/fs/cgroup/mc-oci-test/upd/memory.max" : file;
+      assert.equal(Deno.readTextFileSync(limit).trim(), `${64 * 1024 * 1024}`);
+      Deno.writeTextFileSync(
+        `${DIR}/res.json`,
+        JSON.stringify({ memory: { limit: 32 * 1024 * 1024 } }),
+      );
+      const u = await oci([
+        "update",
+        "--resources",
+        `${DIR}/res.json`,
+        "--pids-limit",
+        "20",
+        "upd",
+      ]);
+      assert.equal(u.code, 0, u.err);
+      assert.equal(Deno.readTextFileSync(limit).trim(), `${32 * 1024 * 1024}`);
+      const pids = v2
+        ? "/sys/fs/cgroup/mc-oci-test/upd/pids.max"
+        : "/sys/fs/cgroup/pids/mc-oci-test/upd/pids.max";
+      assert.equal(Deno.readTextFileSync(pids).trim(), "20");
+    } finally {
+      await oci(["delete", "--force", "upd"]);
+    }
+    const version = await mc(["--version"]);
+    assert.match(version.stdout, /^minicontainer version \S+\nspec: 1\.\d+\.\d+\n$/);
+    const features = JSON.parse((await mc(["features"])).stdout);
+    assert.ok(features.linux.namespaces.includes("network"));
+    const dir = Deno.makeTempDirSync({ dir: DIR });
+    assert.equal((await mc(["spec", "--bundle", dir])).code, 0);
+    const again = await mc(["spec", "--bundle", dir]);
+    assert.equal(again.code, 125);
+    assert.match(again.stderr, /File config.json exists/);
+  },
+);
