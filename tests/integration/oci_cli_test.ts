@@ -7,7 +7,15 @@
  */
 
 import assert from "node:assert/strict";
-import { containerCgroups, LAUNCHER, mc, rootOnly, TEST_HOME, waitFor } from "./helpers.ts";
+import {
+  containerCgroups,
+  LAUNCHER,
+  mc,
+  removeCgroupTree,
+  rootOnly,
+  TEST_HOME,
+  waitFor,
+} from "./helpers.ts";
 
 const DIR = `${TEST_HOME}/oci-cli`;
 const ROOTFS = `${DIR}/rootfs`;
@@ -366,6 +374,8 @@ Deno.test(
       assert.equal(Deno.readTextFileSync(pids).trim(), "20");
     } finally {
       await oci(["delete", "--force", "upd"]);
+      // delete removes the container's cgroup; the parent named in cgroupsPath is the caller's.
+      await removeCgroupTree("mc-oci-test");
     }
     const version = await mc(["--version"]);
     assert.match(version.stdout, /^minicontainer version \S+\nspec: 1\.\d+\.\d+\n$/);

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { LAUNCHER, mc, rootOnly, waitFor } from "./helpers.ts";
+import { LAUNCHER, mc, removeCgroupTree, rootOnly, waitFor } from "./helpers.ts";
 
 const decoder = new TextDecoder();
 
@@ -48,6 +48,8 @@ Deno.test(
         stderr: decoder.decode(out.stderr),
       };
     };
+    // cgroupsPath below a parent of the test's own, removed at the end.
+    const cgroups = `mc-ctr-test-${Deno.pid}`;
     const runtime = ["--runc-binary", LAUNCHER, "--runc-root", `${dir}/oci`];
     try {
       await waitFor(
@@ -65,6 +67,8 @@ Deno.test(
         "run",
         "--rm",
         ...runtime,
+        "--cgroup",
+        `/${cgroups}/once`,
         "--rootfs",
         `${dir}/rootfs`,
         "once",
@@ -79,6 +83,8 @@ Deno.test(
         "run",
         "-d",
         ...runtime,
+        "--cgroup",
+        `/${cgroups}/bg`,
         "--rootfs",
         `${dir}/rootfs`,
         "bg",
@@ -121,6 +127,7 @@ Deno.test(
       await ctr(["task", "kill", "-s", "KILL", "bg"]);
       await ctr(["task", "delete", "bg"]);
       await ctr(["container", "rm", "bg"]);
+      await removeCgroupTree(cgroups);
       daemon.kill("SIGTERM");
       await daemon.status;
       try {

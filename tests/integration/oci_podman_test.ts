@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { mc, REPO, rootOnly } from "./helpers.ts";
+import { mc, removeCgroupTree, REPO, rootOnly } from "./helpers.ts";
 
 /** podman refuses a runroot of more than 50 characters: a short directory of its own. */
 const HOME = (() => {
@@ -61,6 +61,17 @@ const ROOT = Deno.env.get("MINICONTAINER_ROOT")!;
 
 let ready: Promise<void> | undefined;
 
+/** A podman test; afterwards the cgroups it made (podman's conmon one too) are removed. */
+function podmanTest(name: string, body: () => Promise<void>): void {
+  Deno.test(rootOnly(name), async () => {
+    try {
+      await body();
+    } finally {
+      await removeCgroupTree(CGROUP_PARENT);
+    }
+  });
+}
+
 /** containers.conf naming minicontainer, and the busybox rootfs imported as localhost/bb:1. */
 function setUp(): Promise<void> {
   ready ??= (async () => {
@@ -102,10 +113,12 @@ function setUp(): Promise<void> {
   return ready;
 }
 
-const RUN = ["run", "--network", "none"];
+/** Containers' cgroups go below a parent of the test's own, removed at the end. */
+const CGROUP_PARENT = `mc-podman-test-${Deno.pid}`;
+const RUN = ["run", "--network", "none", "--cgroup-parent", `/${CGROUP_PARENT}`];
 
-Deno.test(
-  rootOnly("podman: run --rm through minicontainer: output, exit status, its runtime"),
+podmanTest(
+  "podman: run --rm through minicontainer: output, exit status, its runtime",
   async () => {
     await setUp();
     const info = await podman(["info", "--format", "{{.Host.OCIRuntime.Name}}"]);
@@ -129,7 +142,7 @@ Deno.test(
   },
 );
 
-Deno.test(rootOnly("podman: run -d, exec, logs, stop, state through minicontainer"), async () => {
+podmanTest("podman: run -d, exec, logs, stop, state through minicontainer", async () => {
   await setUp();
   const started = await podman([
     ...RUN,
@@ -171,8 +184,8 @@ Deno.test(rootOnly("podman: run -d, exec, logs, stop, state through minicontaine
   assert.equal((await mc(["state", id])).code, 125, "the OCI state outlived podman rm");
 });
 
-Deno.test(
-  rootOnly("podman: --memory and --pids-limit land in the container's cgroup"),
+podmanTest(
+  "podman: --memory and --pids-limit land in the container's cgroup",
   async () => {
     await setUp();
     const r = await podman([
@@ -215,7 +228,7 @@ Deno.test(
   },
 );
 
-Deno.test(rootOnly("podman: run -it gets a pty through --console-socket"), async () => {
+podmanTest("podman: run -it gets a pty through --console-socket", async () => {
   await setUp();
   // podman -t needs a terminal of its own: script(1) gives it one.
   const command = [
