@@ -7,7 +7,8 @@
 
 import { EXIT_OUTPUT_CLOSED, OutputClosed, print } from "./lib/cli/output.ts";
 import { SysError } from "./ffi/libc.ts";
-import { globalOptions } from "./lib/cli/global.ts";
+import { globalOptions, parseGlobalFlags } from "./lib/cli/global.ts";
+import { OCI_VERSION } from "./lib/spec.ts";
 import { ContainerError, EXIT_RUNTIME, usageError } from "./lib/errors.ts";
 
 /**
@@ -144,7 +145,19 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
 };
 
 /** Every command `minicontainer --help` lists (tests run each with --help and a bad flag). */
-export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS);
+export const COMMAND_NAMES: readonly string[] = [
+  ...Object.keys(COMMANDS),
+  "create",
+  "start",
+  "state",
+  "delete",
+  "pause",
+  "resume",
+  "update",
+  "features",
+  "spec",
+  "list",
+];
 
 /** The version printed by --version. */
 export const VERSION = "0.1.0";
@@ -160,28 +173,89 @@ function usage(): string {
     "Commands:",
     ...names.map((n) => `  ${n.padEnd(width)}${COMMANDS[n].summary}`),
     "",
+    "OCI runtime commands (runc's command line, for podman and containerd):",
+    ...Object.entries(OCI_COMMANDS).map(([n, s]) => `  ${n.padEnd(width)}${s}`),
+    "",
     "--root DIR keeps container state in DIR (default /run/minicontainer).",
     "Run 'minicontainer COMMAND --help' for more on a command.",
   ].join("\n");
 }
 
+/** Commands only runc has: always the OCI runtime's. */
+const OCI_COMMANDS: Record<string, string> = {
+  create: "Create a container from an OCI bundle (runc's create)",
+  start: "Start a created container (runc's start)",
+  state: "Print a container's OCI state JSON",
+  delete: "Delete an OCI container (--force: kill it first)",
+  pause: "Freeze every process of an OCI container",
+  resume: "Thaw a paused OCI container",
+  update: "Change an OCI container's resource limits",
+  features: "Print the OCI features JSON of this runtime",
+  spec: "Write a default config.json (runc's spec)",
+  list: "List OCI containers (runc's list)",
+};
+
+/** Flags only runc's form of run (or exec) has: docker's forms have none of them. */
+const RUNC_FLAGS: Record<string, RegExp> = {
+  run:
+    /^(-b|--bundle|--pid-file|--console-socket|--no-pivot|--no-new-keyring|--keep|--preserve-fds)(=|$)/,
+  exec: /^(-p|--process|--pid-file|--console-socket|--preserve-fds)(=|$)/,
+  kill: /^(-a|--all)$/,
+  ps: /^$/,
+};
+
+/**
+ * Whether run, exec, kill or ps mean runc's verb: under runc's global
+ * flags (--log, --log-format, --systemd-cgroup), with a flag only runc's
+ * form has, or (exec, kill, ps) naming a container made by `create`.
+ */
+function runcStyle(name: string, args: string[]): boolean {
+  if (globalOptions.runc) return true;
+  if (name === "ps") {
+    // docker's ps takes no argument: one (after runc's --format VALUE) is a container id.
+    const plain = args.filter((a, i) => !a.startsWith("-") && !/^(-f|--format)$/.test(args[i - 1]));
+    return plain.length > 0;
+  }
+  const firstArg = args.findIndex((a) => !a.startsWith("-"));
+  const flags = firstArg < 0 ? args : args.slice(0, firstArg);
+  if (flags.some((a) => RUNC_FLAGS[name].test(a))) return true;
+  if (name === "run" || firstArg < 0) return false;
+  const id = args[firstArg];
+  if (!/^[\w+.-]+$/.test(id)) return false;
+  try {
+    return Deno.statSync(`${globalOptions.stateRoot}/oci/${id}/state.json`).isFile;
+  } catch {
+    return false;
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
-  while (argv[0]?.startsWith("--root")) {
-    const value = argv[0].includes("=") ? argv[0].slice(7) : argv[1];
-    if (!value) throw usageError("flag needs an argument: --root");
-    globalOptions.stateRoot = value.startsWith("/") ? value : `${Deno.cwd()}/${value}`;
-    argv = argv.slice(argv[0].includes("=") ? 1 : 2);
+  try {
+    argv = parseGlobalFlags(argv, Deno.cwd);
+  } catch (e) {
+    throw usageError((e as Error).message);
   }
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     print(usage());
     return name === undefined ? EXIT_RUNTIME : 0;
   }
-  if (name === "--version" || name === "version") {
-    print(`minicontainer ${VERSION}`);
+  if (name === "--version" || name === "-v" || name === "version") {
+    // runc's shape: podman and containerd read the first line, tools the spec line.
+    print(`minicontainer version ${VERSION}\nspec: ${OCI_VERSION}`);
     return 0;
   }
   if (name === "__cleanup") return await (await cli("cleanup")).main(rest);
+  if (
+    name in OCI_COMMANDS ||
+    (["run", "exec", "kill", "ps"].includes(name) && runcStyle(name, rest))
+  ) {
+    // lib/cli/oci.ts's main takes the verb too: runc's verbs share one dispatcher.
+    const oci = await cli("oci") as unknown as {
+      main(verb: string, argv: string[]): Promise<number>;
+    };
+    return await oci.main(name, rest);
+  }
   const command = COMMANDS[name === "list" ? "ps" : name];
   if (!command) {
     console.error(`minicontainer: unknown command "${name}"; see 'minicontainer --help'`);

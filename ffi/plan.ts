@@ -155,6 +155,35 @@ export function insertOps(plan: readonly Op[], at: number, inserted: readonly Op
   return [...plan.slice(0, at), ...inserted, ...moved];
 }
 
+/**
+ * `plan` without the ops `drop` selects, every reference kept pointing at
+ * the op it meant. An op that refers to a dropped one cannot be kept: that
+ * is a bug of the caller, thrown.
+ */
+export function removeOps(plan: readonly Op[], drop: (op: Op) => boolean): Op[] {
+  const dropped = plan.map(drop);
+  // newIndex[i]: where op i lands, for the ops kept.
+  const newIndex: number[] = [];
+  let n = 0;
+  for (let i = 0; i < plan.length; i++) newIndex.push(dropped[i] ? -1 : n++);
+  const out: Op[] = [];
+  plan.forEach((op, i) => {
+    if (dropped[i]) return;
+    out.push({
+      ...op,
+      args: op.args.map((a): Arg => {
+        if (!isRef(a)) return a;
+        const target = "ref" in a ? a.ref : i - a.back;
+        if (newIndex[target] === undefined || newIndex[target] < 0) {
+          throw new Error(`removeOps: op ${i} (${op.label}) refers to a removed op`);
+        }
+        return "ref" in a ? { ref: newIndex[target] } : { back: newIndex[i] - newIndex[target] };
+      }),
+    });
+  });
+  return out;
+}
+
 function isStruct(a: Arg): a is Struct {
   return typeof a === "object" && a !== null && "pointers" in a;
 }

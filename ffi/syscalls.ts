@@ -44,6 +44,7 @@ const X86_64 = {
   dup3: 292,
   open_tree: 428,
   move_mount: 429,
+  faccessat: 269,
 } as const;
 
 /** The names a plan may use. */
@@ -86,6 +87,7 @@ const AARCH64: Record<SyscallName, number> = {
   dup3: 24,
   open_tree: 428,
   move_mount: 429,
+  faccessat: 48,
 };
 
 /** The syscall table of the machine this runs on. */

@@ -40,6 +40,8 @@ export interface Process {
   capabilities?: Capabilities;
   rlimits?: Rlimit[];
   noNewPrivileges?: boolean;
+  oomScoreAdj?: number;
+  consoleSize?: { height: number; width: number };
 }
 
 /** A namespace to create (no path) or join (path). */
@@ -128,6 +130,24 @@ export interface Linux {
   sysctl?: Record<string, string>;
 }
 
+/** A hook (config.md "POSIX-platform Hooks"). */
+export interface Hook {
+  path: string;
+  args?: string[];
+  env?: string[];
+  timeout?: number;
+}
+
+/** Hooks by the point of the lifecycle they run at. */
+export interface Hooks {
+  prestart?: Hook[];
+  createRuntime?: Hook[];
+  createContainer?: Hook[];
+  startContainer?: Hook[];
+  poststart?: Hook[];
+  poststop?: Hook[];
+}
+
 /** A container configuration: the one object the executor runs. */
 export interface Spec {
   ociVersion: string;
@@ -137,6 +157,7 @@ export interface Spec {
   mounts: Mount[];
   linux: Linux;
   annotations?: Record<string, string>;
+  hooks?: Hooks;
 }
 
 /** The OCI runtime-spec version this runtime writes. */

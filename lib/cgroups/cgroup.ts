@@ -35,7 +35,7 @@ export function createCgroup(
   resources: Resources,
   opts: CgroupOptions = {},
 ): ContainerCgroup {
-  const name = cgroupName(containerId);
+  const name = opts.name ?? cgroupName(containerId);
   const root = (opts.root ?? CGROUP_ROOT).replace(/\/+$/, "");
   const driver = {
     root,

@@ -50,6 +50,11 @@ export interface CgroupOptions {
    * "warning:" prefix (default: printed on stderr after "warning: ").
    */
   warn?: (message: string) => void;
+  /**
+   * The cgroup's own directory name (default `minicontainer-<id>`): an OCI
+   * bundle's cgroupsPath names the container's cgroup itself.
+   */
+  name?: string;
   /** Where the cgroup filesystems are mounted (default /sys/fs/cgroup); tests point it at a fake. */
   root?: string;
 }

@@ -5,10 +5,11 @@
  * @module
  */
 
-import type { Op } from "../../ffi/plan.ts";
+import { type Op, removeOps } from "../../ffi/plan.ts";
 import { CLONE, K } from "../../ffi/syscalls.ts";
 import type { MaskedPath } from "../mounts/masks.ts";
 import type { PreparedMount } from "../mounts/prepare.ts";
+import { parseMountOptions } from "../mounts/options.ts";
 import { rootfsOps, type RootOverlay, workdirOps } from "../mounts/plan.ts";
 import { loopbackUpOps } from "../net/loopback.ts";
 import { ptyOps, type WindowSize } from "../tty/pty_ops.ts";
@@ -125,6 +126,93 @@ export interface ChildPlanInput {
   overlay?: RootOverlay;
   /** A pty for the command: its master goes back over `socketFd`. */
   terminal?: { socketFd: number; size: WindowSize };
+  /**
+   * An OCI `create`: the runtime exits before the command starts, so the
+   * child has no parent-death signal (the caller's subreaper, conmon or the
+   * shim, adopts it, as with runc). At the end of its set-up it writes a
+   * byte to `readyFd`, then opens the exec fifo (held as the O_PATH
+   * `fifoFd`, reopened through /proc/self/fd) for writing, which blocks
+   * until `start` opens it for reading, and writes one byte there.
+   */
+  created?: { fifoFd: number; readyFd: number };
+}
+
+/** Joins the namespaces the spec names by path (an existing netns, say). */
+function joinNamespaceOps(spec: Spec): Op[] {
+  const ops: Op[] = [];
+  for (const ns of spec.linux.namespaces) {
+    if (!ns.path) continue;
+    ops.push(
+      {
+        call: "openat",
+        args: [K.AT_FDCWD, ns.path, K.O_RDONLY | K.O_CLOEXEC, 0],
+        label: `open ${ns.type} namespace ${ns.path}`,
+      },
+      {
+        call: "setns",
+        args: [{ back: 1 }, NAMESPACE_FLAGS[ns.type]],
+        label: `join ${ns.type} namespace ${ns.path}`,
+      },
+      { call: "close", args: [{ back: 2 }], label: `close ${ns.path}` },
+    );
+  }
+  return ops;
+}
+
+/**
+ * Writes `value` to the host-path `file` (the host's /proc, before
+ * pivot_root; /proc/sys resolves in the writer's own namespaces).
+ */
+function writeFileOps(file: string, value: string, what: string): Op[] {
+  const bytes = new TextEncoder().encode(value);
+  return [
+    {
+      call: "openat",
+      args: [K.AT_FDCWD, file, K.O_WRONLY | K.O_CLOEXEC, 0],
+      label: `open ${file} for ${what}`,
+    },
+    { call: "write", args: [{ back: 1 }, bytes, bytes.length], label: `set ${what}` },
+    { call: "close", args: [{ back: 2 }], label: `close ${file}` },
+  ];
+}
+
+/**
+ * The exec fifo's wait (see ChildPlanInput.created), last before the exec.
+ * A command named by path is checked first, in the container, so that a
+ * missing one fails `create` with its sentence (as runc's does) instead of
+ * a silent exit 127 after `start`.
+ */
+function execFifoOps(created: { fifoFd: number; readyFd: number }, command: string): Op[] {
+  const path = new Uint8Array(32);
+  const X_OK = 1;
+  return [
+    ...(command.includes("/")
+      ? [
+        {
+          call: "faccessat",
+          args: [K.AT_FDCWD, command, X_OK, 0],
+          label: `execve ${command}`,
+          exec: true,
+        } satisfies Op,
+      ]
+      : []),
+    { call: "write", args: [created.readyFd, new Uint8Array([1]), 1], label: "report ready" },
+    { call: "close", args: [created.readyFd], label: "close the ready pipe" },
+    { call: "fd_path", args: [path, created.fifoFd], label: "name the exec fifo" },
+    {
+      call: "openat",
+      args: [K.AT_FDCWD, path, K.O_WRONLY | K.O_CLOEXEC, 0],
+      label: "wait for start on the exec fifo",
+    },
+    { call: "write", args: [{ back: 1 }, new TextEncoder().encode("0"), 1], label: "tell start" },
+    { call: "close", args: [created.fifoFd], label: "close the exec fifo" },
+  ];
+}
+
+/** Whether an op sets the parent-death signal or checks the parent (dropped for `created`). */
+function isParentDeathOp(op: Op): boolean {
+  return op.call === "check_parent" ||
+    (op.call === "prctl" && op.args[0] === K.PR_SET_PDEATHSIG);
 }
 
 /** The child's plan, ending in the execve ops of the command. */
@@ -140,6 +228,7 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
       label: "set parent-death signal",
     },
     { call: "wait_sync", args: [], label: "wait for the runtime" },
+    ...joinNamespaceOps(spec),
   ];
   if (input.nullStdin) ops.push(...nullStdinOps());
   input.stdio?.forEach((fd, target) => {
@@ -150,6 +239,12 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
   if (hasNamespace(spec, "user")) ops.push(...becomeNamespaceRootOps());
   if (hasNamespace(spec, "cgroup")) {
     ops.push({ call: "unshare", args: [CLONE.NEWCGROUP], label: "enter a new cgroup namespace" });
+  }
+  for (const [key, value] of Object.entries(spec.linux.sysctl ?? {})) {
+    ops.push(...writeFileOps(`/proc/sys/${key.replaceAll(".", "/")}`, value, `sysctl ${key}`));
+  }
+  if (proc.oomScoreAdj !== undefined) {
+    ops.push(...writeFileOps("/proc/self/oom_score_adj", `${proc.oomScoreAdj}`, "oom_score_adj"));
   }
   ops.push(
     { call: "setsid", args: [], label: "start a new session" },
@@ -168,6 +263,16 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
       masked: input.masked,
       readonlyPaths: spec.linux.readonlyPaths,
     }));
+    const propagation = spec.linux.rootfsPropagation
+      ? parseMountOptions([spec.linux.rootfsPropagation]).propagation
+      : 0;
+    if (propagation) {
+      ops.push({
+        call: "mount",
+        args: [null, "/", null, propagation, null],
+        label: `make / ${spec.linux.rootfsPropagation}`,
+      });
+    }
   }
   // Before rlimits: a low RLIMIT_NOFILE must not refuse the fds it opens.
   ops.push(...workdirOps(proc.cwd));
@@ -186,7 +291,11 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
     // Before a second process (--init's command, an exec) can share the PID
     // namespace: nothing of the runtime's stays open (the pty socket and
     // stdio copies are used above).
-    { call: "close_fds", args: [], label: "close the runtime's files" },
+    {
+      call: "close_fds",
+      args: input.created ? [input.created.fifoFd, input.created.readyFd] : [],
+      label: "close the runtime's files",
+    },
     { call: "reset_signals", args: [], label: "reset signal handlers" },
   );
   if (input.init) {
@@ -210,7 +319,8 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
       tolerate: ["ENOSYS", "EINVAL"],
     },
     ...(input.securityOps ?? []),
+    ...(input.created ? execFifoOps(input.created, proc.args[0]) : []),
     ...execOps(proc.args, proc.env ?? []),
   );
-  return ops;
+  return input.created ? removeOps(ops, isParentDeathOp) : ops;
 }

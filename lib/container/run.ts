@@ -59,6 +59,7 @@ export interface RunOptions {
   hooks?: RunHooks;
 }
 
+/** Checks that the rootfs is a directory (one sentence when not). */
 export function checkRootfs(path: string): void {
   let info: Deno.FileInfo;
   try {
@@ -84,7 +85,12 @@ function hasLimits(spec: Spec): boolean {
  * cgroup (or spec.linux.cgroupsPath). Without root there is none unless the
  * spec asks for limits, which then cannot be applied: a warning, not silence.
  */
-export async function makeCgroup(spec: Spec, id: string, debug: boolean) {
+export async function makeCgroup(
+  spec: Spec,
+  id: string,
+  debug: boolean,
+  place?: { parent?: string; name: string },
+) {
   if (Deno.uid() !== 0) {
     if (hasLimits(spec)) {
       console.error(
@@ -95,7 +101,8 @@ export async function makeCgroup(spec: Spec, id: string, debug: boolean) {
   }
   const { createCgroup } = await import("../cgroups/cgroup.ts");
   const cg = createCgroup(id, spec.linux.resources ?? {}, {
-    parent: spec.linux.cgroupsPath,
+    parent: place ? place.parent : spec.linux.cgroupsPath,
+    name: place?.name,
     warn: (message) => console.error(`minicontainer: warning: ${message}`),
   });
   if (debug) debugLine(`cgroup ${cg.paths.join(" ")}`);

@@ -8,7 +8,6 @@
  * @module
  */
 
-
 /** One logged line. */
 export interface LogEntry {
   log: string;

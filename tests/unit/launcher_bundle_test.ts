@@ -56,7 +56,7 @@ Deno.test("launcher: builds dist/js, runs it, rebuilds it when a source is newer
       main.replace(/VERSION = "[^"]*"/, 'VERSION = "9.9.9-test"'),
     );
     const changed = await launch(dir, "--version");
-    assert.equal(changed.stdout.trim(), "minicontainer 9.9.9-test", changed.stderr);
+    assert.equal(changed.stdout.split("\n")[0], "minicontainer version 9.9.9-test", changed.stderr);
 
     // Where the bundle cannot be built, the source runs.
     Deno.writeTextFileSync(`${dir}/bundle.sh`, "exit 1\n");
@@ -66,7 +66,7 @@ Deno.test("launcher: builds dist/js, runs it, rebuilds it when a source is newer
     );
     const fallback = await launch(dir, "--version");
     assert.equal(fallback.code, 0, fallback.stderr);
-    assert.equal(fallback.stdout.trim(), "minicontainer 9.9.8-test");
+    assert.equal(fallback.stdout.split("\n")[0], "minicontainer version 9.9.8-test");
     assert.equal(fallback.stderr, "");
   } finally {
     Deno.removeSync(dir, { recursive: true });

@@ -1,0 +1,789 @@
+/**
+ * runc's command line, for podman (through conmon) and containerd (through
+ * its runc shim): create, start, state, kill, delete, exec, ps, pause,
+ * resume, update, list, run, features, spec. Flags, JSON and messages are
+ * runc's; a bundle's config.json goes through the same executor as `run`
+ * (lib/oci/bundle.ts → lib/container/plan.ts). Errors are also written to
+ * `--log` (as JSON lines with `--log-format json`), where conmon and the
+ * shim read them.
+ * @module
+ */
+
+import { closeFd, errno, libc, mknod, SysError } from "../../ffi/libc.ts";
+import { encodePlan, removeOps } from "../../ffi/plan.ts";
+import { K } from "../../ffi/syscalls.ts";
+import { trampoline } from "../../ffi/trampoline.ts";
+import { writeFileAtomic } from "../atomic_file.ts";
+import { readPids } from "../cgroups/fs.ts";
+import { removeCgroupDirs } from "../cgroups/remove.ts";
+import { createContainer } from "../container/create.ts";
+import { buildJoinPlan } from "../container/join.ts";
+import { launch } from "../container/launch.ts";
+import { parseSignal } from "../container/lifecycle.ts";
+import { runContainer } from "../container/run.ts";
+import { ContainerError, fromDenoError, usageError } from "../errors.ts";
+import { loadBundle } from "../oci/bundle.ts";
+import { defaultConfig, features } from "../oci/features.ts";
+import { runHooks } from "../oci/hooks.ts";
+import { checkId, freezerFile, type OciRecord, OciStore, startTimeOf } from "../oci/state.ts";
+import { securityOps } from "../security/process_ops.ts";
+import type { Process, Resources, Spec } from "../spec.ts";
+import { isSameProcess } from "../state/liveness.ts";
+import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
+import { globalOptions } from "./global.ts";
+import { print } from "./output.ts";
+
+/** Writes one line to runc's --log, in its format; never fails the command. */
+function log(level: "error" | "warning" | "info", msg: string): void {
+  const path = globalOptions.log;
+  if (!path) return;
+  const time = new Date().toISOString();
+  const line = globalOptions.logFormat === "json"
+    ? JSON.stringify({ level, msg, time })
+    : `time="${time}" level=${level} msg=${JSON.stringify(msg)}`;
+  try {
+    Deno.writeTextFileSync(path, `${line}\n`, { append: true });
+  } catch { /* the log is the caller's; stderr has the message anyway */ }
+}
+
+function warn(message: string): void {
+  console.error(`minicontainer: warning: ${message}`);
+  log("warning", message);
+}
+
+const HELP: FlagDef = { name: "help", short: "h", help: "Show this help" };
+
+function parse(
+  argv: string[],
+  defs: FlagDef[],
+  usage: string,
+): { flags: Record<string, string | string[] | boolean | undefined>; rest: string[] } | null {
+  const all = [...defs, HELP];
+  const parsed = parseArgs(argv, all);
+  if (parsed.flags.help) {
+    print(`Usage: minicontainer ${usage}\n\nOptions:\n${flagHelp(all)}`);
+    return null;
+  }
+  return parsed;
+}
+
+function store(): OciStore {
+  return new OciStore(globalOptions.stateRoot);
+}
+
+function absolute(path: string): string {
+  return path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
+}
+
+/** Writes a pid file as runc does: whole or not at all. */
+function writePidFile(path: string | undefined, pid: number): void {
+  if (!path) return;
+  writeFileAtomic(absolute(path), `${pid}`, "write pid file", { sync: false });
+}
+
+const CREATE_FLAGS: FlagDef[] = [
+  { name: "bundle", short: "b", value: true, meta: "DIR", help: "The bundle (default: .)" },
+  { name: "pid-file", value: true, meta: "FILE", help: "Write the init's pid here" },
+  {
+    name: "console-socket",
+    value: true,
+    meta: "SOCKET",
+    help: "Unix socket that receives the pty master (process.terminal)",
+  },
+  { name: "no-pivot", help: "Accepted for runc's callers; pivot_root is always used" },
+  { name: "no-new-keyring", help: "Accepted for runc's callers; no keyring is made" },
+  { name: "preserve-fds", value: true, meta: "N", help: "Pass N more fds (only 0 supported)" },
+];
+
+/** Creates the container `id` of the bundle; leaves it waiting for `start`. */
+async function doCreate(
+  id: string,
+  flags: Record<string, string | string[] | boolean | undefined>,
+): Promise<OciRecord> {
+  checkId(id);
+  if (flags["preserve-fds"] !== undefined && flags["preserve-fds"] !== "0") {
+    throw usageError("--preserve-fds is not supported");
+  }
+  const bundle = absolute((flags.bundle as string | undefined) ?? ".").replace(/\/+$/, "") || "/";
+  const spec = loadBundle(bundle, warn);
+  const consoleSocket = flags["console-socket"] as string | undefined;
+  if (spec.process.terminal && !consoleSocket) {
+    throw new ContainerError(
+      "create",
+      id,
+      undefined,
+      "cannot allocate tty if runc will detach without setting console socket",
+    );
+  }
+  if (!spec.process.terminal && consoleSocket) {
+    throw new ContainerError(
+      "create",
+      id,
+      undefined,
+      "cannot use console socket if runc will not detach or allocate tty",
+    );
+  }
+  const s = store();
+  s.reserve(id);
+  const rec: OciRecord = {
+    id,
+    pid: 0,
+    bundle,
+    rootfs: spec.root.path,
+    created: new Date().toISOString(),
+    cgroupPaths: [],
+    annotations: spec.annotations,
+    spec,
+  };
+  let consoleFd: number | undefined;
+  try {
+    const fifo = s.fifo(id);
+    mknod(fifo, 0o010000 | 0o622, 0, 0);
+    Deno.chmodSync(fifo, 0o622);
+    s.write(rec);
+    if (consoleSocket) {
+      consoleFd = (await import("../../ffi/unix_socket.ts")).connectUnix(absolute(consoleSocket));
+    }
+    const created = await createContainer(spec, {
+      id,
+      fifoPath: fifo,
+      consoleFd,
+      debug: globalOptions.debug,
+    });
+    rec.pid = created.pid;
+    rec.pidStart = startTimeOf(created.pid);
+    rec.cgroupPaths = created.cgroupPaths;
+    s.write(rec);
+    const state = { ...s.state(rec), status: "created" as const, pid: rec.pid };
+    await runHooks("prestart", spec.hooks?.prestart, state);
+    await runHooks("createRuntime", spec.hooks?.createRuntime, state);
+    writePidFile(flags["pid-file"] as string | undefined, created.pid);
+    return rec;
+  } catch (e) {
+    if (rec.pid) {
+      trampoline().kill(rec.pid, K.SIGKILL);
+      await waitGone(rec, 5000);
+    }
+    removeCgroupDirs(rec.cgroupPaths);
+    s.remove(id);
+    throw e;
+  } finally {
+    if (consoleFd !== undefined) trampoline().close(consoleFd);
+  }
+}
+
+/** Waits until the container's init is gone (a zombie counts as gone). */
+async function waitGone(rec: OciRecord, ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (isSameProcess(rec.pid, rec.pidStart)) {
+    if (Date.now() > until) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return true;
+}
+
+/** Releases a created container's init through its exec fifo. */
+async function doStart(id: string): Promise<void> {
+  const s = store();
+  const rec = s.read(id);
+  const status = s.status(rec);
+  if (status === "stopped") {
+    throw new ContainerError("start", id, undefined, "cannot start a container that has stopped");
+  }
+  if (status !== "created") {
+    throw new ContainerError("start", id, undefined, `cannot start an already ${status} container`);
+  }
+  const fifo = s.fifo(id);
+  // Held open for reading (without blocking), the fifo lets the init's open
+  // for writing return; it writes one byte and executes the command. The
+  // byte stays readable even if the command has exited already.
+  const O_NONBLOCK = 0o4000;
+  const fd = libc().open(new TextEncoder().encode(`${fifo}\0`), O_NONBLOCK | K.O_CLOEXEC);
+  if (fd < 0) throw new SysError(`open exec fifo ${fifo}`, errno());
+  try {
+    const byte = new Uint8Array(1);
+    const got = () => Number(libc().read(fd, byte, 1n)) === 1;
+    for (;;) {
+      if (got()) break;
+      if (!isSameProcess(rec.pid, rec.pidStart)) {
+        if (got()) break;
+        throw new ContainerError(
+          "start",
+          id,
+          undefined,
+          "the container's init exited before start",
+        );
+      }
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  } finally {
+    closeFd(fd);
+  }
+  try {
+    Deno.removeSync(fifo);
+  } catch (e) {
+    throw fromDenoError("remove exec fifo", fifo, e);
+  }
+  try {
+    // The state as of the start, whatever the command has done since.
+    const state = { ...s.state(rec), status: "running" as const, pid: rec.pid };
+    await runHooks("poststart", rec.spec.hooks?.poststart, state);
+  } catch (e) {
+    warn((e as Error).message);
+  }
+}
+
+/** Removes what a stopped container left: cgroups, poststop hooks, state. */
+async function cleanUp(s: OciStore, rec: OciRecord): Promise<void> {
+  removeCgroupDirs(rec.cgroupPaths);
+  try {
+    await runHooks("poststop", rec.spec.hooks?.poststop, s.state(rec));
+  } catch (e) {
+    warn((e as Error).message);
+  }
+  s.remove(rec.id);
+}
+
+function signalAll(rec: OciRecord, signal: number, all: boolean): void {
+  const t = trampoline();
+  const pids = all && rec.cgroupPaths.length
+    ? [...new Set(rec.cgroupPaths.flatMap((p) => readPids(`${p}/cgroup.procs`)))]
+    : [rec.pid];
+  for (const pid of pids) {
+    const err = t.kill(pid, signal);
+    if (err && err !== 3 /* ESRCH: already gone */) throw new ContainerError("kill", `${pid}`, err);
+  }
+}
+
+function thaw(rec: OciRecord): void {
+  const f = freezerFile(rec.cgroupPaths);
+  if (f) Deno.writeTextFileSync(f, f.endsWith("freezer.state") ? "THAWED" : "0");
+}
+
+/** The process of `exec --process FILE` or of `exec ID CMD...` with runc's flags. */
+function execProcess(
+  rec: OciRecord,
+  flags: Record<string, string | string[] | boolean | undefined>,
+  args: string[],
+): Process {
+  const file = flags.process as string | undefined;
+  if (file) {
+    let p: Process;
+    try {
+      p = JSON.parse(Deno.readTextFileSync(absolute(file)));
+    } catch (e) {
+      if (e instanceof SyntaxError) {
+        throw new ContainerError("parse process", file, undefined, e.message);
+      }
+      throw fromDenoError("read process", file, e);
+    }
+    if (!Array.isArray(p.args) || !p.args.length) {
+      throw new ContainerError("process", file, undefined, "args must name a command");
+    }
+    p.user = p.user ?? { uid: 0, gid: 0 };
+    p.cwd = p.cwd || "/";
+    return p;
+  }
+  if (!args.length) throw usageError("exec needs a command (or --process FILE)");
+  const base = rec.spec.process;
+  const [uid, gid] = ((flags.user as string | undefined) ?? "").split(":");
+  return {
+    ...base,
+    args,
+    terminal: flags.tty === true,
+    env: [...(base.env ?? []), ...((flags.env as string[] | undefined) ?? [])],
+    cwd: (flags.cwd as string | undefined) ?? base.cwd,
+    user: flags.user === undefined
+      ? base.user
+      : { uid: Number(uid), gid: gid === undefined ? 0 : Number(gid) },
+  };
+}
+
+const EXEC_FLAGS: FlagDef[] = [
+  { name: "process", short: "p", value: true, meta: "FILE", help: "process.json to run" },
+  { name: "pid-file", value: true, meta: "FILE", help: "Write the process's pid here" },
+  { name: "console-socket", value: true, meta: "SOCKET", help: "Receives the pty master" },
+  { name: "detach", short: "d", help: "Return once the process runs" },
+  { name: "tty", short: "t", help: "A pty for the process" },
+  { name: "cwd", value: true, meta: "DIR", help: "Working directory" },
+  { name: "env", short: "e", value: true, repeat: true, meta: "K=V", help: "Set a variable" },
+  { name: "user", short: "u", value: true, meta: "UID[:GID]", help: "Run as this user" },
+  { name: "preserve-fds", value: true, meta: "N", help: "Pass N more fds (only 0 supported)" },
+];
+
+async function doExec(
+  id: string,
+  flags: Record<string, string | string[] | boolean | undefined>,
+  args: string[],
+): Promise<number> {
+  const s = store();
+  const rec = s.read(id);
+  const status = s.status(rec);
+  if (status !== "running" && status !== "created") {
+    throw new ContainerError("exec", id, undefined, `cannot exec in a ${status} container`);
+  }
+  const proc = execProcess(rec, flags, args);
+  const spec: Spec = { ...rec.spec, process: proc };
+  const consoleSocket = flags["console-socket"] as string | undefined;
+  if (proc.terminal && flags.detach && !consoleSocket) {
+    throw usageError("cannot allocate tty if runc will detach without setting console socket");
+  }
+  const namespaces = rec.spec.linux.namespaces.map((n) => n.type);
+  const security = securityOps(spec);
+  const joinCgroup = async (child: number) => {
+    if (Deno.uid() === 0 && rec.cgroupPaths.length) {
+      (await import("../cgroups/join.ts")).joinCgroupsOf(rec.pid, child);
+    }
+  };
+  if (!flags.detach) {
+    return await launch({
+      plan: (terminal) =>
+        buildJoinPlan({
+          pid: rec.pid,
+          namespaces,
+          args: proc.args,
+          env: proc.env ?? [],
+          cwd: proc.cwd,
+          terminal,
+          securityOps: security,
+        }),
+      cloneFlags: 0,
+      command: proc.args[0],
+      terminal: proc.terminal,
+      interactive: true,
+      hooks: {
+        beforeRelease: joinCgroup,
+        started: (pid) => writePidFile(flags["pid-file"] as string | undefined, pid),
+      },
+    });
+  }
+  // Detached: the caller's subreaper adopts the process, so no parent-death
+  // signal; this process returns once the command was executed.
+  const consoleFd = consoleSocket
+    ? (await import("../../ffi/unix_socket.ts")).connectUnix(absolute(consoleSocket))
+    : undefined;
+  const size = proc.consoleSize;
+  const plan = removeOps(
+    buildJoinPlan({
+      pid: rec.pid,
+      namespaces,
+      args: proc.args,
+      env: proc.env ?? [],
+      cwd: proc.cwd,
+      terminal: proc.terminal && consoleFd !== undefined
+        ? { socketFd: consoleFd, size: { rows: size?.height || 24, cols: size?.width || 80 } }
+        : undefined,
+      securityOps: security,
+    }),
+    (op) =>
+      op.call === "check_parent" || (op.call === "prctl" && op.args[0] === K.PR_SET_PDEATHSIG),
+  );
+  const t = trampoline();
+  const { pid, errorFd, syncFd } = t.spawn(0, encodePlan(plan), -1);
+  if (consoleFd !== undefined) t.close(consoleFd);
+  try {
+    await joinCgroup(pid);
+  } catch (e) {
+    t.close(syncFd);
+    t.kill(pid, K.SIGKILL);
+    await t.wait(pid).catch(() => {});
+    throw e;
+  }
+  t.release(syncFd);
+  const record = await t.readFull(errorFd, 8);
+  t.close(errorFd);
+  if (record.length === 8) {
+    await t.wait(pid).catch(() => {});
+    const view = new DataView(record.buffer, record.byteOffset, 8);
+    const op = plan[view.getInt32(0, true)];
+    const err = view.getInt32(4, true);
+    if (op?.exec) throw (await import("../container/exec.ts")).execError(proc.args[0], err);
+    throw new ContainerError(op?.label ?? "exec", undefined, err);
+  }
+  writePidFile(flags["pid-file"] as string | undefined, pid);
+  return 0;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((v, c) => v.padEnd(widths[c])).join("   ").trimEnd()).join("\n");
+}
+
+async function runcRun(
+  id: string,
+  flags: Record<string, string | string[] | boolean | undefined>,
+): Promise<number> {
+  if (flags.detach) {
+    await doCreate(id, flags);
+    await doStart(id);
+    return 0;
+  }
+  // Foreground: this process is the container's parent and waits, as runc's run.
+  checkId(id);
+  const bundle = absolute((flags.bundle as string | undefined) ?? ".").replace(/\/+$/, "") || "/";
+  const spec = loadBundle(bundle, warn);
+  const s = store();
+  s.reserve(id);
+  const rec: OciRecord = {
+    id,
+    pid: 0,
+    bundle,
+    rootfs: spec.root.path,
+    created: new Date().toISOString(),
+    cgroupPaths: [],
+    annotations: spec.annotations,
+    spec,
+  };
+  try {
+    s.write(rec);
+    return await runContainer(spec, {
+      id,
+      interactive: true,
+      stateRoot: globalOptions.stateRoot,
+      onCgroup: (paths) => {
+        rec.cgroupPaths = [...paths];
+      },
+      hooks: {
+        started: async (pid) => {
+          rec.pid = pid;
+          rec.pidStart = startTimeOf(pid);
+          s.write(rec);
+          writePidFile(flags["pid-file"] as string | undefined, pid);
+          await runHooks("poststart", spec.hooks?.poststart, s.state(rec)).catch((e) =>
+            warn((e as Error).message)
+          );
+        },
+      },
+    });
+  } finally {
+    if (!flags.keep) await cleanUp(s, rec);
+  }
+}
+
+/** Writes `resources` into the container's existing cgroup. */
+async function applyResources(rec: OciRecord, r: Resources): Promise<void> {
+  const { validateResources, applyWrites } = await import("../cgroups/common.ts");
+  validateResources(r);
+  if (!rec.cgroupPaths.length) throw new ContainerError("update", rec.id, undefined, "no cgroup");
+  const isV2 = (p: string) => {
+    try {
+      return Deno.statSync(`${p}/cgroup.controllers`).isFile;
+    } catch {
+      return false;
+    }
+  };
+  const v2Path = rec.cgroupPaths.find(isV2);
+  const v1Paths = rec.cgroupPaths.filter((p) => !isV2(p));
+  if (v1Paths.length) {
+    const { v1Writes } = await import("../cgroups/v1.ts");
+    applyWrites(
+      v1Writes(r),
+      (c) =>
+        c === undefined ? v1Paths[0] : v1Paths.find((p) => p.split("/")[4]?.split(",").includes(c)),
+      warn,
+    );
+  } else if (v2Path) {
+    const { v2Writes } = await import("../cgroups/v2.ts");
+    applyWrites(v2Writes(r), () => v2Path, warn);
+  }
+  rec.spec.linux.resources = { ...rec.spec.linux.resources, ...r };
+}
+
+const UPDATE_FLAGS: FlagDef[] = [
+  {
+    name: "resources",
+    short: "r",
+    value: true,
+    meta: "FILE",
+    help: "Resources JSON (- for stdin)",
+  },
+  { name: "memory", value: true, meta: "BYTES", help: "Memory limit" },
+  { name: "memory-swap", value: true, meta: "BYTES", help: "Memory plus swap limit" },
+  { name: "memory-reservation", value: true, meta: "BYTES", help: "Soft memory limit" },
+  { name: "pids-limit", value: true, meta: "N", help: "Most processes at once" },
+  { name: "cpu-shares", value: true, meta: "N", help: "CPU weight" },
+  { name: "cpu-quota", value: true, meta: "USEC", help: "CFS quota" },
+  { name: "cpu-period", value: true, meta: "USEC", help: "CFS period" },
+  { name: "cpuset-cpus", value: true, meta: "LIST", help: "CPUs" },
+  { name: "cpuset-mems", value: true, meta: "LIST", help: "Memory nodes" },
+];
+
+function num(flags: Record<string, unknown>, name: string): number | undefined {
+  const v = flags[name] as string | undefined;
+  if (v === undefined) return undefined;
+  if (!/^-?\d+$/.test(v)) throw usageError(`--${name} takes an integer, not "${v}"`);
+  return Number(v);
+}
+
+async function readResources(
+  flags: Record<string, string | string[] | boolean | undefined>,
+): Promise<Resources> {
+  const file = flags.resources as string | undefined;
+  let r: Resources = {};
+  if (file) {
+    const text = file === "-"
+      ? new TextDecoder().decode(await new Response(Deno.stdin.readable).arrayBuffer())
+      : (() => {
+        try {
+          return Deno.readTextFileSync(absolute(file));
+        } catch (e) {
+          throw fromDenoError("read resources", file, e);
+        }
+      })();
+    try {
+      r = JSON.parse(text);
+    } catch (e) {
+      throw new ContainerError("parse resources", file, undefined, (e as Error).message);
+    }
+  }
+  const memory = {
+    limit: num(flags, "memory"),
+    swap: num(flags, "memory-swap"),
+    reservation: num(flags, "memory-reservation"),
+  };
+  if (Object.values(memory).some((v) => v !== undefined)) r.memory = { ...r.memory, ...memory };
+  const pids = num(flags, "pids-limit");
+  if (pids !== undefined) r.pids = { limit: pids };
+  const cpu = {
+    shares: num(flags, "cpu-shares"),
+    quota: num(flags, "cpu-quota"),
+    period: num(flags, "cpu-period"),
+    cpus: flags["cpuset-cpus"] as string | undefined,
+    mems: flags["cpuset-mems"] as string | undefined,
+  };
+  if (Object.values(cpu).some((v) => v !== undefined)) r.cpu = { ...r.cpu, ...cpu };
+  for (const k of Object.keys(r) as (keyof Resources)[]) {
+    if (r[k] === null) delete r[k];
+  }
+  for (const part of [r.memory, r.cpu] as Record<string, unknown>[]) {
+    for (const k of Object.keys(part ?? {})) if (part[k] === undefined) delete part[k];
+  }
+  delete r.devices; // runc's update leaves device rules alone too
+  return r;
+}
+
+function needId(rest: string[], command: string): string {
+  if (rest.length < 1) throw usageError(`${command} needs a container id`);
+  return checkId(rest[0]);
+}
+
+async function dispatch(name: string, argv: string[]): Promise<number> {
+  const s = store();
+  switch (name) {
+    case "create": {
+      const p = parse(argv, CREATE_FLAGS, "create [OPTIONS] ID");
+      if (!p) return 0;
+      await doCreate(needId(p.rest, "create"), p.flags);
+      return 0;
+    }
+    case "run": {
+      const p = parse(argv, [
+        ...CREATE_FLAGS,
+        { name: "detach", short: "d", help: "Return once the container runs" },
+        { name: "keep", help: "Keep the container's state after it exits" },
+      ], "run [OPTIONS] ID");
+      if (!p) return 0;
+      return await runcRun(needId(p.rest, "run"), p.flags);
+    }
+    case "start": {
+      const p = parse(argv, [], "start ID");
+      if (!p) return 0;
+      await doStart(needId(p.rest, "start"));
+      return 0;
+    }
+    case "state": {
+      const p = parse(argv, [], "state ID");
+      if (!p) return 0;
+      print(JSON.stringify(s.state(s.read(needId(p.rest, "state"))), null, 2));
+      return 0;
+    }
+    case "kill": {
+      const p = parse(
+        argv,
+        [{ name: "all", short: "a", help: "Signal every process of the container" }],
+        "kill [--all] ID [SIGNAL]",
+      );
+      if (!p) return 0;
+      const id = needId(p.rest, "kill");
+      const rec = s.read(id);
+      const signal = parseSignal(p.rest[1] ?? "SIGTERM");
+      const status = s.status(rec);
+      if (status === "stopped" || status === "creating") {
+        throw new ContainerError("kill", id, undefined, "container not running");
+      }
+      signalAll(rec, signal, p.flags.all === true);
+      return 0;
+    }
+    case "delete": {
+      const p = parse(
+        argv,
+        [{ name: "force", short: "f", help: "Kill a running container first" }],
+        "delete [--force] ID",
+      );
+      if (!p) return 0;
+      const id = needId(p.rest, "delete");
+      if (!s.has(id)) {
+        // What an interrupted create left (no state.json) goes too, as in runc.
+        s.remove(id);
+        if (p.flags.force) return 0;
+        throw new ContainerError("delete", id, undefined, "container does not exist");
+      }
+      const rec = s.read(id);
+      const status = s.status(rec);
+      if (status !== "stopped") {
+        if ((status === "running" || status === "paused") && !p.flags.force) {
+          throw new ContainerError(
+            "delete",
+            id,
+            undefined,
+            `cannot delete container ${id} that is not stopped: ${status}`,
+          );
+        }
+        if (rec.pid) {
+          signalAll(rec, K.SIGKILL, true);
+          if (status === "paused") thaw(rec);
+          if (!await waitGone(rec, 10000)) {
+            throw new ContainerError("delete", id, undefined, "the container's init did not die");
+          }
+        }
+      }
+      await cleanUp(s, rec);
+      return 0;
+    }
+    case "pause":
+    case "resume": {
+      const p = parse(argv, [], `${name} ID`);
+      if (!p) return 0;
+      const id = needId(p.rest, name);
+      const rec = s.read(id);
+      const status = s.status(rec);
+      const want = name === "pause" ? "running" : "paused";
+      if (status !== want && !(name === "pause" && status === "created")) {
+        throw new ContainerError(name, id, undefined, `container not ${want}`);
+      }
+      const f = freezerFile(rec.cgroupPaths);
+      if (!f) {
+        throw new ContainerError(name, id, undefined, "the container's cgroup has no freezer");
+      }
+      const v1 = f.endsWith("freezer.state");
+      const value = name === "pause" ? (v1 ? "FROZEN" : "1") : (v1 ? "THAWED" : "0");
+      try {
+        Deno.writeTextFileSync(f, value);
+      } catch (e) {
+        throw fromDenoError(name, f, e);
+      }
+      return 0;
+    }
+    case "ps": {
+      const p = parse(argv, [
+        { name: "format", short: "f", value: true, meta: "table|json", help: "Output format" },
+      ], "ps [--format table|json] ID [PS_ARGS...]");
+      if (!p) return 0;
+      const rec = s.read(needId(p.rest, "ps"));
+      const pids = [...new Set(rec.cgroupPaths.flatMap((c) => readPids(`${c}/cgroup.procs`)))]
+        .sort((a, b) => a - b);
+      if (!rec.cgroupPaths.length && s.status(rec) !== "stopped") pids.push(rec.pid);
+      const format = (p.flags.format as string | undefined) ?? "table";
+      if (format === "json") {
+        print(JSON.stringify(pids));
+        return 0;
+      }
+      if (format !== "table") throw usageError(`invalid format option: ${format}`);
+      const out = await new Deno.Command("ps", {
+        args: p.rest.length > 1 ? p.rest.slice(1) : ["-ef"],
+        stdout: "piped",
+      }).output();
+      const lines = new TextDecoder().decode(out.stdout).split("\n");
+      const pidCol = lines[0].trim().split(/\s+/).indexOf("PID");
+      print(lines[0]);
+      for (const line of lines.slice(1)) {
+        if (pids.includes(Number(line.trim().split(/\s+/)[pidCol]))) print(line);
+      }
+      return 0;
+    }
+    case "list": {
+      const p = parse(argv, [
+        { name: "format", short: "f", value: true, meta: "table|json", help: "Output format" },
+        { name: "quiet", short: "q", help: "Only ids" },
+      ], "list [--format table|json] [-q]");
+      if (!p) return 0;
+      const states = s.ids().filter((id) => s.has(id)).map((id) => s.state(s.read(id)));
+      if (p.flags.quiet) {
+        for (const st of states) print(st.id);
+      } else if (p.flags.format === "json") {
+        print(JSON.stringify(states));
+      } else {
+        print(table([
+          ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"],
+          ...states.map((
+            st,
+          ) => [st.id, `${st.pid}`, st.status, st.bundle, st.created, st.owner || "root"]),
+        ]));
+      }
+      return 0;
+    }
+    case "exec": {
+      const p = parse(argv, EXEC_FLAGS, "exec [OPTIONS] ID [CMD ARG...]");
+      if (!p) return 0;
+      if (p.flags["preserve-fds"] !== undefined && p.flags["preserve-fds"] !== "0") {
+        throw usageError("--preserve-fds is not supported");
+      }
+      return await doExec(needId(p.rest, "exec"), p.flags, p.rest.slice(1));
+    }
+    case "update": {
+      const p = parse(argv, UPDATE_FLAGS, "update [OPTIONS] ID");
+      if (!p) return 0;
+      const rec = s.read(needId(p.rest, "update"));
+      await applyResources(rec, await readResources(p.flags));
+      s.write(rec);
+      return 0;
+    }
+    case "features": {
+      const p = parse(argv, [], "features");
+      if (!p) return 0;
+      print(JSON.stringify(features(), null, 2));
+      return 0;
+    }
+    case "spec": {
+      const p = parse(argv, [
+        {
+          name: "bundle",
+          short: "b",
+          value: true,
+          meta: "DIR",
+          help: "Where to write config.json",
+        },
+        { name: "rootless", help: "Accepted; the file is the same" },
+      ], "spec [--bundle DIR]");
+      if (!p) return 0;
+      const path = `${absolute((p.flags.bundle as string | undefined) ?? ".")}/config.json`;
+      try {
+        Deno.writeTextFileSync(path, `${JSON.stringify(defaultConfig(), null, 2)}\n`, {
+          createNew: true,
+        });
+      } catch (e) {
+        if (e instanceof Deno.errors.AlreadyExists) {
+          throw new ContainerError(
+            "spec",
+            path,
+            undefined,
+            "File config.json exists. Remove it first",
+          );
+        }
+        throw fromDenoError("write", path, e);
+      }
+      return 0;
+    }
+  }
+  throw usageError(`unknown command ${name}`);
+}
+
+/** Runs runc's command `name`; errors also go to --log. */
+export async function main(name: string, argv: string[]): Promise<number> {
+  try {
+    return await dispatch(name, argv);
+  } catch (e) {
+    log("error", (e as Error).message);
+    throw e;
+  }
+}

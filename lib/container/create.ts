@@ -1,0 +1,149 @@
+/**
+ * An OCI `create`: the container is set up to the last step before its
+ * command and left blocked on its exec fifo (see ChildPlanInput.created);
+ * this process returns once it is, and exits. The container then belongs to
+ * the caller's subreaper (conmon, containerd's shim), as with runc; its
+ * cgroup stays until `delete`.
+ * @module
+ */
+
+import { pipe, readSome } from "../../ffi/io.ts";
+import { closeFd, errno, libc, SysError } from "../../ffi/libc.ts";
+import { encodePlan } from "../../ffi/plan.ts";
+import { K } from "../../ffi/syscalls.ts";
+import { trampoline } from "../../ffi/trampoline.ts";
+import { ContainerError } from "../errors.ts";
+import { classifyMaskedPaths } from "../mounts/masks.ts";
+import { checkDevices, prepareMounts } from "../mounts/prepare.ts";
+import { securityOps } from "../security/process_ops.ts";
+import type { Spec } from "../spec.ts";
+import { writeMappings } from "../userns/mappings.ts";
+import { execError } from "./exec.ts";
+import { buildChildPlan, cloneFlags } from "./plan.ts";
+import { checkRootfs, makeCgroup } from "./run.ts";
+
+/** How to create. */
+export interface CreateOptions {
+  id: string;
+  /** The exec fifo, made by the caller. */
+  fifoPath: string;
+  /** A connected unix socket to send the pty master on (spec.process.terminal). */
+  consoleFd?: number;
+  debug?: boolean;
+}
+
+/** What was created. */
+export interface Created {
+  /** The container's init, as the host sees it. */
+  pid: number;
+  /** Its cgroup directories, removed at delete. */
+  cgroupPaths: string[];
+}
+
+function openPath(path: string): number {
+  const fd = libc().open(
+    new TextEncoder().encode(`${path}\0`),
+    K.O_PATH | K.O_CLOEXEC,
+  );
+  if (fd < 0) throw new SysError(`open ${path}`, errno());
+  return fd;
+}
+
+/**
+ * Where an OCI container's cgroup goes: cgroupsPath names the cgroup itself
+ * (runc's reading), "/a/b/c" or "a/b" (below the runtime's own), or
+ * systemd's "slice:prefix:name" (made `/slice/prefix-name.scope` directly
+ * on the file system: no systemd unit is asked for). Without it,
+ * `minicontainer-<id>` below the runtime's own cgroup.
+ */
+export function cgroupPlace(
+  cgroupsPath: string | undefined,
+  id: string,
+): { parent?: string; name: string } | undefined {
+  if (!cgroupsPath) return undefined;
+  const systemd = /^([^:/]*):([^:/]*):([^:/]+)$/.exec(cgroupsPath);
+  if (systemd) {
+    const slice = systemd[1] || "system.slice";
+    const name = systemd[2] ? `${systemd[2]}-${systemd[3]}.scope` : `${systemd[3]}.scope`;
+    return { parent: `/${slice}`, name };
+  }
+  const parts = cgroupsPath.split("/").filter((p) => p !== "");
+  const name = parts.pop();
+  if (!name) return { name: `minicontainer-${id}` };
+  const parent = (cgroupsPath.startsWith("/") ? "/" : "") + parts.join("/");
+  return { parent, name };
+}
+
+/** Creates the container of `spec`; resolves once its init waits on the exec fifo. */
+export async function createContainer(spec: Spec, opts: CreateOptions): Promise<Created> {
+  checkRootfs(spec.root.path);
+  const mounts = prepareMounts(spec.mounts);
+  checkDevices(spec.linux.devices ?? []);
+  const debug = opts.debug ?? false;
+  const userns = spec.linux.namespaces.some((n) => n.type === "user" && !n.path);
+  const cg = await makeCgroup(spec, opts.id, debug, cgroupPlace(spec.linux.cgroupsPath, opts.id));
+  const t = trampoline();
+  let pid = -1;
+  let done = false;
+  const fifoFd = openPath(opts.fifoPath);
+  const [readyR, readyW] = pipe();
+  let errorFd = -1;
+  try {
+    const size = spec.process.consoleSize;
+    const plan = buildChildPlan({
+      spec,
+      mounts,
+      init: false,
+      masked: classifyMaskedPaths(spec.linux.maskedPaths ?? []),
+      securityOps: securityOps(spec),
+      terminal: opts.consoleFd === undefined ? undefined : {
+        socketFd: opts.consoleFd,
+        size: { rows: size?.height || 24, cols: size?.width || 80 },
+      },
+      created: { fifoFd, readyFd: readyW },
+    });
+    let syncFd: number;
+    ({ pid, errorFd, syncFd } = t.spawn(cloneFlags(spec), encodePlan(plan, debug), debug ? 2 : -1));
+    closeFd(readyW);
+    try {
+      if (userns) {
+        await writeMappings(pid, {
+          uidMappings: spec.linux.uidMappings ?? [],
+          gidMappings: spec.linux.gidMappings ?? [],
+        });
+      }
+      cg?.addProcess(pid);
+    } catch (e) {
+      t.close(syncFd);
+      throw e;
+    }
+    t.release(syncFd);
+    const ready = await readSome(readyR, new Uint8Array(1));
+    if (ready !== 1) {
+      const record = await t.readFull(errorFd, 8);
+      await t.wait(pid).catch(() => {});
+      pid = -1;
+      if (record.length !== 8) {
+        throw new ContainerError("create", opts.id, undefined, "the container's init died");
+      }
+      const view = new DataView(record.buffer, record.byteOffset, 8);
+      const op = plan[view.getInt32(0, true)];
+      const err = view.getInt32(4, true);
+      if (op?.exec) throw execError(spec.process.args[0], err);
+      throw new ContainerError(op?.label ?? "create", undefined, err);
+    }
+    done = true;
+    return { pid, cgroupPaths: [...(cg?.paths ?? [])] };
+  } finally {
+    if (!done) {
+      if (pid > 0) {
+        t.kill(pid, K.SIGKILL);
+        await t.wait(pid).catch(() => {});
+      }
+      cg?.destroy();
+    }
+    closeFd(fifoFd);
+    closeFd(readyR);
+    if (errorFd >= 0) t.close(errorFd);
+  }
+}

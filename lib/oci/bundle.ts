@@ -1,0 +1,323 @@
+/**
+ * An OCI bundle's config.json made into the spec the one executor runs:
+ * checked field by field (a wrong type or an unknown value is one sentence
+ * naming the field), paths made absolute against the bundle, runc's
+ * defaults added (its default device nodes and rules), and every field this
+ * runtime cannot honour either refused or warned about by name.
+ * @module
+ */
+
+import { defaultDeviceRules, defaultDevices } from "../container/default_spec.ts";
+import { ContainerError, fromDenoError } from "../errors.ts";
+import { checkSeccompProfile } from "../security/seccomp_profile.ts";
+import type { Mount, Namespace, Spec } from "../spec.ts";
+
+const NAMESPACE_TYPES: readonly Namespace["type"][] = [
+  "pid",
+  "network",
+  "mount",
+  "ipc",
+  "uts",
+  "user",
+  "cgroup",
+  "time",
+];
+
+/** Mount options podman and others pass that are the runtime's to act on, not mount(2)'s. */
+const RUNTIME_MOUNT_OPTIONS = new Set(["tmpcopyup", "notmpcopyup", "copy", "nocopy", "z", "Z"]);
+
+/** Sysctl prefixes that live in a namespace, with the namespace (runc's list). */
+const NAMESPACED_SYSCTLS: readonly [RegExp, Namespace["type"]][] = [
+  [/^net\./, "network"],
+  [/^kernel\.(shm|msg|sem$)/, "ipc"],
+  [/^fs\.mqueue\./, "ipc"],
+  [/^kernel\.(hostname|domainname)$/, "uts"],
+];
+
+function bad(field: string, detail: string): ContainerError {
+  return new ContainerError("config.json", undefined, undefined, `${field}: ${detail}`);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function stringList(v: unknown, field: string): string[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v) || v.some((s) => typeof s !== "string")) {
+    throw bad(field, "must be a list of strings");
+  }
+  return v as string[];
+}
+
+function uint(v: unknown, field: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || v > 0xffffffff) {
+    throw bad(field, `${JSON.stringify(v)} is not an unsigned 32-bit integer`);
+  }
+  return v;
+}
+
+/** Reads BUNDLE/config.json; throws one sentence for a missing bundle or bad JSON. */
+export function readConfig(bundle: string): unknown {
+  try {
+    if (!Deno.statSync(bundle).isDirectory) {
+      throw new ContainerError("bundle", bundle, 20 /* ENOTDIR */);
+    }
+  } catch (e) {
+    throw fromDenoError("bundle", bundle, e);
+  }
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(`${bundle}/config.json`);
+  } catch (e) {
+    throw fromDenoError("read config.json in bundle", bundle, e);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ContainerError(
+      "parse config.json in bundle",
+      bundle,
+      undefined,
+      (e as Error).message,
+    );
+  }
+}
+
+/** Where an absolute-or-bundle-relative path points. */
+function inBundle(bundle: string, path: string): string {
+  return path.startsWith("/") ? path : `${bundle.replace(/\/+$/, "")}/${path}`;
+}
+
+/**
+ * The spec of bundle `bundle`, ready for the executor. `warn` receives one
+ * sentence per field that is accepted but not applied.
+ */
+export function loadBundle(
+  bundle: string,
+  warn: (message: string) => void,
+): Spec {
+  const raw = readConfig(bundle);
+  if (!isObject(raw)) throw bad("config.json", "is not a JSON object");
+  if (typeof raw.ociVersion !== "string") throw bad("ociVersion", "missing or not a string");
+  if (!/^1\./.test(raw.ociVersion)) {
+    throw bad("ociVersion", `${raw.ociVersion} is not a 1.x version of the runtime spec`);
+  }
+  if (!isObject(raw.root) || typeof raw.root.path !== "string" || raw.root.path === "") {
+    throw bad("root.path", "missing or not a string");
+  }
+  if (!isObject(raw.process)) throw bad("process", "missing (create needs one)");
+  const spec = structuredClone(raw) as unknown as Spec;
+  const p = spec.process;
+  const args = stringList(p.args, "process.args");
+  if (!args?.length) throw bad("process.args", "must name a command");
+  stringList(p.env, "process.env");
+  if (typeof p.cwd !== "string" || !p.cwd.startsWith("/")) {
+    throw bad("process.cwd", `${JSON.stringify(p.cwd)} is not an absolute path`);
+  }
+  if (!isObject(p.user)) p.user = { uid: 0, gid: 0 };
+  p.user.uid = uint(p.user.uid, "process.user.uid") ?? 0;
+  p.user.gid = uint(p.user.gid, "process.user.gid") ?? 0;
+  (p.user.additionalGids ?? []).forEach((g, i) => uint(g, `process.user.additionalGids[${i}]`));
+  if (p.user.umask !== undefined) uint(p.user.umask, "process.user.umask");
+  for (const r of p.rlimits ?? []) {
+    if (!/^RLIMIT_[A-Z]+$/.test(r.type)) throw bad("process.rlimits", `unknown type ${r.type}`);
+  }
+  const raw_ = raw.process as Record<string, unknown>;
+  for (const field of ["apparmorProfile", "selinuxLabel"]) {
+    if (raw_[field]) warn(`process.${field} is not applied: this runtime has no LSM support`);
+  }
+  if (raw_.ioPriority) warn("process.ioPriority is not applied");
+  if (raw_.scheduler) warn("process.scheduler is not applied");
+
+  spec.root = {
+    path: inBundle(bundle, spec.root.path),
+    readonly: spec.root.readonly ?? false,
+  };
+  if (!isObject(spec.linux)) spec.linux = { namespaces: [] };
+  const cgroupns = (spec.linux.namespaces ?? []).some((n) => n.type === "cgroup");
+  spec.mounts = (spec.mounts ?? []).flatMap((m, i) => mountOf(m, i, bundle, cgroupns, warn));
+  const l = spec.linux;
+  l.namespaces = l.namespaces ?? [];
+  const seen = new Set<string>();
+  for (const ns of l.namespaces) {
+    if (!NAMESPACE_TYPES.includes(ns.type)) {
+      throw bad("linux.namespaces", `unknown namespace type ${JSON.stringify(ns.type)}`);
+    }
+    if (seen.has(ns.type)) throw bad("linux.namespaces", `${ns.type} is listed twice`);
+    seen.add(ns.type);
+    if (ns.path && ["pid", "user", "mount"].includes(ns.type)) {
+      throw bad(
+        "linux.namespaces",
+        `joining an existing ${ns.type} namespace (${ns.path}) is not supported by this runtime`,
+      );
+    }
+    if (ns.path) {
+      try {
+        Deno.statSync(ns.path);
+      } catch (e) {
+        throw fromDenoError(`linux.namespaces: ${ns.type} namespace`, ns.path, e);
+      }
+    }
+  }
+  for (const key of Object.keys(l.sysctl ?? {})) {
+    const ns = NAMESPACED_SYSCTLS.find(([re]) => re.test(key))?.[1];
+    if (!ns) throw bad("linux.sysctl", `${key} is not namespaced: it would change the host`);
+    if (!l.namespaces.some((n) => n.type === ns)) {
+      throw bad("linux.sysctl", `${key} needs the container's own ${ns} namespace`);
+    }
+  }
+  if (l.seccomp) {
+    const raw = l.seccomp as unknown as Record<string, unknown>;
+    if (raw.listenerPath) throw bad("linux.seccomp.listenerPath", "is not supported");
+    l.seccomp = checkSeccompProfile(raw, "config.json linux.seccomp");
+  }
+  // runc makes its default nodes and allows them whatever the config says.
+  const listed = new Set((l.devices ?? []).map((d) => d.path));
+  l.devices = [...(l.devices ?? []), ...defaultDevices().filter((d) => !listed.has(d.path))];
+  l.resources = l.resources ?? {};
+  for (const field of unappliedResources(l.resources as unknown as Record<string, unknown>)) {
+    warn(`linux.resources.${field} is not applied by this runtime`);
+  }
+  l.resources.devices = [...(l.resources.devices ?? []), ...defaultDeviceRules().slice(1)];
+  const rawLinux = raw.linux as Record<string, unknown> | undefined;
+  for (const field of ["intelRdt", "personality", "mountLabel", "memoryPolicy"]) {
+    if (rawLinux?.[field]) warn(`linux.${field} is not applied`);
+  }
+  const hooks = spec.hooks ?? {};
+  for (const stage of ["createContainer", "startContainer"] as const) {
+    if (hooks[stage]?.length) {
+      throw bad(
+        `hooks.${stage}`,
+        "hooks run in the container's namespaces are not supported by this runtime",
+      );
+    }
+  }
+  return spec;
+}
+
+function mountOf(
+  m: Mount,
+  i: number,
+  bundle: string,
+  cgroupns: boolean,
+  warn: (s: string) => void,
+): Mount[] {
+  const field = `mounts[${i}]`;
+  if (!isObject(m) || typeof m.destination !== "string") {
+    throw bad(field, "needs a destination");
+  }
+  const options = (stringList(m.options, `${field}.options`) ?? []).filter((o) => {
+    if (!RUNTIME_MOUNT_OPTIONS.has(o)) return true;
+    if (o === "tmpcopyup") warn(`${m.destination}: option tmpcopyup is not applied`);
+    return false;
+  });
+  const bind = options.includes("bind") || options.includes("rbind");
+  if (m.type === "bind" && !bind) options.push("rbind");
+  if (m.type === "cgroup") return cgroupMounts(m, options, cgroupns, warn);
+  const source = m.source && (bind || m.type === "bind") ? inBundle(bundle, m.source) : m.source;
+  return [{ ...m, source, options }];
+}
+
+/** Superblock options of a cgroup v1 mount that are not controllers. */
+const NOT_CONTROLLERS = new Set(["rw", "ro", "relatime", "noatime", "nosuid", "nodev", "noexec"]);
+
+/**
+ * A `cgroup` mount as runc makes it: on v2 one cgroup2 mount; on v1 and
+ * hybrid hosts a tmpfs with one cgroup mount per host hierarchy (same
+ * controllers, so the kernel reuses it; the child is in its cgroup
+ * namespace by then, so each shows the container's cgroup as its root)
+ * and, on a hybrid host, the cgroup2 one at `unified`.
+ */
+function cgroupMounts(
+  m: Mount,
+  options: string[],
+  cgroupns: boolean,
+  warn: (s: string) => void,
+): Mount[] {
+  let info: string;
+  try {
+    info = Deno.readTextFileSync("/proc/self/mountinfo");
+  } catch {
+    warn(`${m.destination}: cannot read /proc/self/mountinfo; no cgroup mount there`);
+    return [];
+  }
+  const hierarchies: { dir: string; type: string; controllers: string[] }[] = [];
+  for (const line of info.split("\n")) {
+    const [left, right] = line.split(" - ");
+    if (!right) continue;
+    const mountPoint = left.split(" ")[4];
+    const [type, , superOptions] = right.split(" ");
+    if (!mountPoint?.startsWith("/sys/fs/cgroup")) continue;
+    if (type !== "cgroup" && type !== "cgroup2") continue;
+    if (mountPoint === "/sys/fs/cgroup") {
+      return [{ ...m, type: "cgroup2", source: "cgroup", options }];
+    }
+    hierarchies.push({
+      dir: mountPoint.slice("/sys/fs/cgroup/".length),
+      type,
+      controllers: superOptions.split(",").filter((o) => !NOT_CONTROLLERS.has(o)),
+    });
+  }
+  // The tmpfs itself stays writable (runc remounts it read-only; this
+  // runtime's mount steps have no remount): it holds only mount points.
+  const flags = options.filter((o) => !["bind", "rbind"].includes(o));
+  const tmpfs = {
+    destination: m.destination,
+    type: "tmpfs",
+    source: "tmpfs",
+    options: ["nosuid", "nodev", "noexec", "mode=755"],
+  };
+  if (!cgroupns) {
+    // Without a cgroup namespace each hierarchy would show the host's whole
+    // tree; runc binds the container's own cgroup there instead, which this
+    // runtime does not (yet): an empty tmpfs, said once.
+    warn(`${m.destination}: cgroup v1 hierarchies are mounted only with a cgroup namespace`);
+    return [tmpfs];
+  }
+  return [
+    tmpfs,
+    ...hierarchies.filter((h) => !h.dir.includes("/")).map((h) => ({
+      destination: `${m.destination.replace(/\/+$/, "")}/${h.dir}`,
+      type: h.type,
+      source: "cgroup",
+      options: [
+        ...flags,
+        ...(h.controllers.some((c) => c.startsWith("name=")) ? ["none"] : []),
+        ...h.controllers,
+      ],
+    })),
+  ];
+}
+
+/** The resource fields the cgroup drivers write (lib/cgroups/v1.ts, v2.ts); the rest are warned about. */
+const APPLIED_RESOURCES: Record<string, readonly string[] | true> = {
+  memory: ["limit", "reservation", "swap"],
+  cpu: ["shares", "quota", "period", "cpus", "mems"],
+  pids: ["limit"],
+  blockIO: ["weight"],
+  devices: true,
+  unified: true,
+};
+
+/** Resource fields given (not null or empty) that nothing applies, as dotted names. */
+export function unappliedResources(r: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  const given = (v: unknown) =>
+    v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0) &&
+    !(isObject(v) && Object.keys(v).length === 0);
+  for (const [key, value] of Object.entries(r)) {
+    if (!given(value)) continue;
+    const applied = APPLIED_RESOURCES[key];
+    if (applied === true) continue;
+    if (applied === undefined || !isObject(value)) {
+      out.push(key);
+      continue;
+    }
+    for (const [field, v] of Object.entries(value)) {
+      if (given(v) && !applied.includes(field)) out.push(`${key}.${field}`);
+    }
+  }
+  return out;
+}

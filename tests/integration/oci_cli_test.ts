@@ -1,0 +1,390 @@
+/**
+ * The runc command line driven directly, as conmon and containerd's shim
+ * do: create leaves the init waiting (and alive after create exits), start
+ * releases it, state/kill/delete/exec/ps/pause on each state, hooks, a
+ * namespace joined by path, sysctl, and bad input that leaves nothing.
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import {
+  containerCgroups,
+  LAUNCHER,
+  mc,
+  removeCgroupTree,
+  rootOnly,
+  TEST_HOME,
+  waitFor,
+} from "./helpers.ts";
+
+const DIR = `${TEST_HOME}/oci-cli`;
+const ROOTFS = `${DIR}/rootfs`;
+
+let built: Promise<void> | undefined;
+function rootfs(): Promise<void> {
+  built ??= (async () => {
+    const r = await mc(["rootfs", "build", ROOTFS]);
+    assert.equal(r.code, 0, r.stderr);
+  })();
+  return built;
+}
+
+/** A bundle whose config.json is `spec` (default: runc's spec) changed by `edit`. */
+// deno-lint-ignore no-explicit-any
+type Config = Record<string, any>; // a config.json to edit freely in tests
+
+async function bundle(name: string, edit: (c: Config) => void): Promise<string> {
+  await rootfs();
+  const dir = `${DIR}/${name}`;
+  Deno.mkdirSync(dir, { recursive: true });
+  try {
+    Deno.removeSync(`${dir}/config.json`);
+  } catch { /* first use */ }
+  const made = await mc(["spec", "--bundle", dir]);
+  assert.equal(made.code, 0, made.stderr);
+  const config = JSON.parse(Deno.readTextFileSync(`${dir}/config.json`));
+  config.root = { path: ROOTFS, readonly: false };
+  config.process.terminal = false;
+  edit(config);
+  Deno.writeTextFileSync(`${dir}/config.json`, JSON.stringify(config));
+  return dir;
+}
+
+/**
+ * Runs `minicontainer ARGS` with stdout and stderr in files: a created
+ * container inherits them, so a pipe would stay open as long as it runs.
+ */
+async function oci(
+  args: string[],
+  name = "out",
+): Promise<{ code: number; out: string; err: string }> {
+  const out = `${DIR}/${name}.stdout`;
+  const err = `${DIR}/${name}.stderr`;
+  const r = await new Deno.Command("sh", {
+    args: ["-c", 'o=$1; e=$2; shift 2; exec "$@" >"$o" 2>"$e"', "sh", out, err, LAUNCHER, ...args],
+    stdin: "null",
+  }).output();
+  return { code: r.code, out: Deno.readTextFileSync(out), err: Deno.readTextFileSync(err) };
+}
+
+function state(id: string): Promise<{ code: number; out: string; err: string }> {
+  return oci(["state", id], "state");
+}
+
+/** The cgroup directories of OCI container `id` (other tests' come and go meanwhile). */
+function ownCgroups(id: string): string[] {
+  return containerCgroups().filter((p) => p.endsWith(`/minicontainer-${id}`));
+}
+
+function alive(pid: number): boolean {
+  try {
+    return !/^State:\s+Z/m.test(Deno.readTextFileSync(`/proc/${pid}/status`));
+  } catch {
+    return false;
+  }
+}
+
+Deno.test(
+  rootOnly("oci: create leaves the init waiting and alive; start runs it; delete removes all"),
+  async () => {
+    const b = await bundle("life", (c) => {
+      c.process.args = ["sh", "-c", "echo started; echo $$ > /tmp/pid1; sleep 30"];
+    });
+    const created = await oci(
+      ["create", "--bundle", b, "--pid-file", `${DIR}/life.pid`, "life"],
+      "life",
+    );
+    assert.equal(created.code, 0, created.err);
+    const pid = Number(Deno.readTextFileSync(`${DIR}/life.pid`));
+    try {
+      // create has exited; the init lives on (no parent-death signal) and waits.
+      assert.ok(alive(pid), "the init died with create");
+      const s = JSON.parse((await state("life")).out);
+      assert.deepEqual(
+        { ...s, created: "" },
+        {
+          ociVersion: s.ociVersion,
+          id: "life",
+          pid,
+          status: "created",
+          bundle: b,
+          rootfs: ROOTFS,
+          created: "",
+          owner: "",
+        },
+      );
+      assert.ok(!Number.isNaN(Date.parse(s.created)));
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(Deno.readTextFileSync(`${DIR}/life.stdout`), "", "the command ran before start");
+      // A second create of the id is refused and leaves the first alone.
+      const again = await oci(["create", "--bundle", b, "life"], "again");
+      assert.notEqual(again.code, 0);
+      assert.match(again.err, /container with id exists: life/);
+      assert.ok(alive(pid));
+
+      const started = await oci(["start", "life"], "start");
+      assert.equal(started.code, 0, started.err);
+      await waitFor(
+        () => Deno.readTextFileSync(`${DIR}/life.stdout`) === "started\n",
+        5000,
+        "output",
+      );
+      assert.equal(JSON.parse((await state("life")).out).status, "running");
+      assert.match((await oci(["start", "life"], "start2")).err, /already running/);
+
+      // exec --process --detach: the process's pid file, its output on our stdout.
+      Deno.writeTextFileSync(
+        `${DIR}/process.json`,
+        JSON.stringify({
+          args: ["sh", "-c", "echo exec sees $(cat /tmp/pid1)"],
+          cwd: "/",
+          user: { uid: 0, gid: 0 },
+          env: ["PATH=/bin"],
+        }),
+      );
+      const exec = await oci([
+        "exec",
+        "--process",
+        `${DIR}/process.json`,
+        "--detach",
+        "--pid-file",
+        `${DIR}/exec.pid`,
+        "life",
+      ], "exec");
+      assert.equal(exec.code, 0, exec.err);
+      assert.ok(Number(Deno.readTextFileSync(`${DIR}/exec.pid`)) > 0);
+      await waitFor(
+        () => Deno.readTextFileSync(`${DIR}/exec.stdout`) === "exec sees 1\n",
+        5000,
+        "exec output",
+      );
+
+      const ps = await oci(["ps", "--format", "json", "life"], "ps");
+      assert.equal(ps.code, 0, ps.err);
+      assert.ok(JSON.parse(ps.out).includes(pid), ps.out);
+
+      assert.equal((await oci(["pause", "life"], "pause")).code, 0);
+      assert.equal(JSON.parse((await state("life")).out).status, "paused");
+      assert.equal((await oci(["resume", "life"], "resume")).code, 0);
+
+      const refused = await oci(["delete", "life"], "del");
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.err, /cannot delete container life that is not stopped: running/);
+      assert.equal((await oci(["kill", "life", "KILL"], "kill")).code, 0);
+      await waitFor(() => !alive(pid), 5000, "the init to die");
+      const stopped = JSON.parse((await state("life")).out);
+      assert.equal(stopped.status, "stopped");
+      assert.equal(stopped.pid, 0);
+      assert.match((await oci(["kill", "life", "9"], "kill2")).err, /container not running/);
+      assert.equal((await oci(["delete", "life"], "del2")).code, 0);
+      assert.match((await state("life")).err, /container does not exist/);
+      assert.deepEqual(ownCgroups("life"), [], "a cgroup outlived delete");
+      assert.equal((await oci(["delete", "--force", "life"], "del3")).code, 0);
+    } finally {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* gone */ }
+      await oci(["delete", "--force", "life"], "cleanup");
+    }
+  },
+);
+
+Deno.test(rootOnly("oci: delete --force of a created container; kill --all"), async () => {
+  const b = await bundle("force", (c) => {
+    c.process.args = ["sleep", "30"];
+  });
+  assert.equal(
+    (await oci(["create", "--bundle", b, "--pid-file", `${DIR}/f.pid`, "force"])).code,
+    0,
+  );
+  const pid = Number(Deno.readTextFileSync(`${DIR}/f.pid`));
+  const del = await oci(["delete", "--force", "force"]);
+  assert.equal(del.code, 0, del.err);
+  await waitFor(() => !alive(pid), 5000, "the init to die");
+  assert.equal((await oci(["list", "-q"])).out, "");
+
+  // --all reaches every process; without it only the init (which, as a
+  // namespace's PID 1 without a handler, ignores SIGTERM).
+  const all = await bundle("all", (c) => {
+    c.process.args = ["sh", "-c", "sleep 30 & sleep 30 & wait"];
+  });
+  assert.equal(
+    (await oci(["create", "--bundle", all, "--pid-file", `${DIR}/all.pid`, "all"])).code,
+    0,
+  );
+  try {
+    const init = Number(Deno.readTextFileSync(`${DIR}/all.pid`));
+    assert.equal((await oci(["start", "all"])).code, 0);
+    const pids = async () => JSON.parse((await oci(["ps", "--format", "json", "all"])).out);
+    for (let i = 0; i < 100 && (await pids()).length < 3; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal((await pids()).length, 3);
+    assert.equal((await oci(["kill", "all", "TERM"])).code, 0);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await pids()).length, 3, "kill without --all reached more than the init");
+    assert.equal((await oci(["kill", "--all", "all", "TERM"])).code, 0);
+    for (let i = 0; i < 100 && (await pids()).length > 1; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // The sleeps are gone; the init is left, or ended its wait and exited.
+    const left: number[] = await pids();
+    assert.ok(left.every((p) => p === init), `left: ${left}`);
+  } finally {
+    await oci(["delete", "--force", "all"]);
+  }
+});
+
+Deno.test(
+  rootOnly("oci: bad input is one sentence, non-zero, nothing left behind (and in --log as JSON)"),
+  async () => {
+    await rootfs();
+    const malformed = `${DIR}/malformed`;
+    Deno.mkdirSync(malformed, { recursive: true });
+    Deno.writeTextFileSync(`${malformed}/config.json`, "{ not json");
+    const noConfig = `${DIR}/noconfig`;
+    Deno.mkdirSync(noConfig, { recursive: true });
+    const badNs = await bundle("badns", (c) => c.linux.namespaces.push({ type: "bogus" }));
+    const badSysctl = await bundle("badsysctl", (c) => c.linux.sysctl = { "kernel.panic": "1" });
+    const noCmd = await bundle("nocmd", (c) => c.process.args = ["/no/such/cmd"]);
+    const cases: [string[], RegExp][] = [
+      [["create", "--bundle", `${DIR}/does-not-exist`, "x"], /does-not-exist: No such file/],
+      [["create", "--bundle", malformed, "x"], /parse config.json in bundle .*malformed/],
+      [["create", "--bundle", noConfig, "x"], /read config.json in bundle .*: No such file/],
+      [["create", "--bundle", badNs, "x"], /linux.namespaces: unknown namespace type "bogus"/],
+      [["create", "--bundle", badSysctl, "x"], /kernel.panic is not namespaced/],
+      [["create", "--bundle", noCmd, "x"], /\/no\/such\/cmd.*No such file/],
+      [["create", "--bundle", noCmd, "../x"], /invalid id format/],
+      [["start", "nosuch"], /container does not exist/],
+      [["state", "nosuch"], /container does not exist/],
+    ];
+    for (const [args, re] of cases) {
+      const log = `${DIR}/log.json`;
+      try {
+        Deno.removeSync(log);
+      } catch { /* first */ }
+      const r = await oci(["--log", log, "--log-format", "json", ...args]);
+      assert.notEqual(r.code, 0, args.join(" "));
+      assert.match(r.err, re, args.join(" "));
+      assert.equal(r.err.trim().split("\n").length, 1, r.err);
+      const line = JSON.parse(Deno.readTextFileSync(log).trim().split("\n").pop()!);
+      assert.equal(line.level, "error");
+      assert.match(line.msg, re);
+    }
+    assert.equal((await oci(["list", "-q"])).out, "", "a state folder was left");
+    assert.deepEqual([...Deno.readDirSync(`${Deno.env.get("MINICONTAINER_ROOT")}/oci`)], []);
+    assert.deepEqual(ownCgroups("x"), [], "a cgroup was left");
+  },
+);
+
+Deno.test(
+  rootOnly("oci: hooks get the state on stdin; a netns joined by path; sysctl; oomScoreAdj"),
+  async () => {
+    const hookOut = `${DIR}/hook`;
+    const hook = (name: string) => ({
+      path: "/bin/sh",
+      args: ["sh", "-c", `cat > ${hookOut}.${name}`],
+    });
+    const first = await bundle("netA", (c) => {
+      c.process.args = ["sleep", "30"];
+      c.linux.sysctl = { "net.ipv4.ip_forward": "1" };
+      c.process.oomScoreAdj = 123;
+      c.hooks = {
+        prestart: [hook("prestart")],
+        poststart: [hook("poststart")],
+        poststop: [hook("poststop")],
+      };
+    });
+    assert.equal(
+      (await oci(["create", "--bundle", first, "--pid-file", `${DIR}/a.pid`, "neta"])).code,
+      0,
+    );
+    try {
+      const pid = Number(Deno.readTextFileSync(`${DIR}/a.pid`));
+      const pre = JSON.parse(Deno.readTextFileSync(`${hookOut}.prestart`));
+      assert.equal(pre.id, "neta");
+      assert.equal(pre.pid, pid);
+      assert.equal(pre.status, "created");
+      assert.equal((await oci(["start", "neta"])).code, 0);
+      assert.equal(JSON.parse(Deno.readTextFileSync(`${hookOut}.poststart`)).status, "running");
+      assert.equal(Deno.readTextFileSync(`/proc/${pid}/oom_score_adj`).trim(), "123");
+      const second = await bundle("netB", (c) => {
+        c.process.args = [
+          "sh",
+          "-c",
+          "readlink /proc/self/ns/net; cat /proc/sys/net/ipv4/ip_forward",
+        ];
+        c.linux.namespaces = c.linux.namespaces.map((n: { type: string }) =>
+          n.type === "network" ? { type: "network", path: `/proc/${pid}/ns/net` } : n
+        );
+      });
+      const run = await oci(["run", "--bundle", second, "netb"], "netb");
+      assert.equal(run.code, 0, run.err);
+      assert.equal(run.out, `${Deno.readLinkSync(`/proc/${pid}/ns/net`)}\n1\n`);
+      assert.notEqual(
+        Deno.readLinkSync(`/proc/${pid}/ns/net`),
+        Deno.readLinkSync("/proc/self/ns/net"),
+      );
+    } finally {
+      await oci(["delete", "--force", "neta"]);
+    }
+    assert.equal(JSON.parse(Deno.readTextFileSync(`${hookOut}.poststop`)).id, "neta");
+  },
+);
+
+Deno.test(
+  rootOnly(
+    "oci: update writes new limits into the running container's cgroup; --version, features, spec",
+  ),
+  async () => {
+    const b = await bundle("upd", (c) => {
+      c.process.args = ["sleep", "30"];
+      c.linux.cgroupsPath = "/mc-oci-test/upd";
+      c.linux.resources = { memory: { limit: 64 * 1024 * 1024 }, pids: { limit: 100 } };
+    });
+    assert.equal((await oci(["create", "--bundle", b, "upd"])).code, 0);
+    try {
+      const file = "/sys/fs/cgroup/memory/mc-oci-test/upd/memory.limit_in_bytes";
+      const v2 = (() => {
+        try {
+          return Deno.statSync("/sys/fs/cgroup/cgroup.controllers").isFile;
+        } catch {
+          return false;
+        }
+      })();
+      const limit = v2 ? "/sys/fs/cgroup/mc-oci-test/upd/memory.max" : file;
+      assert.equal(Deno.readTextFileSync(limit).trim(), `${64 * 1024 * 1024}`);
+      Deno.writeTextFileSync(
+        `${DIR}/res.json`,
+        JSON.stringify({ memory: { limit: 32 * 1024 * 1024 } }),
+      );
+      const u = await oci([
+        "update",
+        "--resources",
+        `${DIR}/res.json`,
+        "--pids-limit",
+        "20",
+        "upd",
+      ]);
+      assert.equal(u.code, 0, u.err);
+      assert.equal(Deno.readTextFileSync(limit).trim(), `${32 * 1024 * 1024}`);
+      const pids = v2
+        ? "/sys/fs/cgroup/mc-oci-test/upd/pids.max"
+        : "/sys/fs/cgroup/pids/mc-oci-test/upd/pids.max";
+      assert.equal(Deno.readTextFileSync(pids).trim(), "20");
+    } finally {
+      await oci(["delete", "--force", "upd"]);
+      // delete removes the container's cgroup; the parent named in cgroupsPath is the caller's.
+      await removeCgroupTree("mc-oci-test");
+    }
+    const version = await mc(["--version"]);
+    assert.match(version.stdout, /^minicontainer version \S+\nspec: 1\.\d+\.\d+\n$/);
+    const features = JSON.parse((await mc(["features"])).stdout);
+    assert.ok(features.linux.namespaces.includes("network"));
+    const dir = Deno.makeTempDirSync({ dir: DIR });
+    assert.equal((await mc(["spec", "--bundle", dir])).code, 0);
+    const again = await mc(["spec", "--bundle", dir]);
+    assert.equal(again.code, 125);
+    assert.match(again.stderr, /File config.json exists/);
+  },
+);

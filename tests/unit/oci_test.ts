@@ -1,0 +1,213 @@
+// The OCI runtime's data: the create plan (no parent-death signal, the exec
+// fifo last before the command), removeOps keeping references, where a
+// cgroupsPath puts the cgroup, config.json checks, and the JSON of state,
+// features and spec.
+import assert from "node:assert/strict";
+import { type Op, removeOps } from "../../ffi/plan.ts";
+import { K } from "../../ffi/syscalls.ts";
+import { cgroupPlace } from "../../lib/container/create.ts";
+import { buildChildPlan } from "../../lib/container/plan.ts";
+import { prepareMounts } from "../../lib/mounts/prepare.ts";
+import { loadBundle, unappliedResources } from "../../lib/oci/bundle.ts";
+import { defaultConfig, features } from "../../lib/oci/features.ts";
+import { type OciRecord, OciStore } from "../../lib/oci/state.ts";
+import { securityOps } from "../../lib/security/process_ops.ts";
+import type { Spec } from "../../lib/spec.ts";
+import { processStartTime } from "../../lib/state/liveness.ts";
+
+function bundleWith(edit: (c: Spec) => void): string {
+  const dir = Deno.makeTempDirSync();
+  Deno.mkdirSync(`${dir}/rootfs`);
+  const c = defaultConfig();
+  c.process.terminal = false;
+  edit(c);
+  Deno.writeTextFileSync(`${dir}/config.json`, JSON.stringify(c));
+  return dir;
+}
+
+function createPlan(spec: Spec): Op[] {
+  return buildChildPlan({
+    spec,
+    mounts: prepareMounts(spec.mounts),
+    init: false,
+    securityOps: securityOps(spec, { lastCap: 40, held: (1n << 41n) - 1n }),
+    created: { fifoFd: 50, readyFd: 51 },
+  });
+}
+
+Deno.test("oci plan: create sets no parent-death signal and ends in the exec fifo before execve", () => {
+  const dir = bundleWith((c) => {
+    c.process.user = { uid: 1000, gid: 1000 };
+    c.process.args = ["/bin/sh", "-c", "true"];
+  });
+  const spec = loadBundle(dir, () => {});
+  const plan = createPlan(spec);
+  assert.ok(
+    !plan.some((op) =>
+      op.call === "check_parent" || (op.call === "prctl" && op.args[0] === K.PR_SET_PDEATHSIG)
+    ),
+    "a parent-death op is left",
+  );
+  const calls = plan.map((op) => op.call);
+  const exec = calls.indexOf("execve");
+  assert.deepEqual(calls.slice(exec - 7, exec + 1), [
+    "faccessat",
+    "write",
+    "close",
+    "fd_path",
+    "openat",
+    "write",
+    "close",
+    "execve",
+  ]);
+  assert.equal(plan[exec - 3].label, "wait for start on the exec fifo");
+  // The fifo write refers to the fifo's open, which removeOps renumbered.
+  assert.deepEqual(plan[exec - 2].args[0], { back: 1 });
+  assert.equal(plan[exec - 6].args[0], 51);
+  // The fifo and ready fds survive close_fds; after the seccomp filter, like runc's fifo.
+  const close = plan.find((op) => op.call === "close_fds")!;
+  assert.deepEqual(close.args, [50, 51]);
+  assert.ok(calls.lastIndexOf("setresuid") < exec - 7);
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("oci plan: removeOps keeps ref and back references on the ops they meant", () => {
+  const plan: Op[] = [
+    { call: "openat", args: [K.AT_FDCWD, "/a", 0, 0], label: "a" },
+    { call: "check_parent", args: [], label: "drop me" },
+    { call: "dup3", args: [{ back: 2 }, 0, 0], label: "uses a by back" },
+    { call: "close", args: [{ ref: 0 }], label: "uses a by ref" },
+  ];
+  const out = removeOps(plan, (op) => op.call === "check_parent");
+  assert.deepEqual(out.map((op) => op.args[0]), [K.AT_FDCWD, { back: 1 }, { ref: 0 }]);
+  assert.throws(() => removeOps(plan, (op) => op.label === "a"), /refers to a removed op/);
+});
+
+Deno.test("oci cgroupsPath: the path names the cgroup itself; systemd's form becomes a scope", () => {
+  assert.deepEqual(cgroupPlace("/libpod_parent/libpod-abc", "abc"), {
+    parent: "/libpod_parent",
+    name: "libpod-abc",
+  });
+  assert.deepEqual(cgroupPlace("system.slice:containerd:x", "x"), {
+    parent: "/system.slice",
+    name: "containerd-x.scope",
+  });
+  assert.deepEqual(cgroupPlace("mine", "x"), { parent: "", name: "mine" });
+  assert.equal(cgroupPlace(undefined, "x"), undefined);
+});
+
+Deno.test("oci bundle: relative root, runc's default devices, mount options for the runtime, warnings", () => {
+  const dir = bundleWith((c) => {
+    c.mounts.push({ destination: "/data", type: "bind", source: "data", options: ["tmpcopyup"] });
+    (c.process as unknown as Record<string, unknown>).apparmorProfile = "x";
+  });
+  Deno.mkdirSync(`${dir}/data`);
+  const warnings: string[] = [];
+  const spec = loadBundle(dir, (w) => warnings.push(w));
+  assert.equal(spec.root.path, `${dir}/rootfs`);
+  const data = spec.mounts.find((m) => m.destination === "/data")!;
+  assert.equal(data.source, `${dir}/data`);
+  assert.deepEqual(data.options, ["rbind"]);
+  assert.ok(spec.linux.devices!.some((d) => d.path === "/dev/null"));
+  assert.ok(spec.linux.resources!.devices!.some((r) => r.allow && r.major === 1 && r.minor === 3));
+  assert.ok(warnings.some((w) => /tmpcopyup/.test(w)), warnings.join("\n"));
+  assert.ok(warnings.some((w) => /apparmorProfile/.test(w)), warnings.join("\n"));
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("oci bundle: each bad field is one sentence naming it", () => {
+  const cases: [(c: Spec) => void, RegExp][] = [
+    [(c) => (c.ociVersion = "2.0.0"), /ociVersion: 2.0.0 is not a 1.x/],
+    [(c) => (c.process.args = []), /process.args: must name a command/],
+    [(c) => (c.process.cwd = "rel"), /process.cwd: "rel" is not an absolute path/],
+    [(c) => (c.process.user.uid = -1), /process.user.uid: -1 is not an unsigned/],
+    [(c) => c.linux.namespaces.push({ type: "pid" }), /pid is listed twice/],
+    [
+      (c) => (c.linux.namespaces = [{ type: "user", path: "/proc/1/ns/user" }]),
+      /joining an existing user namespace .* is not supported/,
+    ],
+    [(c) => (c.linux.sysctl = { "vm.swappiness": "1" }), /vm.swappiness is not namespaced/],
+    [
+      (c) => (c.hooks = { createContainer: [{ path: "/bin/true" }] }),
+      /hooks.createContainer: .* not supported/,
+    ],
+    [(c) => (c.linux.seccomp = { defaultAction: "SCMP_ACT_NOPE" }), /unknown action/],
+  ];
+  for (const [edit, re] of cases) {
+    const dir = bundleWith(edit);
+    assert.throws(() => loadBundle(dir, () => {}), re);
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("oci state: the runtime spec's state JSON, status from the init and the fifo", () => {
+  const root = Deno.makeTempDirSync();
+  const store = new OciStore(root);
+  store.reserve("c1");
+  assert.throws(() => store.reserve("c1"), /container with id exists: c1/);
+  const rec: OciRecord = {
+    id: "c1",
+    pid: Deno.pid,
+    pidStart: processStartTime(Deno.pid),
+    bundle: "/b",
+    rootfs: "/b/rootfs",
+    created: "2026-01-01T00:00:00.000Z",
+    cgroupPaths: [],
+    annotations: { a: "b" },
+    spec: defaultConfig(),
+  };
+  store.write(rec);
+  assert.deepEqual(store.state(store.read("c1")), {
+    ociVersion: "1.2.0",
+    id: "c1",
+    pid: Deno.pid,
+    status: "running",
+    bundle: "/b",
+    rootfs: "/b/rootfs",
+    created: "2026-01-01T00:00:00.000Z",
+    owner: "",
+    annotations: { a: "b" },
+  });
+  Deno.writeTextFileSync(store.fifo("c1"), "");
+  assert.equal(store.status(rec), "created");
+  assert.equal(store.state({ ...rec, pidStart: 1 }).status, "stopped");
+  assert.equal(store.state({ ...rec, pidStart: 1 }).pid, 0);
+  assert.throws(() => store.read("nope"), /container does not exist/);
+  assert.throws(() => store.read("../x"), /invalid id format/);
+  Deno.removeSync(root, { recursive: true });
+});
+
+Deno.test("oci features and spec: the documents' shapes", () => {
+  const f = features() as Record<string, Record<string, unknown>>;
+  assert.equal(f.ociVersionMin, "1.0.0");
+  assert.deepEqual(f.hooks, ["prestart", "createRuntime", "poststart", "poststop"]);
+  assert.ok((f.mountOptions as unknown as string[]).includes("rbind"));
+  assert.ok((f.linux.capabilities as string[]).includes("CAP_SYS_ADMIN"));
+  assert.equal((f.linux.seccomp as { enabled: boolean }).enabled, true);
+  const c = defaultConfig();
+  assert.equal(c.root.path, "rootfs");
+  assert.deepEqual(c.process.args, ["sh"]);
+  assert.equal(c.process.terminal, true);
+  assert.ok(c.linux.maskedPaths!.includes("/proc/kcore"));
+  assert.ok(c.linux.namespaces.some((n) => n.type === "mount"));
+});
+
+Deno.test("oci bundle: resource fields no cgroup driver writes are named, never silently dropped", () => {
+  assert.deepEqual(
+    unappliedResources({
+      memory: { limit: 1, swappiness: 10, disableOOMKiller: true, kernel: null },
+      cpu: { shares: 2, realtimeRuntime: 5 },
+      hugepageLimits: [{ pageSize: "2MB", limit: 1 }],
+      network: { classID: 1 },
+      blockIO: { weight: 10, throttleReadBpsDevice: [] },
+      devices: [{ allow: false, access: "rwm" }],
+    }),
+    [
+      "memory.swappiness",
+      "memory.disableOOMKiller",
+      "cpu.realtimeRuntime",
+      "hugepageLimits",
+      "network",
+    ],
+  );
+});
