@@ -103,7 +103,22 @@ export async function killAfter(args: string[], ms: number): Promise<void> {
 
 /** The host's mount table, as mount points with their sources and types. */
 export function hostMounts(): string[] {
-  return Deno.readTextFileSync("/proc/self/mountinfo").trim().split("\n").sort();
+  return Deno.readTextFileSync("/proc/self/mountinfo").trim().split("\n").filter((line) => {
+    // Another suite or runtime working at the same time keeps its containers'
+    // mounts (network namespaces, roots) in its own temporary directory.
+    const point = line.split(" ")[4];
+    return !point.startsWith("/tmp/") || point.startsWith(`${TEST_HOME}/`);
+  }).sort();
+}
+
+/**
+ * Container cgroups there now that were not in `before`: what a test left
+ * behind. Only additions count, so a cgroup another runtime removes meanwhile
+ * is no failure of this test.
+ */
+export function newCgroups(before: readonly string[]): string[] {
+  const had = new Set(before);
+  return containerCgroups().filter((p) => !had.has(p));
 }
 
 /** Pids of host processes whose whole command line is `marker` (args joined by spaces). */
