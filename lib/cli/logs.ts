@@ -128,36 +128,33 @@ export async function main(argv: string[]): Promise<number> {
     }
     show(entries, timestamps);
   };
+  // Every file is opened once, newest first, and only read through that
+  // descriptor: a rotation meanwhile renames names, never what is open.
+  const opened = logFiles(state.logPath).reverse().map(openLog).reverse();
   // --tail N: from the newest file back, as many files as hold the last N lines.
-  const files = logFiles(state.logPath);
   let first = 0;
   let offset = 0;
   if (tail !== Infinity) {
     let want = tail;
-    for (first = files.length - 1; first >= 0; first--) {
-      const f = openLog(files[first]);
+    for (first = opened.length - 1; first >= 0; first--) {
+      const f = opened[first];
       if (!f) continue;
-      try {
-        const at = tailOffset(f, want);
-        if (at > 0 || first === 0) {
-          offset = at;
-          break;
-        }
-        want -= countEntries(f);
-        if (want <= 0) break;
-      } finally {
-        f.close();
+      const at = tailOffset(f, want);
+      if (at > 0 || first === 0) {
+        offset = at;
+        break;
       }
+      want -= countEntries(f);
+      if (want <= 0) break;
     }
     first = Math.max(first, 0);
   }
   let file: Deno.FsFile | undefined;
   try {
-    for (let i = first; i < files.length; i++) {
-      file?.close();
-      file = openLog(files[i]);
-      if (!file) continue;
-      if (i === first && offset) file.seekSync(offset, Deno.SeekMode.Start);
+    for (let i = first; i < opened.length; i++) {
+      if (!opened[i]) continue;
+      file = opened[i]!;
+      file.seekSync(i === first ? offset : 0, Deno.SeekMode.Start);
       new LogReader(file).drain(emit);
     }
     if (flags.follow) {
@@ -171,7 +168,7 @@ export async function main(argv: string[]): Promise<number> {
         const now = openLog(state.logPath);
         if (now && (!file || now.statSync().ino !== file.statSync().ino)) {
           reader?.drain(emit);
-          file?.close();
+          if (file && !opened.includes(file)) file.close();
           file = now;
           reader = new LogReader(file);
           continue;
@@ -186,7 +183,8 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof OutputClosed) throw e;
     throw fromDenoError("read log", state.logPath, e);
   } finally {
-    file?.close();
+    for (const f of opened) f?.close();
+    if (file && !opened.includes(file)) file.close();
   }
   return 0;
 }
