@@ -1,5 +1,5 @@
 /**
- * `deno task bench`: times `minicontainer run /bin/true` on the default
+ * `deno task bench`: times `minicontainer run --rm /bin/true` on the default
  * rootfs beside `runc run` on a bundle of the same rootfs (and crun and
  * bwrap when installed), alternating one run of each per round so that
  * machine noise hits every tool alike. Prints medians and ratios to runc.
@@ -114,7 +114,7 @@ async function steps(): Promise<void> {
   for (let round = 0; round < WARMUP + ROUNDS; round++) {
     for (let k = 0; k < launchers.length; k++) {
       const i = (round + k) % launchers.length;
-      const sample = await runOnce([launchers[i], "run", "--debug", "/bin/true"]);
+      const sample = await runOnce([launchers[i], "run", "--rm", "--debug", "/bin/true"]);
       if (round < WARMUP) continue;
       const lines = sample.stderr.split("\n").flatMap((l) => {
         const m = /^\[(parent|child) \+([\d.]+) ms\] (.*)$/.exec(l);
@@ -197,7 +197,7 @@ if (import.meta.main) {
   Deno.writeTextFileSync(`${empty}/empty.ts`, "");
   const deno = Deno.execPath();
   const tools: { name: string; cmd: (i: number) => string[]; ok?: number[]; floor?: boolean }[] = [
-    { name: "minicontainer", cmd: () => [launcher, "run", "/bin/true"] },
+    { name: "minicontainer", cmd: () => [launcher, "run", "--rm", "/bin/true"] },
   ];
   const runc = which("runc");
   if (runc) {

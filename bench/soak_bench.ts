@@ -56,7 +56,7 @@ if (import.meta.main) {
   const run = async () => {
     const start = performance.now();
     const out = await new Deno.Command(`${repo}/minicontainer`, {
-      args: ["run", "/bin/true"],
+      args: ["run", "--rm", "/bin/true"],
       env,
       stdout: "null",
       stderr: "piped",
