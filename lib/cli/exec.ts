@@ -1,6 +1,8 @@
 /**
- * `minicontainer exec [-it] [-e K=V] [-w DIR] NAME CMD...`: run a command
- * in a running container, in all of its namespaces; its exit status is ours.
+ * `minicontainer exec [-dit] [-e K=V] [--env-file F] [-w DIR] [-u USER]
+ * [--privileged] NAME CMD...`: run a command in a running container, in all
+ * of its namespaces, cgroups, rlimits, capabilities, seccomp filter and
+ * no_new_privs; its exit status is ours (-d: 0 once it runs).
  * @module
  */
 
@@ -29,6 +31,12 @@ const FLAGS: FlagDef[] = [
     repeat: true,
     meta: "K=V",
     help: "Set an environment variable",
+  },
+  { name: "env-file", value: true, repeat: true, meta: "FILE", help: "Read K=V lines from a file" },
+  { name: "detach", short: "d", help: "Return once the command runs; its output is discarded" },
+  {
+    name: "privileged",
+    help: "Every capability for this command (the container's seccomp filter still applies)",
   },
   {
     name: "workdir",
@@ -59,6 +67,13 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (rest.length < 2) throw usageError("exec needs a container and a command");
   const { tty, interactive } = terminalFlags(flags);
+  const detach = flags.detach === true;
+  if (detach && (tty || interactive)) throw usageError("exec -d cannot be combined with -i or -t");
+  const envFiles = flags["env-file"] as string[] | undefined;
+  const given = [
+    ...(envFiles ? (await import("./env_file.ts")).readEnvFiles(envFiles) : []),
+    ...((flags.env as string[] | undefined) ?? []),
+  ];
   const store = new StateStore(globalOptions.stateRoot);
   const id = store.resolve(rest[0]);
   const state = store.read(id);
@@ -66,19 +81,21 @@ export async function main(argv: string[]): Promise<number> {
     throw new ContainerError("exec", rest[0], undefined, "the container is not running");
   }
   const spec = state.spec;
-  const env = mergeEnv(
-    spec.process.env ?? [],
-    resolveEnv((flags.env as string[] | undefined) ?? []),
-  );
+  // docker's exec -t: TERM=xterm unless -e says otherwise.
+  const env = mergeEnv(spec.process.env ?? [], tty ? ["TERM=xterm"] : [], resolveEnv(given));
   const cwd = (flags.workdir as string | undefined) ?? spec.process.cwd;
   const pid = state.pid;
-  // The container's own security settings, with -u as the only override.
+  // The container's own security settings, with -u and --privileged (no
+  // capability set: a root command keeps all of them) as the overrides.
   const user = flags.user as string | undefined;
-  const execSpec = user === undefined ? spec : {
+  const execSpec = {
     ...spec,
     process: {
       ...spec.process,
-      user: resolveUser(spec.annotations?.[PASSWD_ROOT] ?? spec.root.path, user),
+      ...(user === undefined
+        ? {}
+        : { user: resolveUser(spec.annotations?.[PASSWD_ROOT] ?? spec.root.path, user) }),
+      ...(flags.privileged === true ? { capabilities: undefined } : {}),
     },
   };
   const security = securityOps(execSpec);
@@ -92,9 +109,11 @@ export async function main(argv: string[]): Promise<number> {
         cwd,
         terminal,
         securityOps: security,
+        rlimits: spec.process.rlimits,
+        detached: detach,
       });
       // Without -i: the host's /dev/null, opened before any namespace is joined.
-      if (interactive) return ops;
+      if (interactive || detach) return ops;
       return insertOps(ops, ops.findIndex((op) => op.call === "wait_sync") + 1, nullStdinOps());
     },
     cloneFlags: 0,
@@ -102,6 +121,7 @@ export async function main(argv: string[]): Promise<number> {
     terminal: tty,
     interactive,
     debug: flags.debug === true,
+    detach,
     hooks: {
       async beforeRelease(child) {
         // The container's limits bind exec'd processes too (root only: the cgroups are root's).

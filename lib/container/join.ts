@@ -10,10 +10,11 @@
 import type { Op } from "../../ffi/plan.ts";
 import { K } from "../../ffi/syscalls.ts";
 import { parentDeathOps } from "../security/process_ops.ts";
-import type { Namespace } from "../spec.ts";
+import type { Namespace, Rlimit } from "../spec.ts";
 import { ptyOps, type WindowSize } from "../tty/pty_ops.ts";
 import { execOps } from "./exec.ts";
-import { becomeNamespaceRootOps } from "./plan.ts";
+import { becomeNamespaceRootOps, nullStdinOps } from "./plan.ts";
+import { rlimitOps } from "./rlimits.ts";
 import { workdirOps } from "../mounts/plan.ts";
 
 /** setns order: the user namespace grants the rights to join the others. */
@@ -49,6 +50,13 @@ export interface JoinInput {
   terminal?: { socketFd: number; size: WindowSize };
   /** Security steps of the container (user, capabilities, seccomp), last before exec. */
   securityOps?: readonly Op[];
+  /** The container's rlimits (spec.process.rlimits): PID 1 has them, so does this process. */
+  rlimits?: readonly Rlimit[];
+  /**
+   * exec -d: the runtime returns once the command runs. No parent-death
+   * signal once released, stdin, stdout and stderr on the host's /dev/null.
+   */
+  detached?: boolean;
 }
 
 /** The plan of a process joining a running container. */
@@ -62,6 +70,17 @@ export function buildJoinPlan(input: JoinInput): Op[] {
     },
     { call: "wait_sync", args: [], label: "wait for the runtime" },
   ];
+  if (input.detached) {
+    // Released: the runtime may now exit without taking the command along.
+    // The namespace files' indices below count these ops.
+    ops.push(
+      { call: "prctl", args: [K.PR_SET_PDEATHSIG, 0, 0, 0, 0], label: "outlive the runtime" },
+      ...nullStdinOps(),
+      { call: "dup3", args: [0, 1, 0], label: "stdout to /dev/null" },
+      { call: "dup3", args: [0, 2, 0], label: "stderr to /dev/null" },
+    );
+  }
+  const first = ops.length;
   for (const t of joined) {
     ops.push({
       call: "openat",
@@ -69,12 +88,11 @@ export function buildJoinPlan(input: JoinInput): Op[] {
       label: `open /proc/${input.pid}/ns/${FILE[t]}`,
     });
   }
-  // The opens sit at indices 2, 3, ... (after prctl and wait_sync).
   joined.forEach((t, k) => {
-    ops.push({ call: "setns", args: [{ ref: 2 + k }, 0], label: `join the ${t} namespace` });
+    ops.push({ call: "setns", args: [{ ref: first + k }, 0], label: `join the ${t} namespace` });
   });
   joined.forEach((_, k) =>
-    ops.push({ call: "close", args: [{ ref: 2 + k }], label: "close namespace file" })
+    ops.push({ call: "close", args: [{ ref: first + k }], label: "close namespace file" })
   );
   if (joined.includes("user")) ops.push(...becomeNamespaceRootOps());
   ops.push(
@@ -100,6 +118,8 @@ export function buildJoinPlan(input: JoinInput): Op[] {
     },
     // Resolved in the container's root, as a fd: never a runtime fd's magic link.
     ...workdirOps(input.cwd, false),
+    // After the fds above are open: a low RLIMIT_NOFILE must not refuse them.
+    ...rlimitOps(input.rlimits),
     {
       call: "close_range",
       args: [3, 0xffffffff, K.CLOSE_RANGE_CLOEXEC],

@@ -62,6 +62,8 @@ export interface Launch {
   idMaps?: { uidMappings: IdMapping[]; gidMappings: IdMapping[] };
   debug?: boolean;
   hooks?: RunHooks;
+  /** Resolve to 0 once the command runs, without waiting for it (exec -d). */
+  detach?: boolean;
 }
 
 /** Launches a child plan; resolves to its exit status (the command's, or 128+signal). */
@@ -133,6 +135,7 @@ export async function launch(l: Launch): Promise<number> {
     }
     say("execve ok");
     await l.hooks?.started?.(pid);
+    if (l.detach) return 0;
     const status = await t.wait(pid);
     await console_?.done;
     const code = exitCodeOf(status);

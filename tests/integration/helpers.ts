@@ -216,3 +216,45 @@ export async function removeCgroupTree(name: string): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/**
+ * A test with a state root of its own, so real containers are never
+ * touched: `m` runs the launcher with `--root` that root. Afterwards every
+ * container is removed, and the test fails if state, a mount or a cgroup
+ * of one of its containers was left behind (others' come and go meanwhile).
+ */
+export function withStateRoot(
+  name: string,
+  body: (
+    m: (args: string[], opts?: Parameters<typeof mc>[1]) => Promise<Result>,
+    root: string,
+  ) => Promise<void>,
+): void {
+  const layout = ["names", "owners"];
+  Deno.test({
+    ...rootOnly(name),
+    async fn() {
+      const root = Deno.makeTempDirSync({ prefix: "mc-state-" });
+      const m = (args: string[], opts?: Parameters<typeof mc>[1]) =>
+        mc(["--root", root, ...args], opts);
+      let problem = "";
+      try {
+        await body(m, root);
+      } finally {
+        const ids = [...Deno.readDirSync(root)].map((e) => e.name).filter((n) =>
+          /^[0-9a-f]{64}$/.test(n)
+        );
+        for (const id of ids) await m(["rm", "-f", id]);
+        const left = [...Deno.readDirSync(root)].map((e) => e.name).filter((n) =>
+          !layout.includes(n)
+        );
+        Deno.removeSync(root, { recursive: true });
+        const ours = (line: string) => ids.some((id) => line.includes(id));
+        if (left.length) problem = `state left behind: ${left}`;
+        else if (hostMounts().some(ours)) problem = "a container's mount was left behind";
+        else if (containerCgroups().some(ours)) problem = "a container cgroup was left behind";
+      }
+      if (problem) throw new Error(problem);
+    },
+  });
+}

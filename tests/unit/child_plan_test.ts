@@ -356,3 +356,38 @@ Deno.test("plan: a /dev bound from the host gets no nodes or links made in it (r
   assert.equal(plan.filter((op) => op.call === "mknodat" || op.call === "symlinkat").length, 0);
   assert.ok(planFor(spec()).some((op) => op.call === "mknodat"));
 });
+
+Deno.test("join plan: the container's rlimits before the security steps; -d outlives the runtime", () => {
+  const join = (detached: boolean) =>
+    buildJoinPlan({
+      pid: 1234,
+      namespaces: ["mount", "pid", "user"],
+      args: ["/bin/true"],
+      env: [],
+      cwd: "/",
+      rlimits: [{ type: "RLIMIT_NOFILE", soft: 1000, hard: 1000 }],
+      securityOps: [{ call: "capset", args: [], label: "capset" }],
+      detached,
+    });
+  for (const detached of [false, true]) {
+    const plan = join(detached);
+    const limit = plan.findIndex((op) => op.call === "prlimit64");
+    assert.ok(limit > plan.findIndex((op) => op.call === "open_in_root"));
+    assert.ok(limit < plan.findIndex((op) => op.call === "capset"));
+    // Every setns refers to a namespace file the plan opened.
+    for (const [k, op] of plan.entries()) {
+      if (op.call !== "setns") continue;
+      const ref = (op.args[0] as { ref: number }).ref;
+      assert.ok(ref < k && /^open \/proc\/1234\/ns\//.test(plan[ref].label), op.label);
+    }
+  }
+  const detached = join(true);
+  const release = detached.findIndex((op) => op.call === "wait_sync");
+  const clear = detached.findIndex((op) => op.label === "outlive the runtime");
+  assert.ok(clear > release, "the parent-death signal stays until the child is released");
+  assert.deepEqual(
+    detached.filter((op) => op.call === "dup3").map((op) => op.args[1]),
+    [0, 1, 2],
+  );
+  assert.equal(join(false).some((op) => op.label === "outlive the runtime"), false);
+});
