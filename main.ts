@@ -54,6 +54,10 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
     load: async () => (await cli("attach")).main,
     summary: "Attach this terminal to a running -t container (Ctrl-P Ctrl-Q detaches)",
   },
+  cp: {
+    load: async () => (await import("./lib/cli/cp.ts")).main,
+    summary: "Copy files between a container and the host",
+  },
   stop: {
     load: async () => (await cli("stop")).main,
     summary: "Stop containers (SIGTERM, then SIGKILL after a grace period)",

@@ -28,6 +28,12 @@ const SYMBOLS = {
   mount: { parameters: ["buffer", "buffer", "buffer", "u64", "pointer"], result: "i32" },
   umount2: { parameters: ["buffer", "i32"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  mkdirat: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  symlinkat: { parameters: ["buffer", "i32", "buffer"], result: "i32" },
+  fchmod: { parameters: ["i32", "u32"], result: "i32" },
+  fchown: { parameters: ["i32", "u32", "u32"], result: "i32" },
+  // openat2 has no C library wrapper: syscall(SYS_openat2, dirfd, path, &how, sizeof how).
+  syscall: { parameters: ["i64", "i64", "buffer", "buffer", "usize"], result: "i64" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -148,6 +154,49 @@ export function lgetxattr(path: string, name: string): Uint8Array | undefined {
 export function openAt(dirFd: number, name: string, flags: number, mode = 0): number {
   const fd = libc().openat(dirFd, cpath(name), flags, mode);
   return fd < 0 ? -errno() : fd;
+}
+
+/** SYS_openat2: the same number on x86_64 and aarch64 (the unified table of new calls). */
+const SYS_OPENAT2 = 437n;
+
+/**
+ * openat2(2) with `resolve` flags (RESOLVE_IN_ROOT: `dirFd` is "/" for
+ * the lookup, ".." and absolute symlinks never leave it): a descriptor, or -errno.
+ */
+export function openAt2(
+  dirFd: number,
+  name: string,
+  flags: number,
+  mode: number,
+  resolve: number,
+): number {
+  const how = new Uint8Array(24);
+  const v = new DataView(how.buffer);
+  v.setBigUint64(0, BigInt(flags), true);
+  v.setBigUint64(8, BigInt(mode), true);
+  v.setBigUint64(16, BigInt(resolve), true);
+  const fd = Number(libc().syscall(SYS_OPENAT2, BigInt(dirFd), cpath(name), how, 24n));
+  return fd < 0 ? -errno() : fd;
+}
+
+/** mkdirat(2): 0 or -errno. */
+export function mkdirAt(dirFd: number, name: string, mode: number): number {
+  return libc().mkdirat(dirFd, cpath(name), mode) === 0 ? 0 : -errno();
+}
+
+/** symlinkat(2): a link `name` in `dirFd` holding `target`; 0 or -errno. */
+export function symlinkAt(target: string, dirFd: number, name: string): number {
+  return libc().symlinkat(cpath(target), dirFd, cpath(name)) === 0 ? 0 : -errno();
+}
+
+/** fchmod(2): 0 or -errno. */
+export function fchmod(fd: number, mode: number): number {
+  return libc().fchmod(fd, mode) === 0 ? 0 : -errno();
+}
+
+/** fchown(2): 0 or -errno. */
+export function fchown(fd: number, uid: number, gid: number): number {
+  return libc().fchown(fd, uid, gid) === 0 ? 0 : -errno();
 }
 
 /** statx(2) into `buf` (256 bytes, struct statx); 0 or -errno. */

@@ -22,8 +22,8 @@ import { flagHelp, parseArgs } from "./args.ts";
 import { globalOptions } from "./global.ts";
 import { output, OUTPUT_FLAGS } from "./save.ts";
 
-/** The container's root directory, opened: the walk's starting descriptor. */
-function openContainerRoot(state: ContainerState, ref: string): number {
+/** The container's root directory, opened: the walk's starting descriptor (export, cp). */
+export function openContainerRoot(state: ContainerState, ref: string, op = "export"): number {
   const status = liveStatus(state);
   if (status === "running" && state.pid) {
     const fd = openRoot(`/proc/${state.pid}/root`);
@@ -31,13 +31,13 @@ function openContainerRoot(state: ContainerState, ref: string): number {
     // the descriptor is some other process's root, never to be read.
     if (!isSameProcess(state.pid, state.pidStart)) {
       closeFd(fd);
-      throw new ContainerError("export", ref, undefined, "the container exited meanwhile");
+      throw new ContainerError(op, ref, undefined, "the container exited meanwhile");
     }
     return fd;
   }
   if (status === "exited" && !state.overlay) return openRoot(state.spec.root.path);
   throw new ContainerError(
-    "export",
+    op,
     ref,
     undefined,
     status === "exited"
