@@ -58,6 +58,14 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
     load: async () => (await import("./lib/cli/cp.ts")).main,
     summary: "Copy files between a container and the host",
   },
+  pause: {
+    load: async () => (await import("./lib/cli/pause.ts")).pause,
+    summary: "Freeze every process of containers",
+  },
+  unpause: {
+    load: async () => (await import("./lib/cli/pause.ts")).unpause,
+    summary: "Thaw paused containers",
+  },
   stop: {
     load: async () => (await cli("stop")).main,
     summary: "Stop containers (SIGTERM, then SIGKILL after a grace period)",

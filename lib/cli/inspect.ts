@@ -1,11 +1,11 @@
 /**
  * `minicontainer inspect [-f TEMPLATE] NAME...`: the stored state as JSON
- * (status checked against the kernel), or one line per container through a
- * small subset of docker's Go templates (`{{.State.Status}}`, `{{json .Spec}}`).
+ * in docker's sections (State, Config, HostConfig, Mounts, LogPath; status
+ * checked against the kernel), or one line per container through a subset of
+ * docker's Go templates (lib/cli/template.ts).
  * @module
  */
 
-import { withLiveStatus } from "../container/lifecycle.ts";
 import { ContainerError, usageError } from "../errors.ts";
 import { StateStore } from "../state/store.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
@@ -14,6 +14,8 @@ import { readRecord } from "../net/attach.ts";
 import type { NetSetup } from "../net/etc_files.ts";
 import { globalOptions } from "./global.ts";
 import { print } from "./output.ts";
+import { containerView } from "./container_view.ts";
+import { parseTemplate, render } from "./template.ts";
 
 const FLAGS: FlagDef[] = [
   {
@@ -21,32 +23,10 @@ const FLAGS: FlagDef[] = [
     short: "f",
     value: true,
     meta: "TEMPLATE",
-    help: "One line per container: {{.Field.Path}} and {{json .Field}} are replaced",
+    help: 'One line per container: {{.State.Pid}}, {{json .Config}}, {{index .Config.Labels "k"}}',
   },
   { name: "help", help: "Show this help" },
 ];
-
-const FIELD = /\{\{\s*(json\s+)?((?:\.[A-Za-z0-9_]+)+|\.)\s*\}\}/g;
-
-/** Checks a template before anything is read: only the subset above is understood. */
-function checkTemplate(template: string): void {
-  if (template.replace(FIELD, "").includes("{{")) {
-    throw usageError(
-      `--format understands {{.Field.Path}} and {{json .Field}} only, not "${template}"`,
-    );
-  }
-}
-
-function render(template: string, value: unknown): string {
-  return template.replace(FIELD, (_, json: string | undefined, path: string) => {
-    let v = value;
-    for (const key of path.split(".").filter(Boolean)) {
-      v = v !== null && typeof v === "object" ? (v as Record<string, unknown>)[key] : undefined;
-    }
-    if (json || (v !== null && typeof v === "object")) return JSON.stringify(v ?? null);
-    return v === undefined || v === null ? "<no value>" : String(v);
-  });
-}
 
 /** docker's NetworkSettings, from the container's network record while it is attached. */
 function networkSettings(setup: NetSetup | undefined) {
@@ -94,31 +74,16 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (!rest.length) throw usageError("inspect needs a container name or id");
-  const template = flags.format as string | undefined;
-  if (template !== undefined) checkTemplate(template);
+  const format = flags.format as string | undefined;
+  const template = format === undefined ? undefined : parseTemplate(format, "--format");
   const store = new StateStore(globalOptions.stateRoot);
   const out: unknown[] = [];
   const code = await forEachRef(rest, (ref) => {
     const state = store.read(store.resolve(ref));
     if (!state) throw new ContainerError("find container", ref, undefined, "no such container");
-    const s = withLiveStatus(state);
     const view = {
-      Id: s.id,
-      Name: s.name,
-      Created: s.created,
-      State: {
-        Status: s.status,
-        Running: s.status === "running",
-        Pid: s.status === "running" ? s.pid : 0,
-        ExitCode: s.exitCode ?? null,
-        OOMKilled: s.oomKilled ?? false,
-        StartedAt: s.started ?? null,
-        FinishedAt: s.finished ?? null,
-      },
-      Command: s.command,
-      LogPath: s.logPath ?? null,
-      NetworkSettings: networkSettings(s.net?.setup),
-      Spec: s.spec,
+      ...containerView(state),
+      NetworkSettings: networkSettings(state.net?.setup),
     };
     if (template !== undefined) print(render(template, view));
     else out.push(view);

@@ -1,6 +1,7 @@
 /**
- * `minicontainer ps [-a] [--format json]` (alias `list`): containers, with
- * their status checked against the kernel.
+ * `minicontainer ps [-a] [-q] [-l|-n N] [--no-trunc] [--filter K=V]
+ * [--format table|json|TEMPLATE]` (alias `list`): containers, with their
+ * status checked against the kernel, as docker's columns.
  * @module
  */
 
@@ -10,13 +11,68 @@ import { usageError } from "../errors.ts";
 import { type ContainerState, StateStore, type UnreadableState } from "../state/store.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { globalOptions } from "./global.ts";
+import { dockerStatus, labelsOf } from "./container_view.ts";
+import { IMAGE_ANNOTATION } from "./run.ts";
+import { parseTemplate, render } from "./template.ts";
 
 const FLAGS: FlagDef[] = [
   { name: "all", short: "a", help: "Show exited containers too" },
-  { name: "format", value: true, meta: "table|json", help: "Output format (default table)" },
+  {
+    name: "filter",
+    short: "f",
+    value: true,
+    repeat: true,
+    meta: "K=V",
+    help: "label=K[=V], name=, id=, status=, ancestor= (each key ANDed, values ORed)",
+  },
+  {
+    name: "format",
+    value: true,
+    meta: "FORMAT",
+    help: "table (default), json, or a template: {{.ID}} {{.Names}} {{.Image}} {{.Status}}...",
+  },
+  { name: "last", short: "n", value: true, meta: "N", help: "The N newest containers (any state)" },
+  { name: "latest", short: "l", help: "The newest container (any state)" },
+  { name: "no-trunc", help: "Whole ids and commands" },
   { name: "quiet", short: "q", help: "Only ids" },
   { name: "help", help: "Show this help" },
 ];
+
+const FILTER_KEYS = ["label", "name", "id", "status", "ancestor"];
+
+/** `--filter` values grouped by key; an unknown key or form is a usage error. */
+function parseFilters(given: readonly string[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const f of given) {
+    const eq = f.indexOf("=");
+    const key = eq < 0 ? f : f.slice(0, eq);
+    if (eq < 0 || !FILTER_KEYS.includes(key)) {
+      throw usageError(
+        `--filter "${f}" is not one of ${FILTER_KEYS.map((k) => `${k}=`).join(", ")}`,
+      );
+    }
+    out.set(key, [...out.get(key) ?? [], f.slice(eq + 1)]);
+  }
+  return out;
+}
+
+function matches(s: ContainerState, filters: Map<string, string[]>): boolean {
+  const one = (key: string, test: (v: string) => boolean) =>
+    !filters.has(key) || filters.get(key)!.some(test);
+  const labels = labelsOf(s);
+  return one("label", (v) => {
+    const eq = v.indexOf("=");
+    return eq < 0 ? v in labels : labels[v.slice(0, eq)] === v.slice(eq + 1);
+  }) &&
+    one("name", (v) => s.name.includes(v)) &&
+    one("id", (v) => s.id.startsWith(v)) &&
+    one("status", (v) => dockerStatus(s) === v) &&
+    one("ancestor", (v) => imageOf(s) === v || imageOf(s).split(":")[0] === v);
+}
+
+function imageOf(s: ContainerState): string {
+  return s.spec?.annotations?.[IMAGE_ANNOTATION] ?? "";
+}
 
 function ago(iso: string | undefined): string {
   if (!iso) return "";
@@ -50,7 +106,10 @@ function unreadableEntry(u: UnreadableState): ContainerState {
 /** docker's STATUS column. */
 export function statusText(s: ContainerState): string {
   if (UNREADABLE in s) return "unknown (state unreadable)";
-  if (s.status === "running") return `Up ${ago(s.started).replace(" ago", "")}`;
+  if (s.status === "running") {
+    const up = `Up ${ago(s.started).replace(" ago", "")}`;
+    return dockerStatus(s) === "paused" ? `${up} (Paused)` : up;
+  }
   if (s.status === "exited") return `Exited (${s.exitCode}) ${ago(s.finished)}`;
   if (s.status === "unknown") return "Exited (unknown): its monitor (or run) is gone";
   return "Created";
@@ -67,9 +126,16 @@ export function main(argv: string[]): Promise<number> {
   }
   if (rest.length) throw usageError(`ps takes no arguments, not "${rest[0]}"`);
   const format = (flags.format as string | undefined) ?? "table";
-  if (format !== "table" && format !== "json") {
-    throw usageError(`--format must be table or json, not "${format}"`);
+  const template = format === "table" || format === "json"
+    ? undefined
+    : parseTemplate(format.replace(/^table\s+/, ""), "--format");
+  const filters = parseFilters((flags.filter as string[] | undefined) ?? []);
+  const lastText = flags.latest ? "1" : flags.last as string | undefined;
+  if (lastText !== undefined && !/^\d+$/.test(lastText)) {
+    throw usageError(`--last must be a number, not "${lastText}"`);
   }
+  const trunc = flags["no-trunc"] !== true;
+  const shortId = (id: string) => trunc ? id.slice(0, 12) : id;
   const store = new StateStore(globalOptions.stateRoot);
   const states = store.ids()
     .map((id) => {
@@ -81,29 +147,43 @@ export function main(argv: string[]): Promise<number> {
     })
     .filter((s): s is ContainerState => s !== undefined)
     .map(withLiveStatus)
-    .filter((s) => flags.all || s.status === "running")
-    .sort((a, b) => b.created.localeCompare(a.created));
+    // docker: -n and -l count every container, running or not.
+    .filter((s) => flags.all || lastText !== undefined || s.status === "running")
+    .filter((s) => matches(s, filters))
+    .sort((a, b) => b.created.localeCompare(a.created))
+    .slice(0, lastText === undefined ? undefined : Number(lastText));
+  const row = (s: ContainerState) => ({
+    ID: shortId(s.id),
+    Image: imageOf(s),
+    Command: s.command.join(" "),
+    CreatedAt: s.created,
+    RunningFor: ago(s.created),
+    Names: s.name,
+    State: dockerStatus(s),
+    Status: statusText(s),
+    Labels: Object.entries(labelsOf(s)).map(([k, v]) => `${k}=${v}`).join(","),
+    Pid: s.status === "running" ? s.pid : undefined,
+  });
   if (flags.quiet) {
-    for (const s of states) print(s.id.slice(0, 12));
+    for (const s of states) print(shortId(s.id));
+  } else if (template) {
+    const header = /^table\s+/.test(format);
+    if (header) {
+      print(template.text.replace(/\{\{\s*\.(\w+)\s*\}\}/g, (_, k: string) => k.toUpperCase()));
+    }
+    for (const s of states) print(render(template, row(s)));
   } else if (format === "json") {
     for (const s of states) {
-      print(JSON.stringify({
-        ID: s.id.slice(0, 12),
-        Names: s.name,
-        Command: s.command.join(" "),
-        CreatedAt: s.created,
-        State: s.status,
-        Status: statusText(s),
-        Pid: s.status === "running" ? s.pid : undefined,
-      }));
+      print(JSON.stringify(row(s)));
     }
   } else {
-    const rows = [["CONTAINER ID", "COMMAND", "CREATED", "STATUS", "NAMES"]];
+    const rows = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"]];
     for (const s of states) {
       const cmd = s.command.join(" ");
       rows.push([
-        s.id.slice(0, 12),
-        `"${cmd.length > 20 ? cmd.slice(0, 19) + "…" : cmd}"`,
+        shortId(s.id),
+        imageOf(s),
+        `"${trunc && cmd.length > 20 ? cmd.slice(0, 19) + "…" : cmd}"`,
         ago(s.created),
         statusText(s),
         s.name,

@@ -36,7 +36,7 @@ import {
 import { processStartTime } from "../state/liveness.ts";
 import { NETWORK_FLAGS, networkFromFlags } from "./network_flags.ts";
 import { removeUnattachedNetDir } from "../net/etc_files.ts";
-import { resourcesFromFlags } from "./resource_flags.ts";
+import { parseBytes, resourcesFromFlags } from "./resource_flags.ts";
 import { applySecurityFlags, SECURITY_FLAGS } from "./security_flags.ts";
 
 const FLAGS: FlagDef[] = [
@@ -61,6 +61,34 @@ const FLAGS: FlagDef[] = [
     meta: "K=V",
     help: "Set an environment variable (K alone: take the host's)",
   },
+  { name: "env-file", value: true, repeat: true, meta: "FILE", help: "Read K=V lines from a file" },
+  {
+    name: "label",
+    short: "l",
+    value: true,
+    repeat: true,
+    meta: "K=V",
+    help: "Set a label (ps --filter label=K=V finds it)",
+  },
+  {
+    name: "stop-signal",
+    value: true,
+    meta: "SIGNAL",
+    help: "Signal stop sends first (default SIGTERM, or the image's)",
+  },
+  {
+    name: "stop-timeout",
+    value: true,
+    meta: "SECONDS",
+    help: "stop's grace period before SIGKILL (default 10)",
+  },
+  {
+    name: "cidfile",
+    value: true,
+    meta: "FILE",
+    help: "Write the container id to FILE (a new file)",
+  },
+  { name: "shm-size", value: true, meta: "BYTES", help: "Size of /dev/shm (default 64m)" },
   {
     name: "workdir",
     short: "w",
@@ -183,6 +211,24 @@ ${flagHelp(FLAGS)}`;
 
 /** Annotation naming the host directory whose /etc holds the container's users. */
 export const PASSWD_ROOT = "org.minicontainer.passwd-root";
+/** Annotation of the image (or --rootfs directory) the container runs, for ps and inspect. */
+export const IMAGE_ANNOTATION = "org.minicontainer.image";
+/** Annotation of stop's grace period in seconds (--stop-timeout). */
+export const STOP_TIMEOUT_ANNOTATION = "org.minicontainer.stop-timeout";
+/** Prefix of the annotations holding -l labels. */
+export const LABEL_PREFIX = "org.minicontainer.label.";
+
+/** `-l K=V` (or a bare K, an empty value) into annotations. */
+export function labelAnnotations(labels: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const l of labels) {
+    const eq = l.indexOf("=");
+    const key = eq < 0 ? l : l.slice(0, eq);
+    if (!key) throw usageError(`label "${l}" has no name`);
+    out[`${LABEL_PREFIX}${key}`] = eq < 0 ? "" : l.slice(eq + 1);
+  }
+  return out;
+}
 
 /** A hostname the kernel takes: at most 64 bytes (HOST_NAME_MAX). */
 export function checkHostname(name: string): void {
@@ -365,7 +411,18 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
   const { tty, interactive } = flags.detach
     ? { tty: flags.tty === true, interactive: flags.interactive === true }
     : terminalFlags(flags);
-  let env = resolveEnv((flags.env as string[] | undefined) ?? []);
+  const envFiles = flags["env-file"] as string[] | undefined;
+  let env = resolveEnv([
+    ...(envFiles ? (await import("./env_file.ts")).readEnvFiles(envFiles) : []),
+    ...((flags.env as string[] | undefined) ?? []),
+  ]);
+  const stopTimeout = flags["stop-timeout"] as string | undefined;
+  if (stopTimeout !== undefined && !/^\d+$/.test(stopTimeout)) {
+    throw usageError(`--stop-timeout must be a whole number of seconds, not "${stopTimeout}"`);
+  }
+  const stopSignal = flags["stop-signal"] as string | undefined;
+  // Checked now, not at stop: the parser loads only when the flag is given.
+  if (stopSignal !== undefined) (await import("../container/lifecycle.ts")).parseSignal(stopSignal);
   let mounts = byDepth([
     ...((flags.volume as string[] | undefined) ?? []).map(parseVolume),
     ...((flags.tmpfs as string[] | undefined) ?? []).map(parseTmpfs),
@@ -505,8 +562,34 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
       );
     }
     spec.process.terminal = tty;
+    const shm = flags["shm-size"] as string | undefined;
+    if (shm !== undefined) {
+      const bytes = parseBytes("shm-size", shm);
+      for (const mnt of spec.mounts) {
+        if (mnt.destination !== "/dev/shm") continue;
+        mnt.options = [
+          ...(mnt.options ?? []).filter((o) => !o.startsWith("size=")),
+          `size=${bytes}`,
+        ];
+      }
+    }
+    const cidfile = flags.cidfile as string | undefined;
+    if (cidfile !== undefined) {
+      try {
+        // docker's rule: an existing file is an error, never overwritten.
+        Deno.writeTextFileSync(cidfile, id, { createNew: true });
+      } catch (e) {
+        throw fromDenoError("write cidfile", cidfile, e);
+      }
+    }
     // Where /etc/passwd is on the host, for exec -u later (an overlay root is not).
     if (userRoot) spec.annotations = { ...spec.annotations, [PASSWD_ROOT]: userRoot };
+    spec.annotations = {
+      ...spec.annotations,
+      [IMAGE_ANNOTATION]: image ? rest[0] : (flags.rootfs as string | undefined) ?? "default",
+      ...labelAnnotations((flags.label as string[] | undefined) ?? []),
+      ...(stopTimeout === undefined ? {} : { [STOP_TIMEOUT_ANNOTATION]: stopTimeout }),
+    };
     applySecurityFlags(
       spec,
       { ...flags, user: image?.process.user ?? flags.user },
@@ -553,7 +636,7 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
         overlay,
         containerDir: ownDir,
         removeOnDelete: [ownDir],
-        stopSignal: image?.process.stopSignal,
+        stopSignal: stopSignal ?? image?.process.stopSignal,
         net: { setup: net.setup, attach: net.attach },
         restart,
         log,

@@ -11,6 +11,7 @@ import { forEachRef } from "./each_ref.ts";
 import { StateStore } from "../state/store.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { globalOptions } from "./global.ts";
+import { STOP_TIMEOUT_ANNOTATION } from "./run.ts";
 
 const FLAGS: FlagDef[] = [
   {
@@ -18,7 +19,7 @@ const FLAGS: FlagDef[] = [
     short: "t",
     value: true,
     meta: "SECONDS",
-    help: "Grace period before SIGKILL (default 10)",
+    help: "Grace period before SIGKILL (default: run --stop-timeout, else 10)",
   },
   { name: "help", help: "Show this help" },
 ];
@@ -31,8 +32,8 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (!rest.length) throw usageError("stop needs a container name or id");
-  const grace = Number((flags.time as string | undefined) ?? 10);
-  if (!Number.isFinite(grace) || grace < 0) {
+  const given = flags.time === undefined ? undefined : Number(flags.time);
+  if (given !== undefined && (!Number.isFinite(given) || given < 0)) {
     throw usageError(`--time must be a number of seconds, not "${flags.time}"`);
   }
   const store = new StateStore(globalOptions.stateRoot);
@@ -45,7 +46,8 @@ export async function main(argv: string[]): Promise<number> {
     if (state.restart && state.restart.name !== "no") {
       store.write({ ...state, stoppedByUser: true });
     }
-    await stopContainer(store, state, grace);
+    const own = Number(state.spec.annotations?.[STOP_TIMEOUT_ANNOTATION] ?? 10);
+    await stopContainer(store, state, given ?? own);
     print(ref);
   });
 }

@@ -1,0 +1,68 @@
+/**
+ * `pause` and `unpause`: every process of a running container frozen or
+ * thawed through its cgroup's freezer (v1 freezer.state, v2
+ * cgroup.freeze), found from its PID 1's /proc/PID/cgroup. The freezer is
+ * the state itself: paused is read back from it, never stored.
+ * @module
+ */
+
+import { ContainerError } from "../errors.ts";
+import { readFile, readOptional, sleepSync, writeFile } from "./fs.ts";
+import { CGROUP_ROOT, detectCgroupLayout, ownCgroups, parseProcCgroup } from "./layout.ts";
+
+/** Where container `pid`'s freezer is: v1 freezer.state or v2 cgroup.freeze. */
+function freezerOf(pid: number, root: string): { v2: boolean; dir: string } | undefined {
+  const v2 = detectCgroupLayout(root) === "v2";
+  const own = new Map(ownCgroups().map((m) => [m.id, m.path]));
+  for (const m of parseProcCgroup(readFile(`/proc/${pid}/cgroup`))) {
+    if (v2 ? m.id !== 0 : !m.controllers.includes("freezer")) continue;
+    // The runtime's own cgroup is not the container's to freeze.
+    if (own.get(m.id) === m.path) return undefined;
+    const mount = v2 ? root : `${root}/${m.controllers.join(",")}`;
+    const dir = `${mount}${m.path === "/" ? "" : m.path}`;
+    if (!v2 && readOptional(`${dir}/freezer.state`) === undefined) {
+      return { v2, dir: `${root}/freezer${m.path === "/" ? "" : m.path}` };
+    }
+    return { v2, dir };
+  }
+  return undefined;
+}
+
+/** Whether container `pid`'s processes are frozen (false without a freezer of its own). */
+export function isFrozen(pid: number, root: string = CGROUP_ROOT): boolean {
+  let f: ReturnType<typeof freezerOf>;
+  try {
+    f = freezerOf(pid, root);
+  } catch {
+    return false; // exited meanwhile
+  }
+  if (!f) return false;
+  if (f.v2) return /^frozen 1$/m.test(readOptional(`${f.dir}/cgroup.events`) ?? "");
+  return readOptional(`${f.dir}/freezer.state`)?.trim() === "FROZEN";
+}
+
+/**
+ * Freezes (or thaws) container `pid`'s cgroup and waits until the kernel
+ * says it is done (v1 passes through FREEZING; v2 reports in cgroup.events).
+ */
+export function setFrozen(
+  pid: number,
+  frozen: boolean,
+  ref: string,
+  root: string = CGROUP_ROOT,
+): void {
+  const op = frozen ? "pause" : "unpause";
+  const f = freezerOf(pid, root);
+  if (!f) {
+    throw new ContainerError(op, ref, undefined, "the container has no freezer cgroup of its own");
+  }
+  if (f.v2) writeFile(`${f.dir}/cgroup.freeze`, frozen ? "1" : "0");
+  else writeFile(`${f.dir}/freezer.state`, frozen ? "FROZEN" : "THAWED");
+  for (let k = 0; k < 500; k++) {
+    if (isFrozen(pid, root) === frozen) return;
+    // v1: a FREEZING cgroup retries the freeze on each write.
+    if (!f.v2 && frozen) writeFile(`${f.dir}/freezer.state`, "FROZEN");
+    sleepSync(10);
+  }
+  throw new ContainerError(op, ref, undefined, "the freezer did not settle within 5 seconds");
+}
