@@ -1,0 +1,186 @@
+// docker's everyday verbs and flags against real containers: labels and ps
+// filters, inspect templates and sections, pause/unpause, the run flags.
+import assert from "node:assert/strict";
+import { withStateRoot } from "./helpers.ts";
+
+const COUNTER = "i=0; while :; do i=$((i+1)); echo $i > /tmp/c; sleep 0.05; done";
+
+withStateRoot(
+  "pause freezes every process (a counter stops), inspect and ps show it, unpause resumes",
+  async (m) => {
+    const id = (await m(["run", "-d", "--name", "counter", "sh", "-c", COUNTER])).stdout.trim();
+    const pid = Number((await m(["inspect", "-f", "{{.State.Pid}}", id])).stdout);
+    const count = () => Number(Deno.readTextFileSync(`/proc/${pid}/root/tmp/c`).trim() || "0");
+    await new Promise((r) => setTimeout(r, 300));
+    const p = await m(["pause", "counter"]);
+    assert.equal(p.code, 0, p.stderr);
+    assert.equal(p.stdout, "counter\n");
+    const frozenAt = count();
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(count(), frozenAt, "the counter advanced while paused");
+    assert.equal(
+      (await m(["inspect", "-f", "{{.State.Status}} {{.State.Paused}} {{.State.Running}}", id]))
+        .stdout,
+      "paused true true\n",
+    );
+    assert.match((await m(["ps"])).stdout, /Up .* \(Paused\)/);
+    assert.equal(
+      (await m(["ps", "-q", "--filter", "status=paused"])).stdout.trim(),
+      id.slice(0, 12),
+    );
+    const again = await m(["pause", "counter"]);
+    assert.equal(again.code, 125);
+    assert.match(again.stderr, /paused already/);
+    assert.equal((await m(["unpause", "counter"])).code, 0);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.ok(count() > frozenAt, "the counter did not resume");
+    assert.equal((await m(["inspect", "-f", "{{.State.Status}}", id])).stdout, "running\n");
+    const not = await m(["unpause", "counter"]);
+    assert.equal(not.code, 125);
+    assert.match(not.stderr, /not paused/);
+    for (const verb of ["pause", "unpause"]) {
+      const r = await m([verb, "nosuch"]);
+      assert.equal(r.code, 125);
+      assert.match(r.stderr, /no such container/);
+    }
+  },
+);
+
+withStateRoot(
+  "labels: ps --filter label=, inspect Config.Labels, index and json templates",
+  async (m) => {
+    const web = (await m(["run", "-d", "-l", "app=web", "-l", "tier", "sleep", "1000"])).stdout
+      .trim();
+    const db = (await m(["run", "-d", "--label", "app=db", "--name", "db1", "sleep", "1000"]))
+      .stdout
+      .trim();
+    const q = async (...f: string[]) =>
+      (await m(["ps", "-q", ...f.flatMap((x) => ["--filter", x])])).stdout.trim().split("\n")
+        .filter(
+          Boolean,
+        );
+    assert.deepEqual(await q("label=app=web"), [web.slice(0, 12)]);
+    assert.deepEqual((await q("label=app")).sort(), [web.slice(0, 12), db.slice(0, 12)].sort());
+    assert.deepEqual(await q("label=tier"), [web.slice(0, 12)]);
+    assert.deepEqual(await q("label=app=none"), []);
+    assert.deepEqual(await q("label=app", "name=db1"), [db.slice(0, 12)]);
+    assert.deepEqual(await q("id=" + db.slice(0, 8)), [db.slice(0, 12)]);
+    const f = await m([
+      "inspect",
+      "-f",
+      '{{index .Config.Labels "app"}}|{{json .Config.Labels}}|{{.State.Pid}}',
+      web,
+    ]);
+    const [app, labels, pid] = f.stdout.trim().split("|");
+    assert.equal(app, "web");
+    assert.deepEqual(JSON.parse(labels), { app: "web", tier: "" });
+    assert.ok(Deno.statSync(`/proc/${pid}`).isDirectory);
+    const table = await m([
+      "ps",
+      "--filter",
+      "label=app=db",
+      "--format",
+      "table {{.Names}}\\t{{.Labels}}",
+    ]);
+    assert.equal(table.stdout, "NAMES\tLABELS\ndb1\tapp=db\n");
+    const full = await m(["ps", "--no-trunc", "-q", "-l"]);
+    assert.equal(full.stdout.trim(), db);
+    for (
+      const bad of [["ps", "--filter", "colour=red"], ["inspect", "-f", "{{if .X}}y{{end}}", web]]
+    ) {
+      const r = await m(bad);
+      assert.equal(r.code, 125, bad.join(" "));
+      assert.equal(r.stderr.trim().split("\n").length, 1);
+    }
+  },
+);
+
+withStateRoot("inspect: docker's sections from the run flags", async (m) => {
+  const host = Deno.makeTempDirSync();
+  try {
+    const r = await m([
+      "run",
+      "-d",
+      "--cidfile",
+      `${host}/cid`,
+      "--shm-size",
+      "8m",
+      "--stop-timeout",
+      "3",
+      "--stop-signal",
+      "SIGUSR1",
+      "-v",
+      `${host}:/data:ro`,
+      "--tmpfs",
+      "/scratch",
+      "-e",
+      "A=1",
+      "sh",
+      "-c",
+      "df -k /dev/shm | tail -1; sleep 1000",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const id = r.stdout.trim();
+    assert.equal(Deno.readTextFileSync(`${host}/cid`), id);
+    const [view] = JSON.parse((await m(["inspect", id])).stdout);
+    assert.equal(view.Id, id);
+    assert.equal(view.Config.StopTimeout, 3);
+    assert.equal(view.Config.StopSignal, "SIGUSR1");
+    assert.ok(view.Config.Env.includes("A=1"));
+    assert.equal(view.HostConfig.ShmSize, 8 * 1024 * 1024);
+    assert.deepEqual(view.HostConfig.Binds, [`${host}:/data:ro`]);
+    assert.deepEqual(view.Mounts.map((x: { Destination: string }) => x.Destination), [
+      "/data",
+      "/scratch",
+    ]);
+    assert.equal(view.Mounts[0].RW, false);
+    assert.equal(view.State.Status, "running");
+    assert.ok("LogPath" in view);
+    // The shm size reached the kernel: 8 MiB is 8192 KiB.
+    const shm = await m(["exec", id, "sh", "-c", "df -k /dev/shm | tail -1"]);
+    assert.match(shm.stdout, /\s8192\s/);
+    // The cidfile exists now: a second run refuses it, leaving nothing behind.
+    const before = (await m(["ps", "-aq"])).stdout;
+    const again = await m(["run", "-d", "--cidfile", `${host}/cid`, "true"]);
+    assert.equal(again.code, 125);
+    assert.match(again.stderr, /cidfile/);
+    assert.equal((await m(["ps", "-aq"])).stdout, before);
+    for (
+      const bad of [["--stop-timeout", "soon"], ["--stop-signal", "SIGNOPE"], [
+        "--shm-size",
+        "lots",
+      ]]
+    ) {
+      const b = await m(["run", "-d", ...bad, "true"]);
+      assert.equal(b.code, 125, bad.join(" "));
+    }
+  } finally {
+    Deno.removeSync(host, { recursive: true });
+  }
+});
+
+withStateRoot("run --env-file: files then -e, comments and blank lines skipped", async (m) => {
+  const file = Deno.makeTempFileSync();
+  try {
+    Deno.writeTextFileSync(file, "# settings\nA=1\n\nB=x=y\nC=file\n");
+    const r = await m(["run", "--env-file", file, "-e", "C=flag", "sh", "-c", 'echo "$A|$B|$C"']);
+    assert.equal(r.stdout, "1|x=y|flag\n", r.stderr);
+    Deno.writeTextFileSync(file, "BAD NAME=1\n");
+    const bad = await m(["run", "--env-file", file, "true"]);
+    assert.equal(bad.code, 125);
+    assert.match(bad.stderr, /line 1/);
+  } finally {
+    Deno.removeSync(file);
+  }
+});
+
+withStateRoot("stop: the container's own --stop-timeout as the grace period", async (m) => {
+  // The shell ignores SIGTERM: only the SIGKILL after the grace period ends it.
+  const id =
+    (await m(["run", "-d", "--stop-timeout", "1", "sh", "-c", "trap '' TERM; sleep 1000 & wait"]))
+      .stdout.trim();
+  const t0 = Date.now();
+  assert.equal((await m(["stop", id])).code, 0);
+  const took = Date.now() - t0;
+  assert.ok(took >= 900 && took < 5000, `stop took ${took} ms`);
+});
