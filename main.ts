@@ -82,6 +82,10 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
     load: async () => (await cli("inspect")).main,
     summary: "Show containers' state as JSON",
   },
+  volume: {
+    load: async () => (await import("./lib/cli/volume.ts")).main,
+    summary: "Manage named volumes: volume create, ls, inspect, rm, prune",
+  },
   pull: {
     load: async () => (await cli("pull")).main,
     summary: "Pull an image from a registry",

@@ -8,6 +8,7 @@
 
 import { isFrozen } from "../cgroups/freeze.ts";
 import { withLiveStatus } from "../container/lifecycle.ts";
+import { dataDir } from "../rootfs/default.ts";
 import type { ContainerState } from "../state/store.ts";
 import { IMAGE_ANNOTATION, LABEL_PREFIX, STOP_TIMEOUT_ANNOTATION } from "./run.ts";
 
@@ -21,6 +22,14 @@ const DEFAULT_MOUNTS = new Set([
   "/sys",
   "/sys/fs/cgroup",
 ]);
+
+/** A named volume's mount says so (Type volume, Name), a bind says bind. */
+function volumeOf(source: string | undefined): { Type: string; Name?: string } {
+  const m = /^(.*)\/volumes\/([^/]+)\/_data$/.exec(source ?? "");
+  return m && m[1] === dataDir()
+    ? { Type: "volume", Name: m[2] }
+    : { Type: source ? "bind" : "tmpfs" };
+}
 
 /** The -l labels of a container. */
 export function labelsOf(state: ContainerState): Record<string, string> {
@@ -117,7 +126,7 @@ export function containerView(state: ContainerState): Record<string, unknown> {
       ),
     },
     Mounts: userMounts.map((m) => ({
-      Type: m.type,
+      ...volumeOf(m.source),
       Source: m.type === "tmpfs" ? "" : m.source,
       Destination: m.destination,
       Mode: m.options?.includes("ro") ? "ro" : "",

@@ -101,8 +101,15 @@ const FLAGS: FlagDef[] = [
     short: "v",
     value: true,
     repeat: true,
-    meta: "HOST:CTR[:ro]",
-    help: "Bind mount a host path",
+    meta: "HOST|VOLUME:CTR[:ro]",
+    help: "Bind mount a host path, or a named volume (made when missing)",
+  },
+  {
+    name: "mount",
+    value: true,
+    repeat: true,
+    meta: "type=bind|volume|tmpfs,source=S,target=T[,readonly]",
+    help: "docker's --mount (tmpfs-size=, tmpfs-mode= for a tmpfs)",
   },
   {
     name: "tmpfs",
@@ -240,8 +247,16 @@ export function checkHostname(name: string): void {
   }
 }
 
-/** Parses `-v HOST:CONTAINER[:ro|rw]` into a bind mount. */
-export function parseVolume(text: string): Mount {
+/** Makes (when missing) a named volume; its data folder. Loaded only when a volume is named. */
+type VolumeMaker = (name: string) => string;
+
+/** Whether `-v` names a volume (not a host path): its first part is neither absolute nor ./ */
+function namesVolume(text: string): boolean {
+  return !/^[/.]/.test(text) && text.includes(":");
+}
+
+/** Parses `-v HOST:CONTAINER[:ro|rw]` or `-v VOLUME:CONTAINER[:ro|rw]` into a bind mount. */
+export function parseVolume(text: string, volume?: VolumeMaker): Mount {
   const parts = text.split(":");
   if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) {
     throw usageError(`volume "${text}" is not HOST:CONTAINER[:ro|rw]`);
@@ -251,16 +266,17 @@ export function parseVolume(text: string): Mount {
   if (!target.startsWith("/")) {
     throw usageError(`volume "${text}": container path must be absolute`);
   }
+  let source: string;
   if (!host.startsWith("/") && !host.startsWith(".")) {
-    throw usageError(
-      `volume "${text}": host path must be absolute or start with ./ (named volumes are not supported)`,
-    );
-  }
-  const source = host.startsWith("/") ? host : `${Deno.cwd()}/${host}`;
-  try {
-    Deno.statSync(source);
-  } catch {
-    throw new ContainerError("volume", source, 2);
+    if (!volume) throw usageError(`volume "${text}": named volumes need the volume store`);
+    source = volume(host);
+  } else {
+    source = host.startsWith("/") ? host : `${Deno.cwd()}/${host}`;
+    try {
+      Deno.statSync(source);
+    } catch {
+      throw new ContainerError("volume", source, 2);
+    }
   }
   return {
     destination: target,
@@ -268,6 +284,54 @@ export function parseVolume(text: string): Mount {
     source,
     options: ["rbind", mode === "ro" ? "ro" : "rw"],
   };
+}
+
+/**
+ * Parses docker's `--mount type=bind|volume|tmpfs,source=S,target=T[,readonly]
+ * [,tmpfs-size=N][,tmpfs-mode=M]` into the mount -v or --tmpfs would give.
+ */
+export function parseMount(text: string, volume?: VolumeMaker): Mount {
+  const f: Record<string, string> = {};
+  for (const part of text.split(",")) {
+    const eq = part.indexOf("=");
+    const key = eq < 0 ? part : part.slice(0, eq);
+    const value = eq < 0 ? "true" : part.slice(eq + 1);
+    const name = ({ src: "source", dst: "target", destination: "target", ro: "readonly" } as Record<
+      string,
+      string
+    >)[key] ?? key;
+    if (!["type", "source", "target", "readonly", "tmpfs-size", "tmpfs-mode"].includes(name)) {
+      throw usageError(`--mount "${text}": unknown key "${key}"`);
+    }
+    f[name] = value;
+  }
+  const type = f.type ?? "volume";
+  const ro = f.readonly !== undefined && f.readonly !== "false" && f.readonly !== "0";
+  if (!f.target) throw usageError(`--mount "${text}": target= is required`);
+  if (type === "tmpfs") {
+    if (f.source) throw usageError(`--mount "${text}": a tmpfs has no source`);
+    const opts = [
+      ...(f["tmpfs-size"] ? [`size=${f["tmpfs-size"]}`] : []),
+      ...(f["tmpfs-mode"] ? [`mode=${f["tmpfs-mode"]}`] : []),
+      ...(ro ? ["ro"] : []),
+    ];
+    return parseTmpfs(opts.length ? `${f.target}:${opts.join(",")}` : f.target);
+  }
+  if (type === "bind") {
+    if (!f.source?.startsWith("/")) {
+      throw usageError(`--mount "${text}": a bind's source must be an absolute host path`);
+    }
+  } else if (type === "volume") {
+    // No source: an anonymous volume, a generated name as docker gives.
+    f.source ??= Array.from(
+      crypto.getRandomValues(new Uint8Array(32)),
+      (b) => b.toString(16).padStart(2, "0"),
+    ).join("");
+    if (/^[/.]/.test(f.source)) {
+      throw usageError(`--mount "${text}": a volume's source is a volume name, not a path`);
+    }
+  } else throw usageError(`--mount "${text}": type must be bind, volume or tmpfs`);
+  return parseVolume(`${f.source}:${f.target}${ro ? ":ro" : ""}`, volume);
 }
 
 /** mount(2) flags --tmpfs takes (lib/mounts/options.ts knows each). */
@@ -423,8 +487,16 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
   const stopSignal = flags["stop-signal"] as string | undefined;
   // Checked now, not at stop: the parser loads only when the flag is given.
   if (stopSignal !== undefined) (await import("../container/lifecycle.ts")).parseSignal(stopSignal);
+  const volumeFlags = (flags.volume as string[] | undefined) ?? [];
+  const mountFlags = (flags.mount as string[] | undefined) ?? [];
+  // The volume store loads only when a volume is named.
+  const volume = volumeFlags.some(namesVolume) ||
+      mountFlags.some((m) => !/(^|,)type=(bind|tmpfs)(,|$)/.test(m))
+    ? (await import("../volumes/volumes.ts")).createVolume
+    : undefined;
   let mounts = byDepth([
-    ...((flags.volume as string[] | undefined) ?? []).map(parseVolume),
+    ...volumeFlags.map((v) => parseVolume(v, volume)),
+    ...mountFlags.map((v) => parseMount(v, volume)),
     ...((flags.tmpfs as string[] | undefined) ?? []).map(parseTmpfs),
   ]);
   // Without root, the container gets a user namespace mapping the caller to root.
