@@ -66,6 +66,18 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
     load: async () => (await import("./lib/cli/pause.ts")).unpause,
     summary: "Thaw paused containers",
   },
+  top: {
+    load: async () => (await import("./lib/cli/top.ts")).main,
+    summary: "Show a container's processes",
+  },
+  rename: {
+    load: async () => (await import("./lib/cli/rename.ts")).main,
+    summary: "Rename a container",
+  },
+  container: {
+    load: async () => (await import("./lib/cli/container.ts")).main,
+    summary: "Manage containers: container ls, rm, prune, ... (docker's spelling)",
+  },
   stop: {
     load: async () => (await cli("stop")).main,
     summary: "Stop containers (SIGTERM, then SIGKILL after a grace period)",

@@ -42,7 +42,7 @@ async function confirm(): Promise<boolean> {
 }
 
 /** Stopped containers of `store` removed, each with the bytes its folder and root held. */
-async function removeStopped(store: StateStore, out: Reclaimed): Promise<string[]> {
+export async function removeStopped(store: StateStore, out: Reclaimed): Promise<string[]> {
   const removed: string[] = [];
   for (const id of store.ids()) {
     // A live launcher or supervisor holds a claim: being started, or still recording its exit.

@@ -224,7 +224,7 @@ export class StateStore {
   }
 
   /** Runs `fn` holding the state root's names lock (flock on ROOT/names/.lock). */
-  private async withNamesLock<T>(fn: () => T): Promise<T> {
+  private async withNamesLock<T>(fn: () => T | Promise<T>): Promise<T> {
     let file: Deno.FsFile;
     try {
       file = Deno.openSync(`${this.root}/names/.lock`, { create: true, write: true });
@@ -233,7 +233,7 @@ export class StateStore {
     }
     try {
       await file.lock(true);
-      return fn();
+      return await fn();
     } finally {
       file.close();
     }
@@ -486,6 +486,43 @@ export class StateStore {
     } finally {
       file.close();
     }
+  }
+
+  /**
+   * Gives container `id` the name `to` (docker rename). Under the names
+   * lock: the new index entry first, then the container's own name file
+   * (the truth nameOwner checks entries against) and its state, then the old
+   * entry goes. Killed midway, the old entry names a container that no
+   * longer holds it (free), the new one a container that holds it or not yet
+   * (free again): never two containers for one name.
+   */
+  async rename(id: string, to: string): Promise<void> {
+    this.ensureRoot();
+    await this.withNamesLock(async () => {
+      this.ensureIndex();
+      const owner = this.nameOwner(to) ??
+        this.ids().find((other) => (this.storedName(other) || this.read(other)?.name) === to);
+      if (owner) {
+        throw new ContainerError(
+          "rename container",
+          to,
+          undefined,
+          owner === id
+            ? "the container has that name already"
+            : `the name is already in use by container ${owner.slice(0, 12)}`,
+        );
+      }
+      const renamed = await this.withLock(id, (state) => {
+        this.writeIndexEntry(to, id);
+        writeFileAtomic(`${this.dir(id)}/name`, to, "rename container", { sync: false });
+        writeState(this.dir(id), { ...state, name: to });
+        this.dropIndexEntry(state.name, id);
+        return true;
+      });
+      if (!renamed) {
+        throw new ContainerError("rename container", id, undefined, "no such container");
+      }
+    });
   }
 
   /**

@@ -184,3 +184,64 @@ withStateRoot("stop: the container's own --stop-timeout as the grace period", as
   const took = Date.now() - t0;
   assert.ok(took >= 900 && took < 5000, `stop took ${took} ms`);
 });
+
+withStateRoot(
+  "rename: the new name resolves, the old one is free; a name in use is refused",
+  async (m) => {
+    const a = (await m(["run", "-d", "--name", "first", "sleep", "1000"])).stdout.trim();
+    const b = (await m(["run", "-d", "--name", "second", "sleep", "1000"])).stdout.trim();
+    assert.equal((await m(["rename", "first", "renamed"])).code, 0);
+    assert.equal(
+      (await m(["inspect", "-f", "{{.Id}} {{.Name}}", "renamed"])).stdout,
+      `${a} renamed\n`,
+    );
+    assert.equal((await m(["inspect", "first"])).code, 125);
+    const taken = await m(["rename", "renamed", "second"]);
+    assert.equal(taken.code, 125);
+    assert.match(taken.stderr, /already in use by container/);
+    assert.equal((await m(["inspect", "-f", "{{.Name}}", b])).stdout, "second\n");
+    // The old name is free again: a new container takes it.
+    assert.equal((await m(["run", "-d", "--name", "first", "true"])).code, 0);
+    for (
+      const bad of [["rename", "nosuch", "x"], ["rename", "renamed", "bad name"], [
+        "rename",
+        "renamed",
+      ]]
+    ) {
+      assert.equal((await m(bad)).code, 125, bad.join(" "));
+    }
+    assert.equal(
+      (await m(["ps", "-a", "--filter", "name=renamed", "-q"])).stdout.trim(),
+      a.slice(0, 12),
+    );
+  },
+);
+
+withStateRoot(
+  "top lists the container's processes only; container prune removes the stopped ones",
+  async (m) => {
+    const id = (await m(["run", "-d", "sh", "-c", "sleep 1001 & sleep 1002"])).stdout.trim();
+    const top = await m(["top", id]);
+    assert.equal(top.code, 0, top.stderr);
+    const lines = top.stdout.trim().split("\n");
+    assert.match(lines[0], /PID/);
+    assert.ok(
+      lines.some((l) => l.endsWith("sleep 1001")) && lines.some((l) => l.endsWith("sleep 1002")),
+    );
+    assert.ok(!lines.some((l) => /deno|minicontainer/.test(l)), top.stdout);
+    const custom = await m(["top", id, "-o", "pid,comm"]);
+    assert.match(custom.stdout, /^\s*PID COMMAND\n/);
+    const done = (await m(["run", "-d", "true"])).stdout.trim();
+    const end = Date.now() + 10_000;
+    while (Date.now() < end && (await m(["ps", "-q"])).stdout.includes(done.slice(0, 12))) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const pruned = await m(["container", "prune", "-f"]);
+    assert.equal(pruned.code, 0, pruned.stderr);
+    assert.match(pruned.stdout, new RegExp(done));
+    assert.doesNotMatch(pruned.stdout, new RegExp(id));
+    assert.deepEqual((await m(["container", "ls", "-aq"])).stdout.trim(), id.slice(0, 12));
+    assert.equal((await m(["top", "nosuch"])).code, 125);
+    assert.equal((await m(["container", "prune"])).code, 125, "no -f and no terminal");
+  },
+);
