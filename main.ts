@@ -66,6 +66,10 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
     load: async () => (await import("./lib/cli/pause.ts")).unpause,
     summary: "Thaw paused containers",
   },
+  stats: {
+    load: async () => (await import("./lib/cli/stats.ts")).main,
+    summary: "Show containers' CPU, memory, I/O and process counts",
+  },
   top: {
     load: async () => (await import("./lib/cli/top.ts")).main,
     summary: "Show a container's processes",

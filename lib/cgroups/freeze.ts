@@ -7,25 +7,15 @@
  */
 
 import { ContainerError } from "../errors.ts";
-import { readFile, readOptional, sleepSync, writeFile } from "./fs.ts";
-import { CGROUP_ROOT, detectCgroupLayout, ownCgroups, parseProcCgroup } from "./layout.ts";
+import { readOptional, sleepSync, writeFile } from "./fs.ts";
+import { CGROUP_ROOT } from "./layout.ts";
+import { cgroupsOfPid } from "./of_pid.ts";
 
 /** Where container `pid`'s freezer is: v1 freezer.state or v2 cgroup.freeze. */
 function freezerOf(pid: number, root: string): { v2: boolean; dir: string } | undefined {
-  const v2 = detectCgroupLayout(root) === "v2";
-  const own = new Map(ownCgroups().map((m) => [m.id, m.path]));
-  for (const m of parseProcCgroup(readFile(`/proc/${pid}/cgroup`))) {
-    if (v2 ? m.id !== 0 : !m.controllers.includes("freezer")) continue;
-    // The runtime's own cgroup is not the container's to freeze.
-    if (own.get(m.id) === m.path) return undefined;
-    const mount = v2 ? root : `${root}/${m.controllers.join(",")}`;
-    const dir = `${mount}${m.path === "/" ? "" : m.path}`;
-    if (!v2 && readOptional(`${dir}/freezer.state`) === undefined) {
-      return { v2, dir: `${root}/freezer${m.path === "/" ? "" : m.path}` };
-    }
-    return { v2, dir };
-  }
-  return undefined;
+  const c = cgroupsOfPid(pid, root);
+  const dir = c.v2 ? c.dir : c.v1.get("freezer");
+  return dir === undefined ? undefined : { v2: c.v2, dir };
 }
 
 /** Whether container `pid`'s processes are frozen (false without a freezer of its own). */

@@ -28,6 +28,7 @@ const VERBS: Record<string, () => Promise<Main>> = {
   pause: async () => (await import("./pause.ts")).pause,
   unpause: async () => (await import("./pause.ts")).unpause,
   top: async () => (await import("./top.ts")).main,
+  stats: async () => (await import("./stats.ts")).main,
   rename: async () => (await import("./rename.ts")).main,
   export: async () => (await import("./save.ts")).exportMain,
   prune: () => Promise.resolve(prune),

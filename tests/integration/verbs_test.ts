@@ -245,3 +245,26 @@ withStateRoot(
     assert.equal((await m(["container", "prune"])).code, 125, "no -f and no terminal");
   },
 );
+
+withStateRoot(
+  "stats --no-stream: a busy container's CPU, its memory limit and processes",
+  async (m) => {
+    const id =
+      (await m(["run", "-d", "--name", "busy", "-m", "64m", "sh", "-c", "while :; do :; done"]))
+        .stdout.trim();
+    const r = await m(["stats", "--no-stream", "--format", "json", "busy"]);
+    assert.equal(r.code, 0, r.stderr);
+    const s = JSON.parse(r.stdout);
+    assert.equal(s.ID, id.slice(0, 12));
+    assert.ok(parseFloat(s.CPUPerc) > 10, `a spinning shell used ${s.CPUPerc}`);
+    assert.match(s.MemUsage, / \/ 67\.1MB$/);
+    assert.ok(Number(s.PIDs) >= 1);
+    const table = await m(["stats", "--no-stream"]);
+    assert.match(
+      table.stdout,
+      /^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS\n/,
+    );
+    assert.match(table.stdout, /busy/);
+    assert.equal((await m(["stats", "--no-stream", "nosuch"])).code, 125);
+  },
+);
