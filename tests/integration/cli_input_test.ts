@@ -74,6 +74,13 @@ test("cli: --help and an unknown flag act on nothing, for every command", async 
     ["image", "rm"],
     ["image", "prune"],
     ["rootfs", "build"],
+    ["volume", "create"],
+    ["volume", "ls"],
+    ["volume", "inspect"],
+    ["volume", "rm"],
+    ["volume", "prune"],
+    ["container", "ls"],
+    ["container", "prune"],
   ];
   assert.ok(COMMAND_NAMES.length >= 17, `main.ts lists ${COMMAND_NAMES.join(" ")}`);
   const before = snapshot(DATA, STATE);
