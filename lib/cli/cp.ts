@@ -52,7 +52,7 @@ Options:\n${flagHelp(FLAGS)}`,
   const store = new StateStore(globalOptions.stateRoot);
   const state = store.read(store.resolve(side.ref));
   if (!state) throw new ContainerError("cp", side.ref, undefined, "no such container");
-  const rootFd = openContainerRoot(state, side.ref, "cp");
+  const rootFd = openContainerRoot(state, side.ref, "cp", to !== undefined);
   try {
     if (from) await copyOut(rootFd, path, rest[1]);
     else {

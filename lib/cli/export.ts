@@ -5,8 +5,9 @@
  * /proc/PID/root, held as a descriptor and walked by descriptors
  * (lib/fs/tree.ts): the container may change its files meanwhile, but never
  * make the walk read a host file. An exited container's files are exported
- * when they outlive it (a --rootfs directory, copied image layers); an
- * overlay root (images, the default rootfs) exists only while it runs.
+ * when they outlive it: a --rootfs directory, copied image layers, or an
+ * overlay root's kept writable layer over its lower ones, read through a
+ * read-only view (lib/fs/overlay_view.ts).
  * @module
  */
 
@@ -15,6 +16,7 @@ import { print } from "./output.ts";
 import { liveStatus } from "../container/lifecycle.ts";
 import { ContainerError, usageError } from "../errors.ts";
 import { openRoot } from "../fs/tree.ts";
+import { openOverlayView } from "../fs/overlay_view.ts";
 import { writeTree } from "../image/tar_write.ts";
 import { isSameProcess } from "../state/liveness.ts";
 import { type ContainerState, StateStore } from "../state/store.ts";
@@ -22,8 +24,21 @@ import { flagHelp, parseArgs } from "./args.ts";
 import { globalOptions } from "./global.ts";
 import { output, OUTPUT_FLAGS } from "./save.ts";
 
+function layerKept(upper: string): boolean {
+  try {
+    return Deno.lstatSync(upper).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
 /** The container's root directory, opened: the walk's starting descriptor (export, cp). */
-export function openContainerRoot(state: ContainerState, ref: string, op = "export"): number {
+export function openContainerRoot(
+  state: ContainerState,
+  ref: string,
+  op = "export",
+  writable = false,
+): number {
   const status = liveStatus(state);
   if (status === "running" && state.pid) {
     const fd = openRoot(`/proc/${state.pid}/root`);
@@ -36,13 +51,19 @@ export function openContainerRoot(state: ContainerState, ref: string, op = "expo
     return fd;
   }
   if (status === "exited" && !state.overlay) return openRoot(state.spec.root.path);
+  if (status === "exited" && state.overlay && !writable && layerKept(state.overlay.upper)) {
+    // The kept writable layer over the image's: a read-only view.
+    return openOverlayView(state.overlay, op);
+  }
   throw new ContainerError(
     op,
     ref,
     undefined,
-    status === "exited"
-      ? "the container has exited and its root was an overlay that lived only while it ran"
-      : `the container is ${status}`,
+    status !== "exited"
+      ? `the container is ${status}`
+      : state.overlay && layerKept(state.overlay.upper)
+      ? "the container has exited and its overlay root can only be read now"
+      : "the container has exited and its root was an overlay that lived only while it ran",
   );
 }
 
