@@ -90,6 +90,14 @@ const FLAGS: FlagDef[] = [
   },
   { name: "shm-size", value: true, meta: "BYTES", help: "Size of /dev/shm (default 64m)" },
   {
+    name: "sysctl",
+    value: true,
+    repeat: true,
+    meta: "K=V",
+    help:
+      "A namespaced kernel parameter (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*)",
+  },
+  {
     name: "workdir",
     short: "w",
     value: true,
@@ -643,6 +651,17 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
           ...(mnt.options ?? []).filter((o) => !o.startsWith("size=")),
           `size=${bytes}`,
         ];
+      }
+    }
+    const sysctls = flags.sysctl as string[] | undefined;
+    if (sysctls) {
+      const { checkSysctl } = await import("../mounts/sysctl.ts");
+      spec.linux.sysctl = {};
+      for (const kv of sysctls) {
+        const eq = kv.indexOf("=");
+        if (eq <= 0) throw usageError(`--sysctl "${kv}" is not K=V`);
+        spec.linux.sysctl[checkSysctl(kv.slice(0, eq), kv.slice(eq + 1), network === "host")] = kv
+          .slice(eq + 1);
       }
     }
     const cidfile = flags.cidfile as string | undefined;

@@ -262,6 +262,7 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
         : input.overlay,
       masked: input.masked,
       readonlyPaths: spec.linux.readonlyPaths,
+      sysctl: spec.linux.sysctl,
     }));
     const propagation = spec.linux.rootfsPropagation
       ? parseMountOptions([spec.linux.rootfsPropagation]).propagation

@@ -17,6 +17,7 @@ import { K, makedev, MS } from "../../ffi/syscalls.ts";
 import type { Device } from "../spec.ts";
 import { containerPath, Fragment, IN_ROOT, pathBuffer } from "./in_root.ts";
 import { type MaskedPath, maskOps } from "./masks.ts";
+import { sysctlOps } from "./sysctl.ts";
 import type { PreparedMount } from "./prepare.ts";
 
 /** Symlinks every /dev gets, as runc makes them (name in /dev, target). */
@@ -185,6 +186,8 @@ export interface RootfsPlan {
   masked?: readonly MaskedPath[];
   /** spec.linux.readonlyPaths: made read-only once everything is mounted. */
   readonlyPaths?: readonly string[];
+  /** spec.linux.sysctl: written once /proc is mounted, before it is made read-only. */
+  sysctl?: Record<string, string>;
 }
 
 /** The directories of an overlayfs root. */
@@ -259,6 +262,7 @@ export function rootfsOps(p: RootfsPlan): Op[] {
       p.bindDevices,
     );
   }
+  if (p.sysctl && Object.keys(p.sysctl).length) sysctlOps(f, root, p.sysctl);
   maskOps(f, root, p.masked ?? [], p.readonlyPaths ?? []);
   if (p.readonly) {
     const path = f.fdPath(root);

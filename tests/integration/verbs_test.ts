@@ -268,3 +268,39 @@ withStateRoot(
     assert.equal((await m(["stats", "--no-stream", "nosuch"])).code, 125);
   },
 );
+
+withStateRoot(
+  "--sysctl: namespaced ones reach the container only; host-wide ones refused",
+  async (m) => {
+    const hostTtl = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_default_ttl");
+    const hostShm = Deno.readTextFileSync("/proc/sys/kernel/shmmni");
+    const r = await m([
+      "run",
+      "--sysctl",
+      "net.ipv4.ip_default_ttl=99",
+      "--sysctl",
+      "kernel/shmmni=1234",
+      "cat",
+      "/proc/sys/net/ipv4/ip_default_ttl",
+      "/proc/sys/kernel/shmmni",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "99\n1234\n");
+    assert.equal(Deno.readTextFileSync("/proc/sys/net/ipv4/ip_default_ttl"), hostTtl);
+    assert.equal(Deno.readTextFileSync("/proc/sys/kernel/shmmni"), hostShm);
+    const cases: [string[], RegExp][] = [
+      [["--sysctl", "kernel.hostname=x"], /not a namespaced sysctl/],
+      [["--sysctl", "vm.swappiness=1"], /not a namespaced sysctl/],
+      [["--network", "host", "--sysctl", "net.ipv4.ip_default_ttl=1"], /own network/],
+      [["--sysctl", "net.ipv4.../../../kernel/x=1"], /not a sysctl name/],
+      [["--sysctl", "net.nope.x=1"], /No such file/],
+      [["--sysctl", "noequals"], /not K=V/],
+    ];
+    for (const [flags, why] of cases) {
+      const b = await m(["run", ...flags, "true"]);
+      assert.equal(b.code, 125, flags.join(" "));
+      assert.match(b.stderr, why);
+    }
+    assert.equal(Deno.readTextFileSync("/proc/sys/net/ipv4/ip_default_ttl"), hostTtl);
+  },
+);

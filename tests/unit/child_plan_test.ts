@@ -391,3 +391,18 @@ Deno.test("join plan: the container's rlimits before the security steps; -d outl
   );
   assert.equal(join(false).some((op) => op.label === "outlive the runtime"), false);
 });
+
+Deno.test("child plan: sysctls are written through /proc in the root before /proc/sys is read-only", () => {
+  const s = spec();
+  s.linux.sysctl = { "net.ipv4.ip_default_ttl": "99" };
+  s.linux.readonlyPaths = ["/proc/sys"];
+  const plan = planFor(s);
+  const resolve = plan.findIndex((op) => op.label === "resolve /proc/sys/net/ipv4/ip_default_ttl");
+  assert.equal(plan[resolve].call, "open_in_root");
+  assert.equal(plan[resolve].args[1], "proc/sys/net/ipv4/ip_default_ttl");
+  const write = plan.findIndex((op) => op.call === "write");
+  assert.deepEqual(plan[write].args.slice(1), [new TextEncoder().encode("99"), 2]);
+  const readonly = plan.findIndex((op) => op.label === "bind /proc/sys for read-only");
+  assert.ok(write > 0 && readonly > write, "written before /proc/sys is made read-only");
+  assert.ok(resolve > plan.findIndex((op) => /mount proc/.test(op.label)));
+});
