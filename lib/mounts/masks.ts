@@ -96,3 +96,29 @@ export function maskOps(
     });
   }
 }
+
+/**
+ * spec.linux.sysctl (`--sysctl`, checked by sysctl.ts): written by the child
+ * into its own namespaces' /proc/sys after /proc is mounted in the new root
+ * and before /proc/sys is made read-only; each file resolved inside the
+ * root (open_in_root), then reopened for writing through that descriptor.
+ */
+export function sysctlOps(f: Fragment, root: number, sysctl: Record<string, string>): void {
+  for (const [name, value] of Object.entries(sysctl)) {
+    const path = `proc/sys/${name.replaceAll(".", "/")}`;
+    const at = pathBuffer();
+    f.open(root, path, 0, `resolve /${path}`, { path: at });
+    const fd = f.push({
+      call: "openat",
+      args: [K.AT_FDCWD, at, K.O_WRONLY | K.O_CLOEXEC, 0],
+      label: `open /${path} for writing`,
+    });
+    const bytes = new TextEncoder().encode(value);
+    f.push({
+      call: "write",
+      args: [f.at(fd), bytes, bytes.length],
+      label: `sysctl ${name}=${value}`,
+    });
+    f.push({ call: "close", args: [f.at(fd)], label: `close /${path}` });
+  }
+}

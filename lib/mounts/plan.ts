@@ -16,8 +16,7 @@ import type { Op } from "../../ffi/plan.ts";
 import { K, makedev, MS } from "../../ffi/syscalls.ts";
 import type { Device } from "../spec.ts";
 import { containerPath, Fragment, IN_ROOT, pathBuffer } from "./in_root.ts";
-import { type MaskedPath, maskOps } from "./masks.ts";
-import { sysctlOps } from "./sysctl.ts";
+import { type MaskedPath, maskOps, sysctlOps } from "./masks.ts";
 import type { PreparedMount } from "./prepare.ts";
 
 /** Symlinks every /dev gets, as runc makes them (name in /dev, target). */

@@ -1,15 +1,11 @@
 /**
- * `--sysctl K=V` (spec.linux.sysctl): the namespaced kernel parameters
- * docker allows, written by the child into its own namespaces' /proc/sys,
- * after /proc is mounted in the new root and before /proc/sys is made
- * read-only. The file is resolved inside the root (open_in_root) and
- * reopened for writing through the resolved descriptor.
+ * `--sysctl K=V`: which kernel parameters docker allows (the namespaced
+ * ones), checked on the host. Loaded only when the flag is given; the
+ * child's ops that write them are in masks.ts (sysctlOps), on the run path.
  * @module
  */
 
-import { K } from "../../ffi/syscalls.ts";
 import { ContainerError } from "../errors.ts";
-import { type Fragment, pathBuffer } from "./in_root.ts";
 
 /** docker's namespaced sysctls: IPC ones, the message queue ones, and the network namespace's. */
 const IPC = new Set([
@@ -45,25 +41,4 @@ export function checkSysctl(name: string, value: string, hostNetwork: boolean): 
   throw fail(
     "not a namespaced sysctl: it would change the host (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.* are)",
   );
-}
-
-/** The ops writing each sysctl below the root fd of op `root` (/proc mounted there). */
-export function sysctlOps(f: Fragment, root: number, sysctl: Record<string, string>): void {
-  for (const [name, value] of Object.entries(sysctl)) {
-    const path = `proc/sys/${name.replaceAll(".", "/")}`;
-    const at = pathBuffer();
-    f.open(root, path, 0, `resolve /${path}`, { path: at });
-    const fd = f.push({
-      call: "openat",
-      args: [K.AT_FDCWD, at, K.O_WRONLY | K.O_CLOEXEC, 0],
-      label: `open /${path} for writing`,
-    });
-    const bytes = new TextEncoder().encode(value);
-    f.push({
-      call: "write",
-      args: [f.at(fd), bytes, bytes.length],
-      label: `sysctl ${name}=${value}`,
-    });
-    f.push({ call: "close", args: [f.at(fd)], label: `close /${path}` });
-  }
 }
