@@ -6,6 +6,7 @@
  * @module
  */
 
+import { isFrozen, setFrozen } from "../cgroups/freeze.ts";
 import { trampoline } from "../../ffi/trampoline.ts";
 import { ContainerError } from "../errors.ts";
 import { removeContainerDir } from "../rootfs/default.ts";
@@ -126,6 +127,19 @@ export function signalContainer(state: ContainerState, signal: number): void {
   }
   const err = trampoline().kill(state.pid, signal);
   if (err) throw new ContainerError(`signal ${signal} container`, state.name, err);
+  thawForSignal(state);
+}
+
+/**
+ * A paused container (frozen by `pause`) is thawed once signalled: frozen
+ * processes would hold every signal, SIGKILL too (cgroup v1), and stop,
+ * kill and rm -f would wait for them forever. Docker's stop and kill do the same.
+ */
+function thawForSignal(state: ContainerState): void {
+  if (!state.pid || !isFrozen(state.pid)) return;
+  try {
+    setFrozen(state.pid, false, state.name);
+  } catch { /* exited meanwhile */ }
 }
 
 /** Resolves once `state`'s container no longer runs, or after `ms` with false. */
@@ -184,6 +198,7 @@ export async function stopContainer(
     }
     if (!(await waitStopped(state, graceSeconds * 1000))) {
       trampoline().kill(state.pid!, SIGNALS.SIGKILL);
+      thawForSignal(state);
       await waitStopped(state, 10_000);
     }
   }
@@ -206,6 +221,7 @@ export async function removeContainer(
       );
     }
     trampoline().kill(state.pid!, SIGNALS.SIGKILL);
+    thawForSignal(state);
     await waitStopped(state, 10_000);
     await waitRecorded(store, state.id);
   }

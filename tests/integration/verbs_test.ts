@@ -304,3 +304,29 @@ withStateRoot(
     assert.equal(Deno.readTextFileSync("/proc/sys/net/ipv4/ip_default_ttl"), hostTtl);
   },
 );
+
+withStateRoot(
+  "a paused container still stops, takes kill's signal and goes with rm -f",
+  async (m) => {
+    const trap = "trap 'exit 3' USR1; while :; do sleep 0.1; done";
+    const a = (await m(["run", "-d", "sh", "-c", trap])).stdout.trim();
+    const b = (await m(["run", "-d", "sleep", "1000"])).stdout.trim();
+    const c = (await m(["run", "-d", "sleep", "1000"])).stdout.trim();
+    for (const id of [a, b, c]) assert.equal((await m(["pause", id])).code, 0);
+    assert.equal((await m(["kill", "-s", "USR1", a])).code, 0);
+    const t0 = Date.now();
+    assert.equal((await m(["stop", "-t", "1", b])).code, 0);
+    assert.ok(Date.now() - t0 < 8000, "stop of a paused container hung");
+    assert.equal((await m(["rm", "-f", c])).code, 0);
+    const end = Date.now() + 5000;
+    let status = "";
+    while (Date.now() < end) {
+      status = (await m(["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", a])).stdout
+        .trim();
+      if (status.startsWith("exited")) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(status, "exited 3", "the paused container did not get USR1");
+    assert.equal((await m(["inspect", "-f", "{{.State.ExitCode}}", b])).stdout.trim(), "137");
+  },
+);
