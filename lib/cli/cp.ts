@@ -15,7 +15,15 @@ import { openContainerRoot } from "./export.ts";
 import { globalOptions } from "./global.ts";
 import { print } from "./output.ts";
 
-const FLAGS: FlagDef[] = [{ name: "help", help: "Show this help" }];
+const FLAGS: FlagDef[] = [
+  {
+    name: "follow-link",
+    short: "L",
+    help:
+      "Follow a symlink SRC (inside the container for CONTAINER:SRC) instead of copying the link",
+  },
+  { name: "help", help: "Show this help" },
+];
 
 /** `NAME:PATH` into its parts; undefined for a host path (one with a "/" before any ":"). */
 function containerRef(arg: string): { ref: string; path: string } | undefined {
@@ -54,7 +62,7 @@ Options:\n${flagHelp(FLAGS)}`,
   if (!state) throw new ContainerError("cp", side.ref, undefined, "no such container");
   const rootFd = openContainerRoot(state, side.ref, "cp", to !== undefined);
   try {
-    if (from) await copyOut(rootFd, path, rest[1]);
+    if (from) await copyOut(rootFd, path, rest[1], flags["follow-link"] === true);
     else {
       // The container's root as the host sees it owns what is copied in.
       const id = (maps?: { containerID: number; hostID: number }[]) =>
@@ -62,7 +70,7 @@ Options:\n${flagHelp(FLAGS)}`,
       copyIn(rootFd, rest[0], path, {
         uid: id(state.spec.linux.uidMappings),
         gid: id(state.spec.linux.gidMappings),
-      });
+      }, flags["follow-link"] === true);
     }
   } finally {
     closeFd(rootFd);

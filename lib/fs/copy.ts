@@ -117,22 +117,69 @@ function copyEntryOut(entry: TreeEntry, hostPath: string): boolean {
   return false;
 }
 
+/** Where a copy of `name` goes on the host: into `dest` when it is a directory. */
+function destPath(dest: string, name: string, contents: boolean): string {
+  try {
+    if (!contents && Deno.statSync(dest).isDirectory) return `${dest}/${name}`;
+  } catch { /* a new name */ }
+  return dest;
+}
+
+/** A regular file reached through a followed link: read through its checked descriptor. */
+function copyFollowedFile(fd: number, stat: FileStat, hostPath: string): void {
+  using from = Deno.openSync(fdPath(fd), { read: true });
+  const mode = stat.mode & 0o7777;
+  using out = Deno.openSync(hostPath, { write: true, create: true, truncate: true, mode });
+  const buf = new Uint8Array(1 << 16);
+  for (;;) {
+    const n = from.readSync(buf);
+    if (n === null || n === 0) break;
+    let done = 0;
+    while (done < n) done += out.writeSync(buf.subarray(done, n));
+  }
+  Deno.chmodSync(hostPath, mode);
+}
+
 /**
  * Copies the container path `src` (in the root `rootFd`) to the host path
  * `dest`, as docker cp: into `dest` when it is a directory, else as `dest`
  * (whose directory must exist); `SRC/.` copies a directory's contents.
  */
-export async function copyOut(rootFd: number, src: string, dest: string): Promise<void> {
+export async function copyOut(
+  rootFd: number,
+  src: string,
+  dest: string,
+  follow = false,
+): Promise<void> {
   const contents = /\/\.$/.test(src);
   const { dir, name } = split(contents ? src.slice(0, -2) : src);
   const parentFd = check(resolveInRoot(rootFd, dir, O_DIRECTORY), "cp: find", dir);
   try {
     const isRoot = name === "";
-    const fd = isRoot
+    let fd = isRoot
       ? check(resolveInRoot(rootFd, "/", O_DIRECTORY), "cp: find", src)
       : check(openAt(parentFd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC), "cp: find", src);
     try {
-      const stat = statFd(fd, src);
+      let stat = statFd(fd, src);
+      if (follow && (stat.mode & S_IFMT) === S_IFLNK) {
+        // -L: the link followed inside the root, then copied from that very descriptor.
+        closeFd(fd);
+        fd = -1;
+        fd = check(resolveInRoot(rootFd, `${dir}/${name}`), "cp: find", src);
+        stat = statFd(fd, src);
+        if ((stat.mode & S_IFMT) === S_IFREG) {
+          copyFollowedFile(fd, stat, destPath(dest, name, contents));
+          return;
+        }
+        if ((stat.mode & S_IFMT) !== S_IFDIR) {
+          throw new ContainerError(
+            "cp: read",
+            src,
+            undefined,
+            "the link leads to neither a file nor a directory",
+          );
+        }
+      }
       let destIsDir = false;
       try {
         destIsDir = Deno.statSync(dest).isDirectory;
@@ -234,8 +281,16 @@ function writeFileIn(
   }
 }
 
-function copyEntryIn(dirFd: number, name: string, host: string, owner: Owner, what: string): void {
-  const info = Deno.lstatSync(host);
+function copyEntryIn(
+  dirFd: number,
+  name: string,
+  host: string,
+  owner: Owner,
+  what: string,
+  follow = false,
+): void {
+  // -L: the host's link followed, for SRC itself only.
+  const info = follow ? Deno.statSync(host) : Deno.lstatSync(host);
   if (info.isSymlink) {
     const r = symlinkAt(Deno.readLinkSync(host), dirFd, name);
     if (r === -EEXIST) throw new ContainerError("cp: create", what, undefined, "it exists already");
@@ -274,12 +329,18 @@ function copyEntryIn(dirFd: number, name: string, host: string, owner: Owner, wh
  * `rootFd`), as docker cp: into `dest` when it is a directory, else as
  * `dest`, whose directory must exist; `SRC/.` copies a directory's contents.
  */
-export function copyIn(rootFd: number, src: string, dest: string, owner: Owner): void {
+export function copyIn(
+  rootFd: number,
+  src: string,
+  dest: string,
+  owner: Owner,
+  follow = false,
+): void {
   const contents = /\/\.$/.test(src);
   const host = contents ? src.slice(0, -2) : src;
   let info: Deno.FileInfo;
   try {
-    info = Deno.lstatSync(host);
+    info = follow ? Deno.statSync(host) : Deno.lstatSync(host);
   } catch (e) {
     throw fromDenoError("cp: read", src, e);
   }
@@ -294,7 +355,7 @@ export function copyIn(rootFd: number, src: string, dest: string, owner: Owner):
           for (const e of [...Deno.readDirSync(host)]) {
             copyEntryIn(found, e.name, `${host}/${e.name}`, owner, `${dest}/${e.name}`);
           }
-        } else copyEntryIn(found, srcName, host, owner, `${dest}/${srcName}`);
+        } else copyEntryIn(found, srcName, host, owner, `${dest}/${srcName}`, follow);
       } finally {
         closeFd(found);
       }
@@ -311,7 +372,7 @@ export function copyIn(rootFd: number, src: string, dest: string, owner: Owner):
   const parent = check(resolveInRoot(rootFd, dir, O_DIRECTORY), "cp: find", dir);
   try {
     // A new name: SRC and SRC/. alike become it.
-    copyEntryIn(parent, name, host, owner, dest);
+    copyEntryIn(parent, name, host, owner, dest, follow);
   } finally {
     closeFd(parent);
   }

@@ -188,3 +188,41 @@ withStateRoot(
     }
   },
 );
+
+withStateRoot(
+  "cp -L follows SRC's link: inside the container's root for CONTAINER:SRC, never the host's",
+  async (m) => {
+    const secret = hostSecret();
+    const host = tmp();
+    try {
+      const id = (await m(["run", "-d", "sleep", "1000"])).stdout.trim();
+      await m([
+        "exec",
+        id,
+        "sh",
+        "-c",
+        `mkdir -p ${secret} && echo inside > ${secret}/secret && ln -s ${secret}/secret /link && ln -s /etc /dirlink`,
+      ]);
+      const file = await m(["cp", "-L", `${id}:/link`, `${host}/out`]);
+      assert.equal(file.code, 0, file.stderr);
+      assert.ok(!Deno.lstatSync(`${host}/out`).isSymlink);
+      assert.equal(
+        Deno.readTextFileSync(`${host}/out`),
+        "inside\n",
+        "the container's file, not the host's",
+      );
+      const dir = await m(["cp", "-L", `${id}:/dirlink`, `${host}/etc`]);
+      assert.equal(dir.code, 0, dir.stderr);
+      assert.ok(Deno.statSync(`${host}/etc/passwd`).isFile);
+      // In: the host's link followed, the copy keeps the link's name.
+      Deno.writeTextFileSync(`${host}/target`, "from host\n");
+      Deno.symlinkSync(`${host}/target`, `${host}/hostlink`);
+      assert.equal((await m(["cp", "-L", `${host}/hostlink`, `${id}:/tmp/`])).code, 0);
+      const got = await m(["exec", id, "sh", "-c", "test -L /tmp/hostlink || cat /tmp/hostlink"]);
+      assert.equal(got.stdout, "from host\n");
+    } finally {
+      Deno.removeSync(secret, { recursive: true });
+      Deno.removeSync(host, { recursive: true });
+    }
+  },
+);
