@@ -32,8 +32,6 @@ const SYMBOLS = {
   symlinkat: { parameters: ["buffer", "i32", "buffer"], result: "i32" },
   fchmod: { parameters: ["i32", "u32"], result: "i32" },
   fchown: { parameters: ["i32", "u32", "u32"], result: "i32" },
-  mount: { parameters: ["buffer", "buffer", "buffer", "u64", "buffer"], result: "i32" },
-  umount2: { parameters: ["buffer", "i32"], result: "i32" },
   // openat2 has no C library wrapper: syscall(SYS_openat2, dirfd, path, &how, sizeof how).
   syscall: { parameters: ["i64", "i64", "buffer", "buffer", "usize"], result: "i64" },
   __errno_location: { parameters: [], result: "pointer" },
@@ -196,7 +194,7 @@ export function fchmod(fd: number, mode: number): number {
   return libc().fchmod(fd, mode) === 0 ? 0 : -errno();
 }
 
-/** mount(2): 0 or -errno. */
+/** mount(2) with file-system options `data`: 0 or -errno. */
 export function mountFs(
   source: string,
   target: string,
@@ -204,15 +202,15 @@ export function mountFs(
   flags: number,
   data: string,
 ): number {
-  return libc().mount(cpath(source), cpath(target), cpath(type), BigInt(flags), cpath(data)) ===
-      0
-    ? 0
-    : -errno();
-}
-
-/** umount2(2): 0 or -errno. */
-export function umount2(target: string, flags: number): number {
-  return libc().umount2(cpath(target), flags) === 0 ? 0 : -errno();
+  const options = cpath(data);
+  const r = libc().mount(
+    cpath(source),
+    cpath(target),
+    cpath(type),
+    BigInt(flags),
+    Deno.UnsafePointer.of(options),
+  );
+  return r === 0 ? 0 : -errno();
 }
 
 /** fchown(2): 0 or -errno. */

@@ -660,8 +660,11 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
       for (const kv of sysctls) {
         const eq = kv.indexOf("=");
         if (eq <= 0) throw usageError(`--sysctl "${kv}" is not K=V`);
-        spec.linux.sysctl[checkSysctl(kv.slice(0, eq), kv.slice(eq + 1), network === "host")] = kv
-          .slice(eq + 1);
+        // Another's network namespace (host, container:) is not the container's to change.
+        const shared = net.hostNetwork || net.joinPath !== undefined;
+        spec.linux.sysctl[checkSysctl(kv.slice(0, eq), kv.slice(eq + 1), shared)] = kv.slice(
+          eq + 1,
+        );
       }
     }
     const cidfile = flags.cidfile as string | undefined;

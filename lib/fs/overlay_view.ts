@@ -9,13 +9,12 @@
  * @module
  */
 
-import { mountFs, openAt, umount2 } from "../../ffi/libc.ts";
+import { detachMount, mountFs, openAt } from "../../ffi/libc.ts";
 import { ContainerError } from "../errors.ts";
 
 const MS_RDONLY = 1;
 const MS_NOSUID = 2;
 const MS_NODEV = 4;
-const MNT_DETACH = 2;
 const O_DIRECTORY = 0o200000;
 const O_CLOEXEC = 0o2000000;
 
@@ -39,7 +38,7 @@ export function openOverlayView(
     );
     if (r < 0) throw new ContainerError(`${what}: mount a view of`, overlay.upper, -r);
     const fd = openAt(-100, at, O_DIRECTORY | O_CLOEXEC);
-    umount2(at, MNT_DETACH);
+    detachMount(at);
     if (fd < 0) throw new ContainerError(`${what}: open`, at, -fd);
     return fd;
   } finally {

@@ -24,7 +24,7 @@ const IPC = new Set([
  * namespaced ones: a host-wide parameter would change the host. net.* needs
  * the container's own network namespace.
  */
-export function checkSysctl(name: string, value: string, hostNetwork: boolean): string {
+export function checkSysctl(name: string, value: string, sharedNetwork: boolean): string {
   const dotted = name.replaceAll("/", ".");
   const fail = (why: string) => new ContainerError("sysctl", name, undefined, why);
   if (!/^[a-z0-9_]+(\.[a-z0-9_-]+)+$/i.test(dotted) || dotted.includes("..")) {
@@ -32,8 +32,10 @@ export function checkSysctl(name: string, value: string, hostNetwork: boolean): 
   }
   if (/[\n\0]/.test(value)) throw fail("the value holds a newline or NUL");
   if (dotted.startsWith("net.")) {
-    if (hostNetwork) {
-      throw fail("net.* sysctls need the container's own network (not --network host)");
+    if (sharedNetwork) {
+      throw fail(
+        "net.* sysctls need the container's own network (not --network host or container:)",
+      );
     }
     return dotted;
   }
