@@ -55,8 +55,11 @@ export function containerView(state: ContainerState): Record<string, unknown> {
   const proc = spec?.process;
   const res = spec?.linux?.resources ?? {};
   const ann = spec?.annotations ?? {};
+  // The network's /etc/hosts, /etc/hostname and /etc/resolv.conf are the runtime's, not the user's.
+  const netDir = s.net?.setup?.dir;
   const userMounts = (spec?.mounts ?? []).filter((m) =>
-    !DEFAULT_MOUNTS.has(m.destination) && (m.type === "bind" || m.type === "tmpfs")
+    !DEFAULT_MOUNTS.has(m.destination) && (m.type === "bind" || m.type === "tmpfs") &&
+    !(netDir && m.source?.startsWith(`${netDir}/`))
   );
   const shm = spec?.mounts?.find((m) => m.destination === "/dev/shm")?.options?.find((o) =>
     o.startsWith("size=")
