@@ -55,31 +55,31 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
     summary: "Attach this terminal to a running -t container (Ctrl-P Ctrl-Q detaches)",
   },
   cp: {
-    load: async () => (await import("./lib/cli/cp.ts")).main,
+    load: async () => (await cli("cp")).main,
     summary: "Copy files between a container and the host",
   },
   pause: {
-    load: async () => (await import("./lib/cli/pause.ts")).pause,
+    load: async () => (await cli("pause")).pause,
     summary: "Freeze every process of containers",
   },
   unpause: {
-    load: async () => (await import("./lib/cli/pause.ts")).unpause,
+    load: async () => (await cli("pause")).unpause,
     summary: "Thaw paused containers",
   },
   stats: {
-    load: async () => (await import("./lib/cli/stats.ts")).main,
+    load: async () => (await cli("stats")).main,
     summary: "Show containers' CPU, memory, I/O and process counts",
   },
   top: {
-    load: async () => (await import("./lib/cli/top.ts")).main,
+    load: async () => (await cli("top")).main,
     summary: "Show a container's processes",
   },
   rename: {
-    load: async () => (await import("./lib/cli/rename.ts")).main,
+    load: async () => (await cli("rename")).main,
     summary: "Rename a container",
   },
   container: {
-    load: async () => (await import("./lib/cli/container.ts")).main,
+    load: async () => (await cli("container")).main,
     summary: "Manage containers: container ls, rm, prune, ... (docker's spelling)",
   },
   stop: {
@@ -99,7 +99,7 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
     summary: "Show containers' state as JSON",
   },
   volume: {
-    load: async () => (await import("./lib/cli/volume.ts")).main,
+    load: async () => (await cli("volume")).main,
     summary: "Manage named volumes: volume create, ls, inspect, rm, prune",
   },
   pull: {
