@@ -183,7 +183,6 @@ export const COMMAND_NAMES: readonly string[] = [
   "start",
   "state",
   "delete",
-  "pause",
   "resume",
   "update",
   "features",
@@ -234,18 +233,22 @@ const RUNC_FLAGS: Record<string, RegExp> = {
   exec: /^(-p|--process|--pid-file|--console-socket|--preserve-fds)(=|$)/,
   kill: /^(-a|--all)$/,
   ps: /^$/,
+  pause: /^$/,
 };
 
 /**
- * Whether run, exec, kill or ps mean runc's verb: under runc's global
+ * Whether run, exec, kill, ps or pause mean runc's verb: under runc's global
  * flags (--log, --log-format, --systemd-cgroup), with a flag only runc's
  * form has, or (exec, kill, ps) naming a container made by `create`.
  */
 function runcStyle(name: string, args: string[]): boolean {
   if (globalOptions.runc) return true;
   if (name === "ps") {
-    // docker's ps takes no argument: one (after runc's --format VALUE) is a container id.
-    const plain = args.filter((a, i) => !a.startsWith("-") && !/^(-f|--format)$/.test(args[i - 1]));
+    // docker's ps takes no argument: one (not a flag's value: runc's --format, docker's
+    // --filter, -n) is a container id.
+    const plain = args.filter((a, i) =>
+      !a.startsWith("-") && !/^(-f|--format|--filter|-n|--last)$/.test(args[i - 1])
+    );
     return plain.length > 0;
   }
   const firstArg = args.findIndex((a) => !a.startsWith("-"));
@@ -279,8 +282,9 @@ async function main(argv: string[]): Promise<number> {
   }
   if (name === "__cleanup") return await (await cli("cleanup")).main(rest);
   if (
-    name in OCI_COMMANDS ||
-    (["run", "exec", "kill", "ps"].includes(name) && runcStyle(name, rest))
+    // pause is docker's too: runc's only for a container made by `create`.
+    (name in OCI_COMMANDS && name !== "pause") ||
+    (["run", "exec", "kill", "ps", "pause"].includes(name) && runcStyle(name, rest))
   ) {
     // lib/cli/oci.ts's main takes the verb too: runc's verbs share one dispatcher.
     const oci = await cli("oci") as unknown as {

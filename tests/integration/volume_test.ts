@@ -12,10 +12,20 @@ withStateRoot(
     const other = vol();
     try {
       assert.equal((await m(["volume", "create", name])).stdout, `${name}\n`);
-      const w = await m(["run", "-v", `${name}:/data`, "sh", "-c", "echo persisted > /data/f"]);
+      // --rm: a foreground container is kept once exited (docker's rule), and would pin the volume.
+      const w = await m([
+        "run",
+        "--rm",
+        "-v",
+        `${name}:/data`,
+        "sh",
+        "-c",
+        "echo persisted > /data/f",
+      ]);
       assert.equal(w.code, 0, w.stderr);
       const r = await m([
         "run",
+        "--rm",
         "--mount",
         `type=volume,source=${name},target=/d,readonly`,
         "sh",
