@@ -74,7 +74,8 @@ Deno.test({
     const work = Deno.makeTempDirSync({ prefix: "mc-fault-" });
     const reg = await startRegistry(work);
     const seen = new Set<string>();
-    const marker = `${7 + random()}`.slice(0, 8); // `sleep MARKER`: this test's containers
+    // `sleep MARKER`: this test's containers; long enough that a detached one never ends on its own during the test.
+    const marker = `${300 + random()}`.slice(0, 10);
     try {
       // The default rootfs (built on first use), as a tar: a small image to run and import.
       assert.equal((await mc(["run", "/bin/true"])).code, 0);
