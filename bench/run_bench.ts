@@ -6,9 +6,15 @@
  * Beside them, the floor of a start: `deno run` of an empty module with the
  * launcher's flags, and `ps`, `inspect`, `kill` and `stop` of nothing (an
  * empty state root), each compared to that floor.
+ * A second table alternates the OCI lifecycle (`create` + `start` + wait +
+ * `delete` of /bin/true on the bundle) beside runc's, and `run --rm
+ * --network bridge` beside `--network none`; a third, when podman is
+ * installed, `podman run --rm` with minicontainer as its runtime beside
+ * podman with runc, with `--network none` and `--network bridge`.
  *
  * ROUNDS=n sets the number of measured rounds (default 40; `deno task
- * bench:quick` runs 15, what a change to the run path reports).
+ * bench:quick` runs 15, what a change to the run path reports);
+ * PODMAN_ROUNDS=n those of the podman table (default 10: each is slow).
  * CPU=1 runs each command under `perf stat` and reports its median
  * task-clock (CPU milliseconds, steadier than wall time on a busy host).
  * STEPS=1 instead runs `run --debug /bin/true` ROUNDS times and prints the
@@ -19,8 +25,17 @@
 
 import { defaultMounts } from "../lib/container/default_spec.ts";
 import { ensureDefaultRootfs } from "../lib/rootfs/default.ts";
+import { removeCgroupTree } from "../tests/integration/cgroup_tree.ts";
+import {
+  podman,
+  podmanEnv,
+  podmanFlags,
+  podmanHome,
+  setUpPodman,
+} from "../tests/integration/podman_fixture.ts";
 
 const ROUNDS = Number(Deno.env.get("ROUNDS") ?? 40);
+const PODMAN_ROUNDS = Number(Deno.env.get("PODMAN_ROUNDS") ?? 10);
 const CPU = Deno.env.get("CPU") === "1";
 const WARMUP = 3;
 const repo = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -44,7 +59,11 @@ interface Sample {
   stderr: string;
 }
 
-async function runOnce(cmd: string[], okCodes: number[] = [0]): Promise<Sample> {
+async function runOnce(
+  cmd: string[],
+  okCodes: number[] = [0],
+  env?: Record<string, string>,
+): Promise<Sample> {
   const cpuFile = perf ? Deno.makeTempFileSync({ prefix: "mc-bench-perf-" }) : undefined;
   const argv = cpuFile
     ? [perf!, "stat", "-x,", "-e", "task-clock", "-o", cpuFile, "--", ...cmd]
@@ -52,6 +71,7 @@ async function runOnce(cmd: string[], okCodes: number[] = [0]): Promise<Sample> 
   const start = performance.now();
   const out = await new Deno.Command(argv[0], {
     args: argv.slice(1),
+    env,
     stdin: "null",
     stdout: "null",
     stderr: "piped",
@@ -74,6 +94,69 @@ function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/**
+ * Runs WARMUP + rounds rounds of every row, one of each per round in an
+ * order rotated each round so that no row always follows another; the
+ * measured rounds' results per row name.
+ */
+async function alternate<T>(
+  rounds: number,
+  rows: { name: string; once: (round: number) => Promise<T> }[],
+): Promise<Map<string, T[]>> {
+  const results = new Map(rows.map((r) => [r.name, [] as T[]]));
+  for (let round = 0; round < WARMUP + rounds; round++) {
+    for (let k = 0; k < rows.length; k++) {
+      const row = rows[(round + k) % rows.length];
+      const result = await row.once(round);
+      if (round >= WARMUP) results.get(row.name)!.push(result);
+    }
+  }
+  return results;
+}
+
+/** A row of the second and third tables: one timed operation, compared to `peer`'s. */
+interface Row {
+  name: string;
+  peer?: string;
+  once: (round: number) => Promise<number>;
+}
+
+/** Keeps the rows whose first try (round -1) works; one sentence for each other. */
+async function usable(rows: Row[]): Promise<Row[]> {
+  const ok: Row[] = [];
+  for (const row of rows) {
+    try {
+      await row.once(-1);
+      ok.push(row);
+    } catch (e) {
+      console.log(`skipping ${row.name}: ${(e as Error).message.split("\n")[0].trim()}`);
+    }
+  }
+  // A row whose peer was skipped is still shown, without a ratio.
+  for (const row of ok) if (!ok.some((p) => p.name === row.peer)) row.peer = undefined;
+  return ok;
+}
+
+/** Alternates `rows` and prints their medians, each beside its peer's. */
+async function table(title: string, rounds: number, rows: Row[]): Promise<void> {
+  if (rows.length === 0) return;
+  const before = await loadAverage();
+  const times = await alternate(rounds, rows);
+  console.log(`\n${title}: ${rounds} alternating rounds (+${WARMUP} warm-up)`);
+  console.log(`load average before ${before}, after ${await loadAverage()}`);
+  const width = Math.max(...rows.map((r) => r.name.length)) + 2;
+  console.log(`${"row".padEnd(width)}median ms   min ms   vs peer`);
+  for (const row of rows) {
+    const m = median(times.get(row.name)!);
+    const ratio = row.peer ? `${(m / median(times.get(row.peer)!)).toFixed(2)}x` : "-";
+    console.log(
+      `${row.name.padEnd(width)}${m.toFixed(1).padStart(9)}${
+        Math.min(...times.get(row.name)!).toFixed(1).padStart(9)
+      }${ratio.padStart(10)}${row.peer ? `  (${row.peer})` : ""}`,
+    );
+  }
 }
 
 async function loadAverage(): Promise<string> {
@@ -182,6 +265,174 @@ function ociBundle(rootfs: string): string {
   return dir;
 }
 
+/** Runs one step of a lifecycle; throws with its stderr unless it exits 0. */
+async function step(cmd: string[], stderr: "piped" | "null" = "piped"): Promise<void> {
+  const out = await new Deno.Command(cmd[0], {
+    args: cmd.slice(1),
+    stdin: "null",
+    stdout: "null",
+    stderr,
+  }).output();
+  if (!out.success) {
+    const why = stderr === "piped" ? `: ${new TextDecoder().decode(out.stderr).trim()}` : "";
+    throw new Error(`${cmd[1]} exited ${out.code}${why}`);
+  }
+}
+
+/** Resolves once `pid` has exited (gone, or a zombie not yet reaped). */
+async function exited(pid: number): Promise<void> {
+  for (;;) {
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+      if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) return;
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+/**
+ * `create` + `start` + wait for the init to exit + `delete` of the bundle's
+ * /bin/true with an OCI runtime's command line: wall milliseconds. The wait
+ * watches the pid file's process (what `runc run` waits on), so that no
+ * runtime pays for polling its own `state`.
+ */
+async function lifecycle(runtime: string, bundle: string, id: string): Promise<number> {
+  const pidFile = `${bundle}/${id}.pid`;
+  const start = performance.now();
+  try {
+    // The init keeps create's stdio until it exits: a pipe would make
+    // create's output() wait for the container.
+    await step([runtime, "create", "--bundle", bundle, "--pid-file", pidFile, id], "null");
+    const pid = Number(Deno.readTextFileSync(pidFile));
+    await step([runtime, "start", id]);
+    await exited(pid);
+    await step([runtime, "delete", "--force", id]);
+    return performance.now() - start;
+  } catch (e) {
+    await step([runtime, "delete", "--force", id], "null").catch(() => {});
+    throw e;
+  } finally {
+    Deno.removeSync(pidFile, { recursive: true });
+  }
+}
+
+/** Whether a network interface named `name` exists on the host. */
+function hasLink(name: string): boolean {
+  try {
+    Deno.statSync(`/sys/class/net/${name}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The OCI lifecycle beside runc's, and `run --network bridge` beside
+ * `--network none`. The bridge network is left as it was found: removed
+ * again if this bench made it.
+ */
+async function lifecycleAndNetworkTable(bundle: string): Promise<void> {
+  const rows: Row[] = [];
+  const runc = which("runc");
+  const id = (tool: string, round: number) => `mc-bench-${tool}-${Deno.pid}-${round}`;
+  rows.push({
+    name: "minicontainer create+start+delete",
+    peer: runc ? "runc create+start+delete" : undefined,
+    once: (round) => lifecycle(launcher, bundle, id("oci", round)),
+  });
+  if (runc) {
+    rows.push({
+      name: "runc create+start+delete",
+      once: (round) => lifecycle(runc, bundle, id("runc", round)),
+    });
+  } else console.log("skipping runc create+start+delete: runc is not installed");
+  const hadBridge = (await new Deno.Command(launcher, {
+    args: ["network", "inspect", "bridge"],
+    stdout: "null",
+    stderr: "null",
+  }).output()).success;
+  const timed = (args: string[]) => async () =>
+    (await runOnce([launcher, "run", "--rm", ...args, "/bin/true"])).wall;
+  rows.push({
+    name: "minicontainer run --network bridge",
+    peer: "minicontainer run --network none",
+    once: timed(["--network", "bridge"]),
+  });
+  rows.push({ name: "minicontainer run --network none", once: timed(["--network", "none"]) });
+  try {
+    await table("OCI lifecycle and networks", ROUNDS, await usable(rows));
+  } finally {
+    if (!hadBridge) await step([launcher, "network", "rm", "bridge"]).catch(() => {});
+  }
+}
+
+/**
+ * `podman run --rm` of the default rootfs's image with minicontainer as its
+ * runtime beside podman with runc, on `--network none` and `--network
+ * bridge`. podman's storage, run root, configuration and minicontainer's
+ * state root live in a temporary directory, removed at the end with the
+ * containers' cgroups (and podman's bridge, if this bench made it).
+ */
+async function podmanTable(rootfs: string): Promise<void> {
+  if (!which("podman")) {
+    console.log("\nskipping the podman rows: podman is not installed");
+    return;
+  }
+  const home = podmanHome("mc-bench-pm-");
+  const parent = `mc-bench-podman-${Deno.pid}`;
+  const hadBridge = hasLink("cni-podman0");
+  try {
+    try {
+      await setUpPodman(home, { launcher, stateRoot: `${home}/state`, rootfs });
+    } catch (e) {
+      console.log(`\nskipping the podman rows: ${(e as Error).message.split("\n")[0]}`);
+      return;
+    }
+    const runc = which("runc");
+    const row = (runtime: "minicontainer" | "runc", network: string): Row => ({
+      name: `podman (${runtime}) run --network ${network}`,
+      peer: runtime === "minicontainer" ? `podman (runc) run --network ${network}` : undefined,
+      once: async () =>
+        (await runOnce(
+          [
+            "podman",
+            ...podmanFlags(home),
+            ...(runtime === "runc" ? ["--runtime", runc!] : []),
+            "run",
+            "--rm",
+            "--network",
+            network,
+            "--cgroup-parent",
+            `/${parent}`,
+            "localhost/bb:1",
+            "true",
+          ],
+          [0],
+          podmanEnv(home),
+        )).wall,
+    });
+    const rows = ["none", "bridge"].flatMap((network) => [
+      row("minicontainer", network),
+      ...(runc ? [row("runc", network)] : []),
+    ]);
+    if (!runc) console.log("skipping podman with runc: runc is not installed");
+    await table("podman run --rm IMAGE true", PODMAN_ROUNDS, await usable(rows));
+  } finally {
+    await podman(home, ["rm", "--all", "--force", "--time", "0"]);
+    await removeCgroupTree(parent);
+    if (!hadBridge && hasLink("cni-podman0")) {
+      await step(["ip", "link", "del", "cni-podman0"]).catch(() => {});
+    }
+    // podman's run root may hold mounts of its own (netns, shm): off first.
+    const mounts = Deno.readTextFileSync("/proc/self/mounts").split("\n")
+      .map((l) => l.split(" ")[1]).filter((m) => m?.startsWith(`${home}/`)).reverse();
+    for (const m of mounts) await step(["umount", "-l", m]).catch(() => {});
+    Deno.removeSync(home, { recursive: true });
+  }
+}
+
 if (import.meta.main) {
   if (Deno.uid() !== 0) {
     console.error("bench: needs root (the runtimes create namespaces and mounts)");
@@ -255,18 +506,16 @@ if (import.meta.main) {
     }
   }
   const load = [await loadAverage()];
-  const times = new Map(tools.map((t) => [t.name, [] as Sample[]]));
+  let times: Map<string, Sample[]>;
   try {
-    for (let round = 0; round < WARMUP + ROUNDS; round++) {
-      // Rotate the order each round so no tool always follows another.
-      for (let k = 0; k < tools.length; k++) {
-        const tool = tools[(round + k) % tools.length];
-        const sample = await runOnce(tool.cmd(round), tool.ok);
-        if (round >= WARMUP) times.get(tool.name)!.push(sample);
-      }
-    }
-  } finally {
+    times = await alternate(
+      ROUNDS,
+      tools.map((t) => ({ name: t.name, once: (round) => runOnce(t.cmd(round), t.ok) })),
+    );
+  } catch (e) {
     Deno.removeSync(bundle, { recursive: true });
+    throw e;
+  } finally {
     Deno.removeSync(empty, { recursive: true });
   }
   load.push(await loadAverage());
@@ -292,4 +541,10 @@ if (import.meta.main) {
       }${ratio.padStart(10)}${above.padStart(20)}${cpu}`,
     );
   }
+  try {
+    await lifecycleAndNetworkTable(bundle);
+  } finally {
+    Deno.removeSync(bundle, { recursive: true });
+  }
+  await podmanTable(rootfs);
 }

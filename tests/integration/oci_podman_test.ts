@@ -8,11 +8,17 @@
  */
 
 import assert from "node:assert/strict";
-import { mc, removeCgroupTree, REPO, rootOnly } from "./helpers.ts";
+import { LAUNCHER, mc, removeCgroupTree, rootOnly } from "./helpers.ts";
+import {
+  podman as runPodman,
+  podmanEnv,
+  podmanFlags,
+  podmanHome,
+  setUpPodman,
+} from "./podman_fixture.ts";
 
-/** podman refuses a runroot of more than 50 characters: a short directory of its own. */
 const HOME = (() => {
-  const dir = Deno.makeTempDirSync({ dir: "/tmp", prefix: "mcpm-" });
+  const dir = podmanHome();
   globalThis.addEventListener("unload", () => {
     try {
       Deno.removeSync(dir, { recursive: true });
@@ -22,39 +28,8 @@ const HOME = (() => {
 })();
 const decoder = new TextDecoder();
 
-interface Out {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs podman with the test's storage and configuration. */
-async function podman(args: string[], stdin?: string): Promise<Out> {
-  const child = new Deno.Command("podman", {
-    args: [
-      "--root",
-      `${HOME}/storage`,
-      "--runroot",
-      `${HOME}/run`,
-      "--tmpdir",
-      `${HOME}/tmp`,
-      "--storage-driver",
-      "vfs",
-      ...args,
-    ],
-    env: { CONTAINERS_CONF: `${HOME}/containers.conf` },
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-}
+const podman = (args: string[], stdin?: string) => runPodman(HOME, args, stdin);
 
 /** The test process's own state root (helpers.ts), where minicontainer keeps OCI containers. */
 const ROOT = Deno.env.get("MINICONTAINER_ROOT")!;
@@ -75,40 +50,9 @@ function podmanTest(name: string, body: () => Promise<void>): void {
 /** containers.conf naming minicontainer, and the busybox rootfs imported as localhost/bb:1. */
 function setUp(): Promise<void> {
   ready ??= (async () => {
-    Deno.mkdirSync(`${HOME}/tmp`, { recursive: true });
-    Deno.writeTextFileSync(
-      `${HOME}/containers.conf`,
-      [
-        "[containers]",
-        // Rootful podman's defaults (nofile and nproc 1048576) are above this
-        // machine's hard limits: every runtime fails them.
-        'default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]',
-        "[engine]",
-        'runtime = "minicontainer"',
-        'cgroup_manager = "cgroupfs"',
-        'events_logger = "file"',
-        // podman passes --log-format=json --log FILE only to runtimes listed here.
-        'runtime_supports_json = ["crun", "runc", "minicontainer"]',
-        "[engine.runtimes]",
-        `minicontainer = ["${HOME}/minicontainer"]`,
-        "",
-      ].join("\n"),
-    );
-    // The repository's launcher with the test's state root: conmon passes no
-    // environment on, and podman calls `delete` without its --runtime-flag.
-    Deno.writeTextFileSync(
-      `${HOME}/minicontainer`,
-      `#!/bin/sh\nMINICONTAINER_ROOT='${ROOT}' exec '${REPO}minicontainer' "$@"\n`,
-      { mode: 0o755 },
-    );
     const built = await mc(["rootfs", "build", `${HOME}/rootfs`]);
     assert.equal(built.code, 0, built.stderr);
-    const tar = await new Deno.Command("tar", {
-      args: ["-C", `${HOME}/rootfs`, "-cf", `${HOME}/rootfs.tar`, "."],
-    }).output();
-    assert.ok(tar.success, decoder.decode(tar.stderr));
-    const imported = await podman(["import", `${HOME}/rootfs.tar`, "localhost/bb:1"]);
-    assert.equal(imported.code, 0, imported.stderr);
+    await setUpPodman(HOME, { launcher: LAUNCHER, stateRoot: ROOT, rootfs: `${HOME}/rootfs` });
   })();
   return ready;
 }
@@ -233,14 +177,7 @@ podmanTest("podman: run -it gets a pty through --console-socket", async () => {
   // podman -t needs a terminal of its own: script(1) gives it one.
   const command = [
     "podman",
-    "--root",
-    `${HOME}/storage`,
-    "--runroot",
-    `${HOME}/run`,
-    "--tmpdir",
-    `${HOME}/tmp`,
-    "--storage-driver",
-    "vfs",
+    ...podmanFlags(HOME),
     ...RUN,
     "-it",
     "--rm",
@@ -251,7 +188,7 @@ podmanTest("podman: run -it gets a pty through --console-socket", async () => {
   ].join(" ");
   const out = await new Deno.Command("script", {
     args: ["-qec", command, "/dev/null"],
-    env: { CONTAINERS_CONF: `${HOME}/containers.conf` },
+    env: podmanEnv(HOME),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
