@@ -38,6 +38,29 @@ export function nobodyEnv(home: string): Record<string, string> {
   };
 }
 
+/** A temporary HOME owned by nobody (65534), traversable: remove it when done. */
+export function nobodyHome(): string {
+  const home = Deno.makeTempDirSync({ prefix: "mc-nobody-" });
+  Deno.chmodSync(home, 0o755);
+  Deno.chownSync(home, 65534, 65534);
+  return home;
+}
+
+/**
+ * Runs `minicontainer ARGS...` as nobody with exactly `env` (no variable of
+ * this process leaks in: rootless code paths must not depend on them).
+ */
+export async function mcAsNobody(args: string[], env: Record<string, string>): Promise<Result> {
+  const out = await new Deno.Command("setpriv", {
+    args: ["--reuid=65534", "--regid=65534", "--clear-groups", LAUNCHER, ...args],
+    env,
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
 /** Integration tests create namespaces and mounts: root only. */
 export const IS_ROOT = Deno.uid() === 0;
 

@@ -1,6 +1,14 @@
 // Resource limits through the CLI, enforced by the real kernel (cgroup v1 here).
 import assert from "node:assert/strict";
-import { containerCgroups, LAUNCHER, mc, newCgroups, nobodyEnv, rootOnly } from "./helpers.ts";
+import {
+  containerCgroups,
+  mc,
+  mcAsNobody,
+  newCgroups,
+  nobodyEnv,
+  nobodyHome,
+  rootOnly,
+} from "./helpers.ts";
 
 function test(name: string, fn: () => Promise<void>) {
   Deno.test({
@@ -81,29 +89,12 @@ test("limits: --ulimit shows in ulimit; the container sees its own cgroup as /",
 
 test("limits: a limit that cannot be applied is a warning naming it, never a silent ignore", async () => {
   // Unprivileged, with no delegated cgroup: the limit cannot be applied here.
-  const home = Deno.makeTempDirSync({ prefix: "mc-nobody-" });
-  Deno.chmodSync(home, 0o755);
-  Deno.chownSync(home, 65534, 65534);
+  const home = nobodyHome();
   try {
-    const out = await new Deno.Command("setpriv", {
-      args: [
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        LAUNCHER,
-        "run",
-        "--memory",
-        "64m",
-        "true",
-      ],
-      env: nobodyEnv(home),
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const stderr = new TextDecoder().decode(out.stderr);
-    assert.equal(out.code, 0, stderr);
+    const out = await mcAsNobody(["run", "--memory", "64m", "true"], nobodyEnv(home));
+    assert.equal(out.code, 0, out.stderr);
     assert.match(
-      stderr,
+      out.stderr,
       /^minicontainer: warning: resource limits need root .*running without them$/m,
     );
   } finally {

@@ -5,7 +5,7 @@
 // with this process's pid.
 import assert from "node:assert/strict";
 import { hostRoutes, overlaps, parseSubnet } from "../../lib/net/subnet.ts";
-import { LAUNCHER, mc, nobodyEnv, rootOnly, sh, waitFor } from "./helpers.ts";
+import { mc, mcAsNobody, nobodyEnv, nobodyHome, rootOnly, sh, waitFor } from "./helpers.ts";
 
 const tag = `t${Deno.pid % 100000}`;
 const data = Deno.env.get("MINICONTAINER_DATA")!;
@@ -295,23 +295,14 @@ test("network: outbound NAT reaches a server in an outside namespace that has no
 });
 
 test("network: rootless (nobody) gets a routed interface, outbound connections and -p through pasta and slirp4netns", async () => {
-  const home = Deno.makeTempDirSync({ prefix: "mc-nobody-" });
-  Deno.chmodSync(home, 0o755);
-  Deno.chownSync(home, 65534, 65534);
+  const home = nobodyHome();
   // Both tools open /dev/net/tun as the user; Debian makes it 0666, this machine 0600.
   const tunMode = Deno.statSync("/dev/net/tun").mode! & 0o777;
   Deno.chmodSync("/dev/net/tun", 0o666);
   const asNobody = async (args: string[], extra: Record<string, string> = {}) => {
-    const out = await new Deno.Command("setpriv", {
-      args: ["--reuid=65534", "--regid=65534", "--clear-groups", LAUNCHER, ...args],
-      env: { ...nobodyEnv(home), ...extra },
-      clearEnv: true,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const [stdout, stderr] = [out.stdout, out.stderr].map((b) => new TextDecoder().decode(b));
-    assert.equal(out.code, 0, `${args.join(" ")}: ${stderr}`);
-    return stdout;
+    const out = await mcAsNobody(args, { ...nobodyEnv(home), ...extra });
+    assert.equal(out.code, 0, `${args.join(" ")}: ${out.stderr}`);
+    return out.stdout;
   };
   try {
     for (const tool of ["slirp4netns", "pasta"]) {
@@ -377,22 +368,7 @@ test("network: rootless (nobody) gets a routed interface, outbound connections a
     }
   } finally {
     Deno.chmodSync("/dev/net/tun", tunMode);
-    await new Deno.Command("setpriv", {
-      args: [
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        LAUNCHER,
-        "rm",
-        "-f",
-        `${tag}-rl-pasta`,
-        `${tag}-rl-slirp4netns`,
-      ],
-      env: nobodyEnv(home),
-      clearEnv: true,
-      stdout: "null",
-      stderr: "null",
-    }).output();
+    await mcAsNobody(["rm", "-f", `${tag}-rl-pasta`, `${tag}-rl-slirp4netns`], nobodyEnv(home));
     Deno.removeSync(home, { recursive: true });
   }
 });

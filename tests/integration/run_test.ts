@@ -1,6 +1,16 @@
 // `minicontainer run` against the real kernel, through the launcher.
 import assert from "node:assert/strict";
-import { hostMounts, mc, processesWith, REPO, rootOnly, spawnMc, waitFor } from "./helpers.ts";
+import {
+  hostMounts,
+  mc,
+  mcAsNobody,
+  nobodyHome,
+  processesWith,
+  REPO,
+  rootOnly,
+  spawnMc,
+  waitFor,
+} from "./helpers.ts";
 
 /** Runs a test body and asserts the host's mount table is the same afterwards. */
 function isolated(name: string, body: () => Promise<void>) {
@@ -311,16 +321,10 @@ Deno.test({
     "run: rootless, as nobody: PID 1 with its own hostname and /proc, in a user namespace",
   ),
   async fn() {
-    const home = Deno.makeTempDirSync({ prefix: "mc-nobody-" });
-    Deno.chmodSync(home, 0o755);
-    Deno.chownSync(home, 65534, 65534);
+    const home = nobodyHome();
     try {
-      const out = await new Deno.Command("setpriv", {
-        args: [
-          "--reuid=65534",
-          "--regid=65534",
-          "--clear-groups",
-          `${REPO}minicontainer`,
+      const out = await mcAsNobody(
+        [
           "run",
           "--hostname",
           "rootless",
@@ -329,17 +333,10 @@ Deno.test({
           "echo pid=$$; hostname; id -u; cat /proc/self/uid_map; ls -d /proc/[0-9]* | wc -l",
         ],
         // No MINICONTAINER_DATA: nobody's default data folder (under HOME) is what is tested.
-        env: {
-          DENO_DIR: `${home}/deno`,
-          HOME: home,
-          PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-        },
-        clearEnv: true,
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const stdout = new TextDecoder().decode(out.stdout);
-      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+        { DENO_DIR: `${home}/deno`, HOME: home, PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" },
+      );
+      const stdout = out.stdout;
+      assert.equal(out.code, 0, out.stderr);
       const [pid, hostname, uid, map, count] = stdout.trim().split("\n");
       assert.equal(pid, "pid=1");
       assert.equal(hostname, "rootless");

@@ -6,7 +6,9 @@ import {
   containerCgroups,
   LAUNCHER,
   mc,
+  mcAsNobody,
   nobodyEnv,
+  nobodyHome,
   rootOnly,
   TEST_HOME,
   waitFor,
@@ -306,30 +308,18 @@ test("writable layer: --userns remap writes to / and /tmp; its layer belongs to 
 });
 
 test("writable layer: rootless, a lower directory can be replaced and the directory is removed", async () => {
-  const home = Deno.makeTempDirSync({ prefix: "mc-rootless-layer-" });
-  Deno.chmodSync(home, 0o755);
-  Deno.chownSync(home, 65534, 65534);
+  const home = nobodyHome();
   try {
-    const out = await new Deno.Command("setpriv", {
-      args: [
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        LAUNCHER,
-        "run",
-        "--rm",
-        "sh",
-        "-c",
-        // Not /etc: its hosts, hostname and resolv.conf are mount points (busy, as in docker).
-        "rm -rf /var && mkdir /var && echo ok > /var/new && cat /var/new && echo t > /tmp/t",
-      ],
-      env: nobodyEnv(home),
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const stderr = new TextDecoder().decode(out.stderr);
-    assert.equal(out.code, 0, stderr);
-    assert.equal(new TextDecoder().decode(out.stdout), "ok\n");
+    const out = await mcAsNobody([
+      "run",
+      "--rm",
+      "sh",
+      "-c",
+      // Not /etc: its hosts, hostname and resolv.conf are mount points (busy, as in docker).
+      "rm -rf /var && mkdir /var && echo ok > /var/new && cat /var/new && echo t > /tmp/t",
+    ], nobodyEnv(home));
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(out.stdout, "ok\n");
     assert.deepEqual(containerDirs(`${home}/data`), [], "overlayfs's work/work removed too");
     assert.ok(Deno.statSync(`${home}/data/rootfs/default/var/tmp`).isDirectory);
   } finally {
