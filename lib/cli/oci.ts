@@ -33,8 +33,25 @@ import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { globalOptions } from "./global.ts";
 import { print } from "./output.ts";
 
+/** The record of a container `create` or `run` is making, before it has a pid. */
+function newRecord(id: string, bundle: string, spec: OciRecord["spec"]): OciRecord {
+  return {
+    id,
+    pid: 0,
+    bundle,
+    rootfs: spec.root.path,
+    created: new Date().toISOString(),
+    cgroupPaths: [],
+    annotations: spec.annotations,
+    spec,
+  };
+}
+
 /** Writes one line to runc's --log, in its format; never fails the command. */
-function log(level: "error" | "warning" | "info", msg: string): void {
+function log(
+  level: "error" | "warning" | "info",
+  msg: string,
+): void {
   const path = globalOptions.log;
   if (!path) return;
   const time = new Date().toISOString();
@@ -125,16 +142,7 @@ async function doCreate(
   }
   const s = store();
   s.reserve(id);
-  const rec: OciRecord = {
-    id,
-    pid: 0,
-    bundle,
-    rootfs: spec.root.path,
-    created: new Date().toISOString(),
-    cgroupPaths: [],
-    annotations: spec.annotations,
-    spec,
-  };
+  const rec = newRecord(id, bundle, spec);
   let consoleFd: number | undefined;
   try {
     const fifo = s.fifo(id);
@@ -424,16 +432,7 @@ async function runcRun(
   const spec = loadBundle(bundle, warn);
   const s = store();
   s.reserve(id);
-  const rec: OciRecord = {
-    id,
-    pid: 0,
-    bundle,
-    rootfs: spec.root.path,
-    created: new Date().toISOString(),
-    cgroupPaths: [],
-    annotations: spec.annotations,
-    spec,
-  };
+  const rec = newRecord(id, bundle, spec);
   try {
     s.write(rec);
     return await runContainer(spec, {

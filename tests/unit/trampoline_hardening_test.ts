@@ -3,30 +3,17 @@
 // and check_parent lets a child whose parent lives go on.
 import assert from "node:assert/strict";
 import { pipe, readSome } from "../../ffi/io.ts";
-import { encodePlan, type Op } from "../../ffi/plan.ts";
+import type { Op } from "../../ffi/plan.ts";
 import { K } from "../../ffi/syscalls.ts";
 import { trampoline } from "../../ffi/trampoline.ts";
-import { exitCodeOf } from "../../lib/container/exit_status.ts";
+import { spawnPlan } from "./spawn_plan.ts";
 
 const t = trampoline();
 const WAIT: Op = { call: "wait_sync", args: [], label: "wait" };
 const TRUE: Op = { call: "execve", args: ["/bin/true", ["true"], []], label: "exec", exec: true };
 const PR_GET_DUMPABLE = 3;
 
-async function spawn(plan: Op[]) {
-  const child = t.spawn(0, encodePlan(plan), -1);
-  t.release(child.syncFd);
-  const record = await t.readFull(child.errorFd, 8);
-  t.close(child.errorFd);
-  const status = await t.wait(child.pid);
-  const view = new DataView(record.buffer, record.byteOffset, record.length);
-  return {
-    code: exitCodeOf(status),
-    failed: record.length === 8
-      ? { op: view.getInt32(0, true), errno: view.getInt32(4, true) }
-      : null,
-  };
-}
+const spawn = (plan: Op[]) => spawnPlan(t, plan);
 
 async function drain(fd: number): Promise<string> {
   const buf = new Uint8Array(256);

@@ -5,6 +5,7 @@ import { encodePlan, IN_ROOT, type Op } from "../../ffi/plan.ts";
 import { K } from "../../ffi/syscalls.ts";
 import { loadTrampolineFromBytes, TRAMPOLINE_URL } from "../../ffi/trampoline.ts";
 import { exitCodeOf } from "../../lib/container/exit_status.ts";
+import { spawnPlan } from "./spawn_plan.ts";
 
 function existsSync(path: string): boolean {
   try {
@@ -17,20 +18,7 @@ function existsSync(path: string): boolean {
 
 const t = loadTrampolineFromBytes(Deno.readFileSync(TRAMPOLINE_URL));
 
-async function spawn(plan: Op[]) {
-  const child = t.spawn(0, encodePlan(plan), -1);
-  t.release(child.syncFd);
-  const record = await t.readFull(child.errorFd, 8);
-  t.close(child.errorFd);
-  const status = await t.wait(child.pid);
-  const view = new DataView(record.buffer, record.byteOffset, record.length);
-  return {
-    code: exitCodeOf(status),
-    failed: record.length === 8
-      ? { op: view.getInt32(0, true), errno: view.getInt32(4, true) }
-      : null,
-  };
-}
+const spawn = (plan: Op[]) => spawnPlan(t, plan);
 
 const WAIT: Op = { call: "wait_sync", args: [], label: "wait" };
 
