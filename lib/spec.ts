@@ -77,12 +77,35 @@ export interface DeviceRule {
   access?: string;
 }
 
+/** A block device's weight (blockIO.weightDevice). */
+export interface WeightDevice {
+  major: number;
+  minor: number;
+  weight?: number;
+  leafWeight?: number;
+}
+
+/** A block device's rate limit (blockIO.throttle*Device). */
+export interface ThrottleDevice {
+  major: number;
+  minor: number;
+  rate: number;
+}
+
 /** Resource limits (config-linux.md "Control groups"). */
 export interface Resources {
   memory?: {
     limit?: number;
     reservation?: number;
     swap?: number;
+    /** Kernel memory limit (v1 memory.kmem.limit_in_bytes; no longer enforced by new kernels). */
+    kernel?: number;
+    /** Kernel TCP buffer limit (v1 memory.kmem.tcp.limit_in_bytes). */
+    kernelTCP?: number;
+    /** 0..100 (v1 memory.swappiness). */
+    swappiness?: number;
+    /** v1 memory.oom_control. */
+    disableOOMKiller?: boolean;
   };
   cpu?: {
     shares?: number;
@@ -92,7 +115,19 @@ export interface Resources {
     mems?: string;
   };
   pids?: { limit: number };
-  blockIO?: { weight?: number };
+  blockIO?: {
+    weight?: number;
+    leafWeight?: number;
+    weightDevice?: WeightDevice[];
+    throttleReadBpsDevice?: ThrottleDevice[];
+    throttleWriteBpsDevice?: ThrottleDevice[];
+    throttleReadIOPSDevice?: ThrottleDevice[];
+    throttleWriteIOPSDevice?: ThrottleDevice[];
+  };
+  /** Huge page limits by page size ("2MB", "1GB"). */
+  hugepageLimits?: { pageSize: string; limit: number }[];
+  /** v1 net_cls and net_prio. */
+  network?: { classID?: number; priorities?: { name: string; priority: number }[] };
   devices?: DeviceRule[];
   /** Seen as cgroup v2 key/value pairs when the host runs v2. */
   unified?: Record<string, string>;

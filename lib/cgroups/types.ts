@@ -80,6 +80,11 @@ export interface LimitWrite {
   files: [string, string][];
   /** The limit in words, for warnings: "memory limit 67108864". */
   what: string;
-  /** Why the file may be missing, appended to the warning. */
+  /**
+   * Why the file may be missing, appended to the warning; with no `files`,
+   * why the limit cannot be applied on this host at all.
+   */
   missingHint?: string;
+  /** Read the file back: a kernel that takes the write and keeps its old value gets a warning. */
+  readBack?: boolean;
 }

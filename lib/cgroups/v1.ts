@@ -8,7 +8,14 @@
 
 import type { ContainerError } from "../errors.ts";
 import type { Resources } from "../spec.ts";
-import { applyWrites, parentSegments, pathSegments, validateResources } from "./common.ts";
+import {
+  applyWrites,
+  hugetlbWrites,
+  parentSegments,
+  pathSegments,
+  THROTTLES,
+  validateResources,
+} from "./common.ts";
 import { v1DeviceWrites } from "./devices.ts";
 import {
   ERRNO,
@@ -67,6 +74,37 @@ export function v1Writes(r: Resources): LimitWrite[] {
       missingHint: "swap accounting is off in this kernel; boot with swapaccount=1",
     });
   }
+  if (m.kernel !== undefined) {
+    out.push({
+      controller: "memory",
+      files: [["memory.kmem.limit_in_bytes", String(m.kernel)]],
+      what: `kernel memory limit ${m.kernel}`,
+      // Since Linux 6.1 the file takes a write and enforces nothing.
+      readBack: true,
+      missingHint: "this kernel no longer has a kernel memory limit",
+    });
+  }
+  if (m.kernelTCP !== undefined) {
+    out.push({
+      controller: "memory",
+      files: [["memory.kmem.tcp.limit_in_bytes", String(m.kernelTCP)]],
+      what: `kernel TCP buffer limit ${m.kernelTCP}`,
+    });
+  }
+  if (m.swappiness !== undefined) {
+    out.push({
+      controller: "memory",
+      files: [["memory.swappiness", String(m.swappiness)]],
+      what: `memory swappiness ${m.swappiness}`,
+    });
+  }
+  if (m.disableOOMKiller !== undefined) {
+    out.push({
+      controller: "memory",
+      files: [["memory.oom_control", m.disableOOMKiller ? "1" : "0"]],
+      what: `OOM killer ${m.disableOOMKiller ? "disabled" : "enabled"}`,
+    });
+  }
   const c = r.cpu ?? {};
   if (c.shares) {
     out.push({
@@ -119,6 +157,78 @@ export function v1Writes(r: Resources): LimitWrite[] {
       files: [["blkio.weight", String(weight)], ["blkio.bfq.weight", String(weight)]],
       what: `block I/O weight ${weight}`,
       missingHint: "no proportional I/O scheduler (CFQ or BFQ) in this kernel",
+    });
+  }
+  out.push(...v1BlockIoWrites(r), ...v1NetworkWrites(r), ...hugetlbWrites(r, "limit_in_bytes"));
+  return out;
+}
+
+/** blkio's per-device weights and throttles, one write per device line. */
+function v1BlockIoWrites(r: Resources): LimitWrite[] {
+  const b = r.blockIO ?? {};
+  const out: LimitWrite[] = [];
+  const noCfq = "no CFQ or BFQ scheduler in this kernel";
+  if (b.leafWeight) {
+    out.push({
+      controller: "blkio",
+      files: [["blkio.leaf_weight", String(b.leafWeight)]],
+      what: `block I/O leaf weight ${b.leafWeight}`,
+      missingHint: "leaf weights were CFQ's, gone since Linux 5.0",
+    });
+  }
+  for (const d of b.weightDevice ?? []) {
+    const dev = `${d.major}:${d.minor}`;
+    if (d.weight !== undefined) {
+      out.push({
+        controller: "blkio",
+        files: [
+          ["blkio.weight_device", `${dev} ${d.weight}`],
+          ["blkio.bfq.weight_device", `${dev} ${d.weight}`],
+        ],
+        what: `block I/O weight ${d.weight} of device ${dev}`,
+        missingHint: noCfq,
+      });
+    }
+  }
+  for (const d of b.weightDevice ?? []) {
+    if (d.leafWeight === undefined) continue;
+    const dev = `${d.major}:${d.minor}`;
+    out.push({
+      controller: "blkio",
+      files: [["blkio.leaf_weight_device", `${dev} ${d.leafWeight}`]],
+      what: `block I/O leaf weight ${d.leafWeight} of device ${dev}`,
+      missingHint: "leaf weights were CFQ's, gone since Linux 5.0",
+    });
+  }
+  for (const [field, file, what] of THROTTLES) {
+    for (const d of b[field] ?? []) {
+      const dev = `${d.major}:${d.minor}`;
+      out.push({
+        controller: "blkio",
+        files: [[`blkio.throttle.${file}`, `${dev} ${d.rate}`]],
+        what: `block I/O ${what} limit ${d.rate} of device ${dev}`,
+      });
+    }
+  }
+  return out;
+}
+
+/** net_cls's class id and net_prio's per-interface priorities (v1 only). */
+function v1NetworkWrites(r: Resources): LimitWrite[] {
+  const n = r.network ?? {};
+  const out: LimitWrite[] = [];
+  if (n.classID !== undefined) {
+    out.push({
+      controller: "net_cls",
+      files: [["net_cls.classid", String(n.classID)]],
+      what: `network class id ${n.classID}`,
+    });
+  }
+  for (const p of n.priorities ?? []) {
+    out.push({
+      controller: "net_prio",
+      files: [["net_prio.ifpriomap", `${p.name} ${p.priority}`]],
+      what: `network priority ${p.priority} of ${p.name}`,
     });
   }
   return out;

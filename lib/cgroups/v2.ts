@@ -8,7 +8,14 @@
 
 import type { ContainerError } from "../errors.ts";
 import type { Resources } from "../spec.ts";
-import { applyWrites, parentSegments, pathSegments, validateResources } from "./common.ts";
+import {
+  applyWrites,
+  hugetlbWrites,
+  parentSegments,
+  pathSegments,
+  THROTTLES,
+  validateResources,
+} from "./common.ts";
 import { attachDeviceFilter } from "./devices.ts";
 import {
   ERRNO,
@@ -124,6 +131,7 @@ export function v2Writes(r: Resources): LimitWrite[] {
       what: `block I/O weight ${weight}`,
     });
   }
+  out.push(...v2BlockIoWrites(r), ...hugetlbWrites(r, "max"), ...v2Unsupported(r));
   for (const [key, value] of Object.entries(r.unified ?? {})) {
     const controller = key.slice(0, key.indexOf("."));
     out.push({
@@ -131,6 +139,67 @@ export function v2Writes(r: Resources): LimitWrite[] {
       files: [[key, value]],
       what: `unified limit ${key}=${value}`,
     });
+  }
+  return out;
+}
+
+/** io's per-device weights (io.bfq.weight or io.weight) and limits (io.max). */
+function v2BlockIoWrites(r: Resources): LimitWrite[] {
+  const b = r.blockIO ?? {};
+  const out: LimitWrite[] = [];
+  for (const d of b.weightDevice ?? []) {
+    const dev = `${d.major}:${d.minor}`;
+    if (d.weight === undefined) continue;
+    out.push({
+      controller: "io",
+      files: [
+        ["io.bfq.weight", `${dev} ${d.weight}`],
+        ["io.weight", `${dev} ${blkioToIoWeight(d.weight)}`],
+      ],
+      what: `block I/O weight ${d.weight} of device ${dev}`,
+    });
+  }
+  const keys = {
+    throttleReadBpsDevice: "rbps",
+    throttleWriteBpsDevice: "wbps",
+    throttleReadIOPSDevice: "riops",
+    throttleWriteIOPSDevice: "wiops",
+  } as const;
+  for (const [field, , what] of THROTTLES) {
+    for (const d of b[field] ?? []) {
+      const dev = `${d.major}:${d.minor}`;
+      out.push({
+        controller: "io",
+        files: [["io.max", `${dev} ${keys[field]}=${d.rate}`]],
+        what: `block I/O ${what} limit ${d.rate} of device ${dev}`,
+      });
+    }
+  }
+  return out;
+}
+
+/** Fields of the spec that cgroup v2 has no file for: a warning each. */
+function v2Unsupported(r: Resources): LimitWrite[] {
+  const m = r.memory ?? {};
+  const b = r.blockIO ?? {};
+  const none = (what: string, hint = "cgroup v2 has no equivalent"): LimitWrite => ({
+    files: [],
+    what,
+    missingHint: hint,
+  });
+  const out: LimitWrite[] = [];
+  if (m.kernel !== undefined) out.push(none(`kernel memory limit ${m.kernel}`));
+  if (m.kernelTCP !== undefined) out.push(none(`kernel TCP buffer limit ${m.kernelTCP}`));
+  if (m.swappiness !== undefined) out.push(none(`memory swappiness ${m.swappiness}`));
+  if (m.disableOOMKiller) out.push(none("disabling the OOM killer"));
+  if (b.leafWeight || b.weightDevice?.some((d) => d.leafWeight !== undefined)) {
+    out.push(none("block I/O leaf weights"));
+  }
+  if (r.network?.classID !== undefined) {
+    out.push(none(`network class id ${r.network.classID}`, "cgroup v2 has no net_cls"));
+  }
+  for (const p of r.network?.priorities ?? []) {
+    out.push(none(`network priority ${p.priority} of ${p.name}`, "cgroup v2 has no net_prio"));
   }
   return out;
 }

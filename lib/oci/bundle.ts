@@ -293,10 +293,20 @@ function cgroupMounts(
 
 /** The resource fields the cgroup drivers write (lib/cgroups/v1.ts, v2.ts); the rest are warned about. */
 const APPLIED_RESOURCES: Record<string, readonly string[] | true> = {
-  memory: ["limit", "reservation", "swap"],
+  memory: ["limit", "reservation", "swap", "kernel", "kernelTCP", "swappiness", "disableOOMKiller"],
   cpu: ["shares", "quota", "period", "cpus", "mems"],
   pids: ["limit"],
-  blockIO: ["weight"],
+  blockIO: [
+    "weight",
+    "leafWeight",
+    "weightDevice",
+    "throttleReadBpsDevice",
+    "throttleWriteBpsDevice",
+    "throttleReadIOPSDevice",
+    "throttleWriteIOPSDevice",
+  ],
+  hugepageLimits: true,
+  network: true,
   devices: true,
   unified: true,
 };

@@ -388,3 +388,59 @@ Deno.test(
     assert.match(again.stderr, /File config.json exists/);
   },
 );
+
+/** Whether the host runs cgroup v2 alone. */
+function pureV2(): boolean {
+  try {
+    return Deno.statSync("/sys/fs/cgroup/cgroup.controllers").isFile;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test(
+  rootOnly(
+    "oci: kernel TCP, swappiness and the OOM killer reach a v1 memory cgroup; the rest is named",
+  ),
+  async () => {
+    const MiB = 1024 * 1024;
+    const b = await bundle("mem", (c) => {
+      c.process.args = ["sleep", "30"];
+      c.linux.resources = {
+        memory: {
+          limit: 64 * MiB,
+          kernel: 64 * MiB,
+          kernelTCP: 16 * MiB,
+          swappiness: 10,
+          disableOOMKiller: true,
+        },
+        network: { classID: 255 },
+      };
+    });
+    const created = await oci(["create", "--bundle", b, "mem"], "mem");
+    assert.equal(created.code, 0, created.err);
+    try {
+      if (pureV2()) {
+        for (const what of ["kernel TCP buffer limit", "memory swappiness 10", "OOM killer"]) {
+          assert.match(created.err, new RegExp(`${what}.* not applied: cgroup v2 has no`));
+        }
+        return;
+      }
+      const dir = ownCgroups("mem").find((p) => p.startsWith("/sys/fs/cgroup/memory/"))!;
+      assert.ok(dir, `no memory cgroup among ${ownCgroups("mem")}`);
+      const read = (f: string) => Deno.readTextFileSync(`${dir}/${f}`).trim();
+      assert.equal(read("memory.kmem.tcp.limit_in_bytes"), `${16 * MiB}`);
+      assert.equal(read("memory.swappiness"), "10");
+      assert.match(read("memory.oom_control"), /^oom_kill_disable 1$/m);
+      // Linux 6.1+ keeps the kernel limit unlimited whatever is written: then it is named.
+      if (read("memory.kmem.limit_in_bytes") !== `${64 * MiB}`) {
+        assert.match(created.err, /kernel memory limit 67108864 not applied: .* still reads/);
+      }
+      const netCls = ownCgroups("mem").find((p) => p.includes("net_cls"));
+      if (netCls) assert.equal(Deno.readTextFileSync(`${netCls}/net_cls.classid`).trim(), "255");
+      else assert.match(created.err, /network class id 255 not applied: the net_cls cgroup/);
+    } finally {
+      await oci(["delete", "--force", "mem"]);
+    }
+  },
+);

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { cgroupName, parentSegments, validateResources } from "../../lib/cgroups/common.ts";
+import {
+  applyWrites,
+  cgroupName,
+  parentSegments,
+  validateResources,
+} from "../../lib/cgroups/common.ts";
 import { v1Writes } from "../../lib/cgroups/v1.ts";
 import { blkioToIoWeight, sharesToWeight, v2Writes } from "../../lib/cgroups/v2.ts";
 import { ContainerError } from "../../lib/errors.ts";
@@ -104,4 +109,100 @@ Deno.test("cgroups limits: names and parents stay inside the hierarchy", () => {
   assert.deepEqual(parentSegments("/user.slice", "ci"), ["user.slice", "ci"]);
   assert.deepEqual(parentSegments("/", undefined), []);
   assert.throws(() => parentSegments("/", "/a/../../etc"), /"\." or "\.\."/);
+});
+
+/** Every resource field the spec has that a driver writes, beyond ALL's. */
+const MORE: Resources = {
+  memory: { kernel: 64 * MiB, kernelTCP: 16 * MiB, swappiness: 10, disableOOMKiller: true },
+  blockIO: {
+    leafWeight: 300,
+    weightDevice: [{ major: 8, minor: 0, weight: 500, leafWeight: 300 }],
+    throttleReadBpsDevice: [{ major: 8, minor: 0, rate: 1000 }],
+    throttleWriteIOPSDevice: [{ major: 8, minor: 16, rate: 30 }],
+  },
+  hugepageLimits: [{ pageSize: "2MB", limit: 4 * MiB }],
+  network: { classID: 255, priorities: [{ name: "lo", priority: 10 }] },
+};
+
+Deno.test("cgroups limits: v1 writes kernel memory, swappiness, OOM, blkio devices, net_cls, hugetlb", () => {
+  assert.deepEqual(v1Writes(MORE).map((w) => [w.controller, w.files[0]]), [
+    ["memory", ["memory.kmem.limit_in_bytes", "67108864"]],
+    ["memory", ["memory.kmem.tcp.limit_in_bytes", "16777216"]],
+    ["memory", ["memory.swappiness", "10"]],
+    ["memory", ["memory.oom_control", "1"]],
+    ["blkio", ["blkio.leaf_weight", "300"]],
+    ["blkio", ["blkio.weight_device", "8:0 500"]],
+    ["blkio", ["blkio.leaf_weight_device", "8:0 300"]],
+    ["blkio", ["blkio.throttle.read_bps_device", "8:0 1000"]],
+    ["blkio", ["blkio.throttle.write_iops_device", "8:16 30"]],
+    ["net_cls", ["net_cls.classid", "255"]],
+    ["net_prio", ["net_prio.ifpriomap", "lo 10"]],
+    ["hugetlb", ["hugetlb.2MB.limit_in_bytes", "4194304"]],
+  ]);
+  // The kernel memory limit is read back: Linux 6.1+ takes the write and enforces nothing.
+  assert.equal(v1Writes(MORE)[0].readBack, true);
+});
+
+Deno.test("cgroups limits: v2 writes io devices and hugetlb, and names what v2 has no file for", () => {
+  const writes = v2Writes(MORE);
+  assert.deepEqual(writes.filter((w) => w.files.length).map((w) => w.files[0]), [
+    ["io.bfq.weight", "8:0 500"],
+    ["io.max", "8:0 rbps=1000"],
+    ["io.max", "8:16 wiops=30"],
+    ["hugetlb.2MB.max", "4194304"],
+  ]);
+  const warnings: string[] = [];
+  applyWrites(writes.filter((w) => !w.files.length), () => undefined, (m) => warnings.push(m));
+  assert.deepEqual(warnings, [
+    "kernel memory limit 67108864 not applied: cgroup v2 has no equivalent",
+    "kernel TCP buffer limit 16777216 not applied: cgroup v2 has no equivalent",
+    "memory swappiness 10 not applied: cgroup v2 has no equivalent",
+    "disabling the OOM killer not applied: cgroup v2 has no equivalent",
+    "block I/O leaf weights not applied: cgroup v2 has no equivalent",
+    "network class id 255 not applied: cgroup v2 has no net_cls",
+    "network priority 10 of lo not applied: cgroup v2 has no net_prio",
+  ]);
+});
+
+Deno.test("cgroups limits: a limit the kernel keeps unchanged is a warning; a missing controller too", () => {
+  const ignoring = Deno.makeTempDirSync();
+  const honouring = Deno.makeTempDirSync();
+  try {
+    // A kernel that takes the write and keeps nothing: /dev/null reads back empty.
+    Deno.symlinkSync("/dev/null", `${ignoring}/memory.kmem.limit_in_bytes`);
+    const warnings: string[] = [];
+    applyWrites(
+      v1Writes({ memory: { kernel: 8192 }, network: { classID: 1 } }),
+      (c) => (c === "memory" ? ignoring : undefined),
+      (m) => warnings.push(m),
+    );
+    assert.deepEqual(warnings, [
+      `kernel memory limit 8192 not applied: ${ignoring}/memory.kmem.limit_in_bytes still reads (empty) ` +
+      "(this kernel no longer has a kernel memory limit)",
+      "network class id 1 not applied: the net_cls cgroup controller is not available on this host",
+    ]);
+    // A plain file keeps what was written: no warning.
+    Deno.writeTextFileSync(`${honouring}/memory.kmem.limit_in_bytes`, "");
+    applyWrites(v1Writes({ memory: { kernel: 8192 } }), () => honouring, (m) => warnings.push(m));
+    assert.equal(warnings.length, 2);
+  } finally {
+    Deno.removeSync(ignoring, { recursive: true });
+    Deno.removeSync(honouring, { recursive: true });
+  }
+});
+
+Deno.test("cgroups limits: swappiness, device rates, page sizes and interface names are checked", () => {
+  const refused = (r: Resources, pattern: RegExp) =>
+    assert.throws(() => validateResources(r), (e: ContainerError) => pattern.test(e.message));
+  refused({ memory: { swappiness: 101 } }, /memory swappiness 101 is above 100/);
+  refused(
+    { blockIO: { throttleReadBpsDevice: [{ major: 8, minor: 0, rate: -1 }] } },
+    /throttleReadBpsDevice -1/,
+  );
+  refused({ hugepageLimits: [{ pageSize: "huge", limit: 1 }] }, /huge page size "huge"/);
+  refused(
+    { network: { priorities: [{ name: "a/b", priority: 1 }] } },
+    /"a\/b" is not an interface/,
+  );
+  validateResources(MORE);
 });

@@ -201,13 +201,8 @@ Deno.test("oci bundle: resource fields no cgroup driver writes are named, never 
       network: { classID: 1 },
       blockIO: { weight: 10, throttleReadBpsDevice: [] },
       devices: [{ allow: false, access: "rwm" }],
+      rdma: { mlx5_1: { hcaHandles: 3 } },
     }),
-    [
-      "memory.swappiness",
-      "memory.disableOOMKiller",
-      "cpu.realtimeRuntime",
-      "hugepageLimits",
-      "network",
-    ],
+    ["cpu.realtimeRuntime", "rdma"],
   );
 });
