@@ -630,7 +630,9 @@ async function dispatch(name: string, argv: string[]): Promise<number> {
       const rec = s.read(id);
       const status = s.status(rec);
       if (status !== "stopped") {
-        if ((status === "running" || status === "paused") && !p.flags.force) {
+        // The runtime spec: deleting a container that is not stopped is an
+        // error, a created one included (runc kills that one instead).
+        if (status !== "creating" && !p.flags.force) {
           throw new ContainerError(
             "delete",
             id,

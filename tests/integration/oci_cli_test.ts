@@ -189,51 +189,61 @@ Deno.test(
   },
 );
 
-Deno.test(rootOnly("oci: delete --force of a created container; kill --all"), async () => {
-  const b = await bundle("force", (c) => {
-    c.process.args = ["sleep", "30"];
-  });
-  assert.equal(
-    (await oci(["create", "--bundle", b, "--pid-file", `${DIR}/f.pid`, "force"])).code,
-    0,
-  );
-  const pid = Number(Deno.readTextFileSync(`${DIR}/f.pid`));
-  const del = await oci(["delete", "--force", "force"]);
-  assert.equal(del.code, 0, del.err);
-  await waitFor(() => !alive(pid), 5000, "the init to die");
-  assert.equal((await oci(["list", "-q"])).out, "");
+Deno.test(
+  rootOnly("oci: delete of a created container is refused, --force kills it; kill --all"),
+  async () => {
+    const b = await bundle("force", (c) => {
+      c.process.args = ["sleep", "30"];
+    });
+    assert.equal(
+      (await oci(["create", "--bundle", b, "--pid-file", `${DIR}/f.pid`, "force"])).code,
+      0,
+    );
+    const pid = Number(Deno.readTextFileSync(`${DIR}/f.pid`));
+    // The spec: delete of a container that is not stopped is an error and
+    // has no effect, a created one included (runc kills it instead).
+    const refused = await oci(["delete", "force"]);
+    assert.equal(refused.code, 125);
+    assert.match(refused.err, /cannot delete container force that is not stopped: created/);
+    assert.ok(alive(pid), "delete without --force killed the created container");
+    assert.equal(JSON.parse((await state("force")).out).status, "created");
+    const del = await oci(["delete", "--force", "force"]);
+    assert.equal(del.code, 0, del.err);
+    await waitFor(() => !alive(pid), 5000, "the init to die");
+    assert.equal((await oci(["list", "-q"])).out, "");
 
-  // --all reaches every process; without it only the init (which, as a
-  // namespace's PID 1 without a handler, ignores SIGTERM).
-  const all = await bundle("all", (c) => {
-    c.process.args = ["sh", "-c", "sleep 30 & sleep 30 & wait"];
-  });
-  assert.equal(
-    (await oci(["create", "--bundle", all, "--pid-file", `${DIR}/all.pid`, "all"])).code,
-    0,
-  );
-  try {
-    const init = Number(Deno.readTextFileSync(`${DIR}/all.pid`));
-    assert.equal((await oci(["start", "all"])).code, 0);
-    const pids = async () => JSON.parse((await oci(["ps", "--format", "json", "all"])).out);
-    for (let i = 0; i < 100 && (await pids()).length < 3; i++) {
-      await new Promise((r) => setTimeout(r, 20));
+    // --all reaches every process; without it only the init (which, as a
+    // namespace's PID 1 without a handler, ignores SIGTERM).
+    const all = await bundle("all", (c) => {
+      c.process.args = ["sh", "-c", "sleep 30 & sleep 30 & wait"];
+    });
+    assert.equal(
+      (await oci(["create", "--bundle", all, "--pid-file", `${DIR}/all.pid`, "all"])).code,
+      0,
+    );
+    try {
+      const init = Number(Deno.readTextFileSync(`${DIR}/all.pid`));
+      assert.equal((await oci(["start", "all"])).code, 0);
+      const pids = async () => JSON.parse((await oci(["ps", "--format", "json", "all"])).out);
+      for (let i = 0; i < 100 && (await pids()).length < 3; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal((await pids()).length, 3);
+      assert.equal((await oci(["kill", "all", "TERM"])).code, 0);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal((await pids()).length, 3, "kill without --all reached more than the init");
+      assert.equal((await oci(["kill", "--all", "all", "TERM"])).code, 0);
+      for (let i = 0; i < 100 && (await pids()).length > 1; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      // The sleeps are gone; the init is left, or ended its wait and exited.
+      const left: number[] = await pids();
+      assert.ok(left.every((p) => p === init), `left: ${left}`);
+    } finally {
+      await oci(["delete", "--force", "all"]);
     }
-    assert.equal((await pids()).length, 3);
-    assert.equal((await oci(["kill", "all", "TERM"])).code, 0);
-    await new Promise((r) => setTimeout(r, 200));
-    assert.equal((await pids()).length, 3, "kill without --all reached more than the init");
-    assert.equal((await oci(["kill", "--all", "all", "TERM"])).code, 0);
-    for (let i = 0; i < 100 && (await pids()).length > 1; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    // The sleeps are gone; the init is left, or ended its wait and exited.
-    const left: number[] = await pids();
-    assert.ok(left.every((p) => p === init), `left: ${left}`);
-  } finally {
-    await oci(["delete", "--force", "all"]);
-  }
-});
+  },
+);
 
 Deno.test(
   rootOnly("oci: bad input is one sentence, non-zero, nothing left behind (and in --log as JSON)"),
