@@ -32,6 +32,7 @@ const SYMBOLS = {
   symlinkat: { parameters: ["buffer", "i32", "buffer"], result: "i32" },
   fchmod: { parameters: ["i32", "u32"], result: "i32" },
   fchown: { parameters: ["i32", "u32", "u32"], result: "i32" },
+  setns: { parameters: ["i32", "i32"], result: "i32" },
   // openat2 has no C library wrapper: syscall(SYS_openat2, dirfd, path, &how, sizeof how).
   syscall: { parameters: ["i64", "i64", "buffer", "buffer", "usize"], result: "i64" },
   __errno_location: { parameters: [], result: "pointer" },
@@ -259,5 +260,45 @@ export function detachMount(target: string): number {
 export function setCloexec(fd: number): void {
   if (libc().fcntl(fd, 2, /* F_SETFD */ 1 /* FD_CLOEXEC */) !== 0) {
     throw new SysError(`set close-on-exec on fd ${fd}`, errno());
+  }
+}
+
+const CLONE_NEWPID = 0x20000000;
+
+/**
+ * Runs `spawn` (synchronous: a clone made on this thread) with this
+ * thread's PID namespace for children set to the one at `path`, so the
+ * child it clones is born there (joining a PID namespace by path: setns
+ * moves only later children, and the child must be the container's init
+ * itself, its pid the one the state reports). The thread's own namespace
+ * for children is restored before this returns, on every path. setns with
+ * CLONE_NEWPID is allowed in a multi-threaded process and affects only
+ * the calling thread; a synchronous FFI call runs on it.
+ */
+export function inPidNamespace<T>(path: string, spawn: () => T): T {
+  const open = (p: string) => libc().open(cpath(p), 0o2000000 /* O_RDONLY | O_CLOEXEC */);
+  const target = open(path);
+  if (target < 0) throw new SysError(`open pid namespace ${path}`, errno());
+  const own = open("/proc/thread-self/ns/pid_for_children");
+  if (own < 0) {
+    const err = errno();
+    libc().close(target);
+    throw new SysError("open /proc/thread-self/ns/pid_for_children", err);
+  }
+  try {
+    if (libc().setns(target, CLONE_NEWPID) !== 0) {
+      throw new SysError(`join pid namespace ${path}`, errno());
+    }
+    try {
+      return spawn();
+    } finally {
+      if (libc().setns(own, CLONE_NEWPID) !== 0) {
+        // Later containers would be born in the joined namespace: stop here.
+        throw new SysError("return to the runtime's pid namespace", errno());
+      }
+    }
+  } finally {
+    libc().close(target);
+    libc().close(own);
   }
 }

@@ -8,7 +8,7 @@
  */
 
 import { pipe, readSome } from "../../ffi/io.ts";
-import { closeFd, errno, libc, SysError } from "../../ffi/libc.ts";
+import { closeFd, errno, inPidNamespace, libc, SysError } from "../../ffi/libc.ts";
 import { encodePlan } from "../../ffi/plan.ts";
 import { K } from "../../ffi/syscalls.ts";
 import { trampoline } from "../../ffi/trampoline.ts";
@@ -103,7 +103,11 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
       created: { fifoFd, readyFd: readyW },
     });
     let syncFd: number;
-    ({ pid, errorFd, syncFd } = t.spawn(cloneFlags(spec), encodePlan(plan, debug), debug ? 2 : -1));
+    const encoded = encodePlan(plan, debug);
+    const spawn = () => t.spawn(cloneFlags(spec), encoded, debug ? 2 : -1);
+    // A PID namespace joined by path: the init is cloned into it.
+    const pidns = spec.linux.namespaces.find((n) => n.type === "pid" && n.path)?.path;
+    ({ pid, errorFd, syncFd } = pidns ? inPidNamespace(pidns, spawn) : spawn());
     closeFd(readyW);
     try {
       if (userns) {

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { inPidNamespace } from "../../ffi/libc.ts";
 import { encodePlan, type Op } from "../../ffi/plan.ts";
 import { K } from "../../ffi/syscalls.ts";
 import { trampoline } from "../../ffi/trampoline.ts";
@@ -52,6 +53,8 @@ export interface Launch {
   /** The plan, given the terminal to set up when the child has one. */
   plan(terminal?: { socketFd: number; size: WindowSize }): Op[];
   cloneFlags: number;
+  /** A PID namespace joined by path: the child is cloned into it. */
+  pidNamespace?: string;
   /** The command, for exec error messages. */
   command: string;
   /** Give the child a pty. */
@@ -99,7 +102,8 @@ export async function launch(l: Launch): Promise<number> {
   let console_: Console | undefined;
   try {
     try {
-      ({ pid, errorFd, syncFd } = t.spawn(l.cloneFlags, encoded, debug ? 2 : -1));
+      const spawn = () => t.spawn(l.cloneFlags, encoded, debug ? 2 : -1);
+      ({ pid, errorFd, syncFd } = l.pidNamespace ? inPidNamespace(l.pidNamespace, spawn) : spawn());
     } finally {
       if (sockets) t.close(sockets[1]);
     }

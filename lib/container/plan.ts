@@ -33,17 +33,30 @@ function hasNamespace(spec: Spec, type: Namespace["type"]): boolean {
   return spec.linux.namespaces.some((n) => n.type === type && !n.path);
 }
 
-/**
- * The clone(2) flags for the spec's new namespaces. The cgroup namespace is
- * left out: the child enters it after the runtime moved it into its cgroup,
- * so that the namespace is rooted there.
- */
-export function cloneFlags(spec: Spec): number {
+/** Whether the spec joins an existing user namespace by path. */
+function joinsUserNamespace(spec: Spec): boolean {
+  return spec.linux.namespaces.some((n) => n.type === "user" && n.path);
+}
+
+/** The spec's new namespaces but the cgroup one, as clone(2)/unshare(2) flags. */
+function newNamespaceFlags(spec: Spec): number {
   let flags = 0;
   for (const ns of spec.linux.namespaces) {
     if (!ns.path && ns.type !== "cgroup") flags |= NAMESPACE_FLAGS[ns.type];
   }
   return flags;
+}
+
+/**
+ * The clone(2) flags for the spec's new namespaces. The cgroup namespace is
+ * left out: the child enters it after the runtime moved it into its cgroup,
+ * so that the namespace is rooted there. With a user namespace joined by
+ * path there are none: namespaces made at the clone would belong to the
+ * host's user namespace, out of the joined one's reach, so the child makes
+ * them with unshare once it has joined (see joinNamespaceOps).
+ */
+export function cloneFlags(spec: Spec): number {
+  return joinsUserNamespace(spec) ? 0 : newNamespaceFlags(spec);
 }
 
 /**
@@ -137,24 +150,42 @@ export interface ChildPlanInput {
   created?: { fifoFd: number; readyFd: number };
 }
 
-/** Joins the namespaces the spec names by path (an existing netns, say). */
+/**
+ * Joins the namespaces the spec names by path (an existing netns, say). A
+ * PID namespace is not among them: the child is cloned into it (its
+ * runtime sets it as the namespace for children around the clone), as
+ * setns would move only the child's own children.
+ */
 function joinNamespaceOps(spec: Spec): Op[] {
   const ops: Op[] = [];
-  for (const ns of spec.linux.namespaces) {
-    if (!ns.path) continue;
-    ops.push(
-      {
-        call: "openat",
-        args: [K.AT_FDCWD, ns.path, K.O_RDONLY | K.O_CLOEXEC, 0],
-        label: `open ${ns.type} namespace ${ns.path}`,
-      },
-      {
-        call: "setns",
-        args: [{ back: 1 }, NAMESPACE_FLAGS[ns.type]],
-        label: `join ${ns.type} namespace ${ns.path}`,
-      },
-      { call: "close", args: [{ back: 2 }], label: `close ${ns.path}` },
-    );
+  // The user namespace first: it grants the rights to join the others.
+  const joined = spec.linux.namespaces
+    .filter((n): n is Namespace & { path: string } => !!n.path && n.type !== "pid")
+    .sort((a, b) => Number(b.type === "user") - Number(a.type === "user"));
+  // Every file is opened before the first setns: a joined mount namespace
+  // would change what the later paths name.
+  const n = joined.length;
+  for (const ns of joined) {
+    ops.push({
+      call: "openat",
+      args: [K.AT_FDCWD, ns.path, K.O_RDONLY | K.O_CLOEXEC, 0],
+      label: `open ${ns.type} namespace ${ns.path}`,
+    });
+  }
+  for (const ns of joined) {
+    ops.push({
+      call: "setns",
+      args: [{ back: n }, NAMESPACE_FLAGS[ns.type]],
+      label: `join ${ns.type} namespace ${ns.path}`,
+    });
+  }
+  for (const ns of joined) {
+    ops.push({ call: "close", args: [{ back: 2 * n }], label: `close ${ns.path}` });
+  }
+  if (joinsUserNamespace(spec)) {
+    // Made here rather than at the clone, so that the joined user namespace owns them.
+    const flags = newNamespaceFlags(spec);
+    if (flags) ops.push({ call: "unshare", args: [flags], label: "make the new namespaces" });
   }
   return ops;
 }
@@ -236,7 +267,8 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
     if (fd !== target) ops.push({ call: "dup3", args: [fd, target, 0], label: `set fd ${target}` });
   });
   ops.push(...joinNetworkOps(spec));
-  if (hasNamespace(spec, "user")) ops.push(...becomeNamespaceRootOps());
+  const userns = spec.linux.namespaces.some((n) => n.type === "user");
+  if (userns) ops.push(...becomeNamespaceRootOps());
   if (hasNamespace(spec, "cgroup")) {
     ops.push({ call: "unshare", args: [CLONE.NEWCGROUP], label: "enter a new cgroup namespace" });
   }
@@ -250,16 +282,16 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
     { call: "setsid", args: [], label: "start a new session" },
     { call: "umask", args: [0], label: "umask 0 for device nodes" },
   );
-  if (hasNamespace(spec, "mount")) {
+  // A mount namespace joined by path gets the container's root too (as
+  // with runc): the namespace is the caller's to give.
+  if (spec.linux.namespaces.some((n) => n.type === "mount")) {
     ops.push(...rootfsOps({
       rootfs: spec.root.path,
       mounts: input.mounts,
       devices: spec.linux.devices ?? [],
       readonly: spec.root.readonly ?? false,
-      bindDevices: hasNamespace(spec, "user"),
-      overlay: input.overlay && hasNamespace(spec, "user")
-        ? { ...input.overlay, userxattr: true }
-        : input.overlay,
+      bindDevices: userns,
+      overlay: input.overlay && userns ? { ...input.overlay, userxattr: true } : input.overlay,
       masked: input.masked,
       readonlyPaths: spec.linux.readonlyPaths,
       sysctl: spec.linux.sysctl,

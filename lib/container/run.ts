@@ -171,6 +171,7 @@ async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
           terminal,
         }),
       cloneFlags: cloneFlags(spec),
+      pidNamespace: spec.linux.namespaces.find((n) => n.type === "pid" && n.path)?.path,
       command: spec.process.args[0],
       terminal: spec.process.terminal,
       interactive: opts.interactive,

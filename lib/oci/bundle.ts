@@ -147,12 +147,6 @@ export function loadBundle(
     }
     if (seen.has(ns.type)) throw bad("linux.namespaces", `${ns.type} is listed twice`);
     seen.add(ns.type);
-    if (ns.path && ["pid", "user", "mount"].includes(ns.type)) {
-      throw bad(
-        "linux.namespaces",
-        `joining an existing ${ns.type} namespace (${ns.path}) is not supported by this runtime`,
-      );
-    }
     if (ns.path) {
       try {
         Deno.statSync(ns.path);
@@ -161,6 +155,7 @@ export function loadBundle(
       }
     }
   }
+  checkJoinedUserNamespace(l, warn);
   for (const key of Object.keys(l.sysctl ?? {})) {
     const ns = NAMESPACED_SYSCTLS.find(([re]) => re.test(key))?.[1];
     if (!ns) throw bad("linux.sysctl", `${key} is not namespaced: it would change the host`);
@@ -195,6 +190,33 @@ export function loadBundle(
     }
   }
   return spec;
+}
+
+/**
+ * A user namespace joined by path: the child joins it first and makes its
+ * new namespaces with unshare. A new PID or time namespace made that way
+ * holds only the child's children, and the child is the container's init,
+ * so those two are refused; id maps belong to a new user namespace.
+ */
+function checkJoinedUserNamespace(l: Spec["linux"], warn: (message: string) => void): void {
+  const user = l.namespaces.find((n) => n.type === "user" && n.path);
+  if (!user) return;
+  for (const type of ["pid", "time"] as const) {
+    if (l.namespaces.some((n) => n.type === type && !n.path)) {
+      throw bad(
+        "linux.namespaces",
+        `a new ${type} namespace inside a user namespace joined by path (${user.path}) ` +
+          `is not supported by this runtime: join the ${type} namespace by path too, or share the host's`,
+      );
+    }
+  }
+  for (const field of ["uidMappings", "gidMappings"] as const) {
+    if (l[field]?.length) {
+      warn(
+        `linux.${field} are not applied: the user namespace ${user.path} is joined, its maps are its own`,
+      );
+    }
+  }
 }
 
 function mountOf(

@@ -454,3 +454,93 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  rootOnly("oci: pid, mount and user namespaces joined by path (the init is born in the pid one)"),
+  async () => {
+    // A process with namespaces of its own, as runtime-tools makes one.
+    const holder = new Deno.Command("unshare", {
+      args: ["--pid", "--mount", "--fork", "sleep", "30"],
+      stdin: "null",
+    }).spawn();
+    const link = (p: string) => {
+      try {
+        return Deno.readLinkSync(p);
+      } catch {
+        return "";
+      }
+    };
+    const h = holder.pid;
+    try {
+      await waitFor(
+        () =>
+          link(`/proc/${h}/ns/pid_for_children`) !== link("/proc/self/ns/pid") &&
+          link(`/proc/${h}/ns/mnt`) !== link("/proc/self/ns/mnt"),
+        5000,
+        "unshare's namespaces",
+      );
+      const b = await bundle("nspath", (c) => {
+        c.process.args = ["sleep", "30"];
+        c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) =>
+          !["pid", "mount"].includes(n.type)
+        ).concat([
+          { type: "pid", path: `/proc/${h}/ns/pid_for_children` },
+          { type: "mount", path: `/proc/${h}/ns/mnt` },
+        ]);
+      });
+      const created = await oci(["create", "--bundle", b, "--pid-file", `${DIR}/nsp.pid`, "nsp"]);
+      assert.equal(created.code, 0, created.err);
+      try {
+        const pid = Number(Deno.readTextFileSync(`${DIR}/nsp.pid`));
+        assert.equal(JSON.parse((await state("nsp")).out).pid, pid);
+        assert.equal(link(`/proc/${pid}/ns/pid`), link(`/proc/${h}/ns/pid_for_children`));
+        assert.equal(link(`/proc/${pid}/ns/mnt`), link(`/proc/${h}/ns/mnt`));
+        // The runtime's own thread is back in its namespace: a later container is not in h's.
+        const other = await bundle("nsown", (c) => c.process.args = ["readlink", "/proc/1/ns/pid"]);
+        const own = await oci(["run", "--bundle", other, "nsown"], "nsown");
+        assert.equal(own.code, 0, own.err);
+        assert.notEqual(own.out.trim(), link(`/proc/${h}/ns/pid_for_children`));
+      } finally {
+        await oci(["delete", "--force", "nsp"]);
+      }
+    } finally {
+      holder.kill("SIGKILL");
+      await holder.status;
+    }
+
+    // A user namespace (with its pid namespace) joined from another container.
+    const owner = await bundle("userns", (c) => {
+      c.process.args = ["sleep", "30"];
+      c.linux.namespaces.push({ type: "user" });
+      c.linux.uidMappings = [{ containerID: 0, hostID: 200000, size: 65536 }];
+      c.linux.gidMappings = [{ containerID: 0, hostID: 200000, size: 65536 }];
+    });
+    const made = await oci(["create", "--bundle", owner, "--pid-file", `${DIR}/u.pid`, "usr"]);
+    assert.equal(made.code, 0, made.err);
+    try {
+      const u = Number(Deno.readTextFileSync(`${DIR}/u.pid`));
+      const joiner = await bundle("userjoin", (c) => {
+        c.process.args = ["sh", "-c", "cat /proc/self/uid_map; echo $$"];
+        c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) => n.type !== "pid")
+          .concat([
+            { type: "user", path: `/proc/${u}/ns/user` },
+            { type: "pid", path: `/proc/${u}/ns/pid` },
+          ]);
+      });
+      const joined = await oci(["run", "--bundle", joiner, "usrj"], "usrj");
+      assert.equal(joined.code, 0, joined.err);
+      const [map, pid] = joined.out.trim().split("\n");
+      assert.deepEqual(map.trim().split(/\s+/), ["0", "200000", "65536"]);
+      assert.notEqual(pid, "1", "not in the owner's pid namespace");
+      // A new pid namespace could not hold the init itself once the user namespace is joined.
+      const refused = await bundle("userjoin2", (c) => {
+        c.linux.namespaces.push({ type: "user", path: `/proc/${u}/ns/user` });
+      });
+      const r = await oci(["create", "--bundle", refused, "usrj2"]);
+      assert.equal(r.code, 125);
+      assert.match(r.err, /a new pid namespace inside a user namespace joined by path/);
+    } finally {
+      await oci(["delete", "--force", "usr"]);
+    }
+  },
+);

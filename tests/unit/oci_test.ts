@@ -4,9 +4,9 @@
 // features and spec.
 import assert from "node:assert/strict";
 import { type Op, removeOps } from "../../ffi/plan.ts";
-import { K } from "../../ffi/syscalls.ts";
+import { CLONE, K } from "../../ffi/syscalls.ts";
 import { cgroupPlace } from "../../lib/container/create.ts";
-import { buildChildPlan } from "../../lib/container/plan.ts";
+import { buildChildPlan, cloneFlags } from "../../lib/container/plan.ts";
 import { prepareMounts } from "../../lib/mounts/prepare.ts";
 import { loadBundle, unappliedResources } from "../../lib/oci/bundle.ts";
 import { defaultConfig, features } from "../../lib/oci/features.ts";
@@ -123,8 +123,8 @@ Deno.test("oci bundle: each bad field is one sentence naming it", () => {
     [(c) => (c.process.user.uid = -1), /process.user.uid: -1 is not an unsigned/],
     [(c) => c.linux.namespaces.push({ type: "pid" }), /pid is listed twice/],
     [
-      (c) => (c.linux.namespaces = [{ type: "user", path: "/proc/1/ns/user" }]),
-      /joining an existing user namespace .* is not supported/,
+      (c) => c.linux.namespaces.push({ type: "user", path: "/proc/self/ns/user" }),
+      /a new pid namespace inside a user namespace joined by path \(\/proc\/self\/ns\/user\)/,
     ],
     [(c) => (c.linux.sysctl = { "vm.swappiness": "1" }), /vm.swappiness is not namespaced/],
     [
@@ -205,4 +205,49 @@ Deno.test("oci bundle: resource fields no cgroup driver writes are named, never 
     }),
     ["cpu.realtimeRuntime", "rdma"],
   );
+});
+
+Deno.test("oci plan: namespaces joined by path: user first, files opened before any setns, pid at the clone", () => {
+  const dir = bundleWith((c) => {
+    c.linux.namespaces = [
+      { type: "mount" },
+      { type: "network", path: "/proc/self/ns/net" },
+      { type: "pid", path: "/proc/self/ns/pid" },
+      { type: "uts" },
+      { type: "user", path: "/proc/self/ns/user" },
+    ];
+    c.linux.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
+  });
+  const warnings: string[] = [];
+  const spec = loadBundle(dir, (w) => warnings.push(w));
+  Deno.removeSync(dir, { recursive: true });
+  assert.deepEqual(warnings, [
+    "linux.uidMappings are not applied: the user namespace /proc/self/ns/user is joined, its maps are its own",
+  ]);
+  // Made after the join, by unshare, so that the joined user namespace owns them.
+  assert.equal(cloneFlags(spec), 0);
+  const plan = createPlan(spec);
+  const start = plan.findIndex((op) => op.call === "wait_sync") + 1;
+  assert.deepEqual(plan.slice(start, start + 7).map((op) => op.label), [
+    "open user namespace /proc/self/ns/user",
+    "open network namespace /proc/self/ns/net",
+    "join user namespace /proc/self/ns/user",
+    "join network namespace /proc/self/ns/net",
+    "close /proc/self/ns/user",
+    "close /proc/self/ns/net",
+    "make the new namespaces",
+  ]);
+  assert.deepEqual(plan[start + 2].args, [{ back: 2 }, CLONE.NEWUSER]);
+  assert.deepEqual(plan[start + 4].args, [{ back: 4 }]);
+  assert.deepEqual(plan[start + 6].args, [CLONE.NEWNS | CLONE.NEWUTS]);
+  // The pid namespace is never joined by setns in the child (only its children would move).
+  assert.ok(!plan.some((op) => op.label.includes("pid namespace")));
+  // Joined mount namespace: the container's root is still set up in it.
+  const mountDir = bundleWith((c) => {
+    c.linux.namespaces = [{ type: "mount", path: "/proc/self/ns/mnt" }];
+  });
+  const joinedMount = loadBundle(mountDir, () => {});
+  Deno.removeSync(mountDir, { recursive: true });
+  assert.ok(createPlan(joinedMount).some((op) => op.call === "pivot_root"));
+  assert.equal(cloneFlags(joinedMount), 0);
 });
