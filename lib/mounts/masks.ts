@@ -11,20 +11,34 @@
 import { K, MS } from "../../ffi/syscalls.ts";
 import { containerPath, type Fragment, pathBuffer } from "./in_root.ts";
 
-/** A masked path and whether it is a directory (which a file bind cannot cover). */
+/**
+ * A masked path and whether it is a directory (which a file bind cannot
+ * cover); undefined when only the container's root can tell.
+ */
 export interface MaskedPath {
   path: string;
-  dir: boolean;
+  dir?: boolean;
+}
+
+/** Whether `path` is in /proc or /sys, which show the kernel's files. */
+function inKernelFs(path: string): boolean {
+  return /^\/+(proc|sys)(\/|$)/.test(path);
 }
 
 /**
- * Classifies masked paths by looking at the host's own /proc and /sys: the
- * container's are the same kernel's, mounted the same way, and no container
- * can change what they hold. Paths the kernel lacks are left out.
+ * Classifies masked paths in /proc and /sys by looking at the host's own:
+ * the container's are the same kernel's, mounted the same way, and no
+ * container can change what they hold; paths the kernel lacks are left
+ * out. Any other path is the container root's, which the host's file
+ * says nothing about: the child finds out (see maskOps).
  */
 export function classifyMaskedPaths(paths: readonly string[]): MaskedPath[] {
   const out: MaskedPath[] = [];
   for (const path of paths) {
+    if (!inKernelFs(path)) {
+      out.push({ path });
+      continue;
+    }
     try {
       out.push({ path, dir: Deno.statSync(path).isDirectory });
     } catch {
@@ -48,7 +62,7 @@ export function maskOps(
   // The container's own /dev/null (runc binds it after pivot_root): the
   // host's would show the host's devtmpfs in the container's mountinfo.
   const devNull = pathBuffer();
-  if (masked.some((m) => !m.dir)) {
+  if (masked.some((m) => m.dir !== true)) {
     f.open(root, "dev/null", 0, "resolve /dev/null", { path: devNull });
   }
   for (const { path, dir } of masked) {
@@ -57,14 +71,31 @@ export function maskOps(
       path: at,
       tolerateMissing: true,
     });
+    const tmpfs = ["tmpfs", at, "tmpfs", MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, "size=0"];
+    const bind = [devNull, at, null, MS.BIND, null];
+    if (dir !== undefined) {
+      f.push({
+        call: "mount",
+        args: dir ? tmpfs : bind,
+        label: `mask ${path}`,
+        // Its resolution was tolerated and left the path empty.
+        tolerate: ["ENOENT"],
+      });
+      continue;
+    }
+    // A path of the root: the kernel refuses a tmpfs on a file and a file
+    // on a directory, both with ENOTDIR, so exactly one of these applies.
     f.push({
       call: "mount",
-      args: dir
-        ? ["tmpfs", at, "tmpfs", MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, "size=0"]
-        : [devNull, at, null, MS.BIND, null],
-      label: `mask ${path}`,
-      // Its resolution was tolerated and left the path empty.
-      tolerate: ["ENOENT"],
+      args: tmpfs,
+      label: `mask ${path} (if a directory)`,
+      tolerate: ["ENOENT", "ENOTDIR"],
+    });
+    f.push({
+      call: "mount",
+      args: bind,
+      label: `mask ${path} (if not a directory)`,
+      tolerate: ["ENOENT", "ENOTDIR"],
     });
   }
   for (const path of readonly) {

@@ -544,3 +544,31 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  rootOnly("oci: maskedPaths of the root's own files and directories hide them (not the host's)"),
+  async () => {
+    await rootfs();
+    // Paths the host does not have: only the container's root can say what they are.
+    const dir = `${ROOTFS}/mc-masked-dir`;
+    Deno.mkdirSync(`${dir}/sub`, { recursive: true });
+    Deno.writeTextFileSync(`${dir}/sub/secret`, "secret\n");
+    Deno.writeTextFileSync(`${ROOTFS}/mc-masked-file`, "secret\n");
+    try {
+      const b = await bundle("masked", (c) => {
+        c.process.args = [
+          "sh",
+          "-c",
+          "ls -A /mc-masked-dir; cat /mc-masked-file; test -e /mc-masked-dir/sub; echo sub $?",
+        ];
+        c.linux.maskedPaths.push("/mc-masked-dir", "/mc-masked-file", "/mc-masked-dir/sub/secret");
+      });
+      const r = await oci(["run", "--bundle", b, "masked"], "masked");
+      assert.equal(r.code, 0, r.err);
+      assert.equal(r.out, "sub 1\n");
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+      Deno.removeSync(`${ROOTFS}/mc-masked-file`);
+    }
+  },
+);

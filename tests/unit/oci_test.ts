@@ -7,6 +7,7 @@ import { type Op, removeOps } from "../../ffi/plan.ts";
 import { CLONE, K } from "../../ffi/syscalls.ts";
 import { cgroupPlace } from "../../lib/container/create.ts";
 import { buildChildPlan, cloneFlags } from "../../lib/container/plan.ts";
+import { classifyMaskedPaths } from "../../lib/mounts/masks.ts";
 import { prepareMounts } from "../../lib/mounts/prepare.ts";
 import { loadBundle, unappliedResources } from "../../lib/oci/bundle.ts";
 import { defaultConfig, features } from "../../lib/oci/features.ts";
@@ -250,4 +251,32 @@ Deno.test("oci plan: namespaces joined by path: user first, files opened before 
   Deno.removeSync(mountDir, { recursive: true });
   assert.ok(createPlan(joinedMount).some((op) => op.call === "pivot_root"));
   assert.equal(cloneFlags(joinedMount), 0);
+});
+
+Deno.test("oci maskedPaths: /proc and /sys by the host's kernel files, the root's own decided in the child", () => {
+  const masked = classifyMaskedPaths([
+    "/proc/self/status",
+    "/proc/no-such-file",
+    "/sys/firmware",
+    "/secret",
+  ]);
+  assert.deepEqual(masked, [
+    { path: "/proc/self/status", dir: false },
+    { path: "/sys/firmware", dir: true },
+    { path: "/secret" },
+  ]);
+  const dir = bundleWith((c) => (c.linux.maskedPaths = ["/secret"]));
+  const spec = loadBundle(dir, () => {});
+  Deno.removeSync(dir, { recursive: true });
+  const plan = buildChildPlan({
+    spec,
+    mounts: prepareMounts(spec.mounts),
+    init: false,
+    masked: classifyMaskedPaths(spec.linux.maskedPaths!),
+  });
+  const mounts = plan.filter((op) => op.label.startsWith("mask /secret"));
+  assert.deepEqual(mounts.map((op) => [op.label, op.args[2], op.tolerate]), [
+    ["mask /secret (if a directory)", "tmpfs", ["ENOENT", "ENOTDIR"]],
+    ["mask /secret (if not a directory)", null, ["ENOENT", "ENOTDIR"]],
+  ]);
 });
