@@ -9,6 +9,7 @@
 
 import { defaultDeviceRules, defaultDevices } from "../container/default_spec.ts";
 import { ContainerError, fromDenoError } from "../errors.ts";
+import { unavailableCapabilities } from "../security/capabilities.ts";
 import { checkSeccompProfile } from "../security/seccomp_profile.ts";
 import type { Mount, Namespace, Spec } from "../spec.ts";
 
@@ -123,6 +124,19 @@ export function loadBundle(
   if (p.user.umask !== undefined) uint(p.user.umask, "process.user.umask");
   for (const r of p.rlimits ?? []) {
     if (!/^RLIMIT_[A-Z]+$/.test(r.type)) throw bad("process.rlimits", `unknown type ${r.type}`);
+  }
+  // Inside a user namespace of its own or joined, the child has every capability there is.
+  const newUserns =
+    (isObject(raw.linux) && Array.isArray(raw.linux.namespaces) ? raw.linux.namespaces : [])
+      .some((n) => isObject(n) && n.type === "user");
+  if (p.capabilities && !newUserns) {
+    const missing = unavailableCapabilities(p.capabilities);
+    for (const name of missing) {
+      warn(
+        `process.capabilities: ${name} is left out of every set: this runtime does not hold it ` +
+          "(the host withholds it, or the kernel does not know it)",
+      );
+    }
   }
   const raw_ = raw.process as Record<string, unknown>;
   for (const field of ["apparmorProfile", "selinuxLabel"]) {

@@ -187,3 +187,24 @@ export function heldCapabilities(): bigint {
   }
   return held;
 }
+
+/**
+ * The capabilities of `sets` (spec.process.capabilities) a child without
+ * a new user namespace cannot have: unknown to the running kernel, or
+ * withheld from the runtime itself (a host that is itself a container).
+ * They are left out of every set; the caller names them.
+ */
+export function unavailableCapabilities(
+  sets: Capabilities,
+  held = heldCapabilities(),
+  last = lastCapability(),
+): string[] {
+  const out = new Set<string>();
+  for (const list of Object.values(sets)) {
+    for (const name of (list ?? []) as string[]) {
+      const n = capabilityNumber(name);
+      if (n > last || !((held >> BigInt(n)) & 1n)) out.add(normalizeCapability(name));
+    }
+  }
+  return [...out];
+}

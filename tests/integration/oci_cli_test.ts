@@ -572,3 +572,32 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  rootOnly("oci: a capability the host withholds is named, the rest applied"),
+  async () => {
+    const capsOf = (pid: string | number) =>
+      BigInt(
+        `0x${Deno.readTextFileSync(`/proc/${pid}/status`).match(/^CapPrm:\s+([0-9a-f]+)$/m)![1]}`,
+      );
+    const held = capsOf("self");
+    const sysResource = 1n << 24n;
+    const b = await bundle("caps", (c) => {
+      c.process.args = ["sleep", "30"];
+      const caps = ["CAP_CHOWN", "CAP_SYS_RESOURCE"];
+      c.process.capabilities = { bounding: caps, effective: caps, permitted: caps };
+    });
+    const r = await oci(["create", "--bundle", b, "--pid-file", `${DIR}/caps.pid`, "caps"], "caps");
+    assert.equal(r.code, 0, r.err);
+    try {
+      const got = capsOf(Deno.readTextFileSync(`${DIR}/caps.pid`));
+      assert.equal(got & 1n, 1n, "CAP_CHOWN");
+      assert.equal(got & sysResource, held & sysResource);
+      const named = /CAP_SYS_RESOURCE is left out of every set: this runtime does not hold it/;
+      if (held & sysResource) assert.doesNotMatch(r.err, named);
+      else assert.match(r.err, named);
+    } finally {
+      await oci(["delete", "--force", "caps"]);
+    }
+  },
+);

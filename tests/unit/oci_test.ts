@@ -12,6 +12,7 @@ import { prepareMounts } from "../../lib/mounts/prepare.ts";
 import { loadBundle, unappliedResources } from "../../lib/oci/bundle.ts";
 import { defaultConfig, features } from "../../lib/oci/features.ts";
 import { type OciRecord, OciStore } from "../../lib/oci/state.ts";
+import { unavailableCapabilities } from "../../lib/security/capabilities.ts";
 import { securityOps } from "../../lib/security/process_ops.ts";
 import type { Spec } from "../../lib/spec.ts";
 import { processStartTime } from "../../lib/state/liveness.ts";
@@ -279,4 +280,25 @@ Deno.test("oci maskedPaths: /proc and /sys by the host's kernel files, the root'
     ["mask /secret (if a directory)", "tmpfs", ["ENOENT", "ENOTDIR"]],
     ["mask /secret (if not a directory)", null, ["ENOENT", "ENOTDIR"]],
   ]);
+});
+
+Deno.test("oci capabilities: those the runtime does not hold are named; unknown names refused", () => {
+  const all = (1n << 41n) - 1n;
+  const noSysResource = all & ~(1n << 24n);
+  const sets = {
+    bounding: ["CAP_CHOWN", "CAP_SYS_RESOURCE"],
+    effective: ["sys_resource", "CAP_CHECKPOINT_RESTORE"],
+  };
+  assert.deepEqual(unavailableCapabilities(sets, noSysResource, 40), ["CAP_SYS_RESOURCE"]);
+  // A kernel that knows capabilities up to 39 only (CHECKPOINT_RESTORE is 40).
+  assert.deepEqual(unavailableCapabilities(sets, all, 39), ["CAP_CHECKPOINT_RESTORE"]);
+  assert.deepEqual(unavailableCapabilities(sets, all, 40), []);
+  assert.throws(
+    () => unavailableCapabilities({ bounding: ["CAP_NOPE"] }, all, 40),
+    /unknown capability/,
+  );
+  // Through config.json: an unknown name is an error (runc accepts it; the spec does not).
+  const dir = bundleWith((c) => (c.process.capabilities = { bounding: ["CAP_NOPE"] }));
+  assert.throws(() => loadBundle(dir, () => {}), /"CAP_NOPE": unknown capability name/);
+  Deno.removeSync(dir, { recursive: true });
 });
