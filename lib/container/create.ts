@@ -86,6 +86,12 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
   let pid = -1;
   let done = false;
   const fifoFd = openPath(opts.fifoPath);
+  // Chrooted without a mount namespace, the child opens the fifo by name in its directory.
+  const slash = opts.fifoPath.lastIndexOf("/");
+  const fifoAt = spec.linux.namespaces.some((n) => n.type === "mount") ? undefined : {
+    dirFd: openPath(opts.fifoPath.slice(0, slash) || "/"),
+    name: opts.fifoPath.slice(slash + 1),
+  };
   const [readyR, readyW] = pipe();
   let errorFd = -1;
   try {
@@ -100,7 +106,7 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
         socketFd: opts.consoleFd,
         size: { rows: size?.height || 24, cols: size?.width || 80 },
       },
-      created: { fifoFd, readyFd: readyW },
+      created: { fifoFd, readyFd: readyW, fifoAt },
     });
     let syncFd: number;
     const encoded = encodePlan(plan, debug);
@@ -147,6 +153,7 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
       cg?.destroy();
     }
     closeFd(fifoFd);
+    if (fifoAt) closeFd(fifoAt.dirFd);
     closeFd(readyR);
     if (errorFd >= 0) t.close(errorFd);
   }

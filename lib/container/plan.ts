@@ -147,7 +147,19 @@ export interface ChildPlanInput {
    * `fifoFd`, reopened through /proc/self/fd) for writing, which blocks
    * until `start` opens it for reading, and writes one byte there.
    */
-  created?: { fifoFd: number; readyFd: number };
+  created?: CreatedWait;
+}
+
+/** See ChildPlanInput.created. */
+export interface CreatedWait {
+  fifoFd: number;
+  readyFd: number;
+  /**
+   * Without a mount namespace the child is chrooted and has no /proc to
+   * reopen `fifoFd` through: the fifo is opened by `name` in the directory
+   * held as the O_PATH `dirFd` instead.
+   */
+  fifoAt?: { dirFd: number; name: string };
 }
 
 /**
@@ -213,7 +225,7 @@ function writeFileOps(file: string, value: string, what: string): Op[] {
  * missing one fails `create` with its sentence (as runc's does) instead of
  * a silent exit 127 after `start`.
  */
-function execFifoOps(created: { fifoFd: number; readyFd: number }, command: string): Op[] {
+function execFifoOps(created: CreatedWait, command: string): Op[] {
   const path = new Uint8Array(32);
   const X_OK = 1;
   return [
@@ -229,14 +241,33 @@ function execFifoOps(created: { fifoFd: number; readyFd: number }, command: stri
       : []),
     { call: "write", args: [created.readyFd, new Uint8Array([1]), 1], label: "report ready" },
     { call: "close", args: [created.readyFd], label: "close the ready pipe" },
-    { call: "fd_path", args: [path, created.fifoFd], label: "name the exec fifo" },
-    {
-      call: "openat",
-      args: [K.AT_FDCWD, path, K.O_WRONLY | K.O_CLOEXEC, 0],
-      label: "wait for start on the exec fifo",
-    },
+    ...(created.fifoAt
+      ? [
+        {
+          call: "openat",
+          args: [created.fifoAt.dirFd, created.fifoAt.name, K.O_WRONLY | K.O_CLOEXEC, 0],
+          label: "wait for start on the exec fifo",
+        } satisfies Op,
+      ]
+      : [
+        { call: "fd_path", args: [path, created.fifoFd], label: "name the exec fifo" } satisfies Op,
+        {
+          call: "openat",
+          args: [K.AT_FDCWD, path, K.O_WRONLY | K.O_CLOEXEC, 0],
+          label: "wait for start on the exec fifo",
+        } satisfies Op,
+      ]),
     { call: "write", args: [{ back: 1 }, new TextEncoder().encode("0"), 1], label: "tell start" },
     { call: "close", args: [created.fifoFd], label: "close the exec fifo" },
+    ...(created.fifoAt
+      ? [
+        {
+          call: "close",
+          args: [created.fifoAt.dirFd],
+          label: "close the exec fifo's directory",
+        } satisfies Op,
+      ]
+      : []),
   ];
 }
 
@@ -306,6 +337,15 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
         label: `make / ${spec.linux.rootfsPropagation}`,
       });
     }
+  } else {
+    // No mount namespace: nothing can be mounted without changing the
+    // host's table (the OCI loader names what is left out), but the root
+    // is still root.path.
+    ops.push(
+      { call: "chdir", args: [spec.root.path], label: `chdir ${spec.root.path}` },
+      { call: "chroot", args: ["."], label: `chroot ${spec.root.path}` },
+      { call: "chdir", args: ["/"], label: "chdir /" },
+    );
   }
   // Before rlimits: a low RLIMIT_NOFILE must not refuse the fds it opens.
   ops.push(...workdirOps(proc.cwd));
@@ -326,7 +366,13 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
     // stdio copies are used above).
     {
       call: "close_fds",
-      args: input.created ? [input.created.fifoFd, input.created.readyFd] : [],
+      args: input.created
+        ? [
+          input.created.fifoFd,
+          input.created.readyFd,
+          ...(input.created.fifoAt ? [input.created.fifoAt.dirFd] : []),
+        ]
+        : [],
       label: "close the runtime's files",
     },
     { call: "reset_signals", args: [], label: "reset signal handlers" },

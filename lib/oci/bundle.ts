@@ -170,6 +170,24 @@ export function loadBundle(
     }
   }
   checkJoinedUserNamespace(l, warn);
+  if (!l.namespaces.some((n) => n.type === "mount")) {
+    // The container shares the host's mount table: it gets root.path as
+    // its root (chroot) and nothing mounted, which would be the host's.
+    const left = [
+      spec.mounts.length ? "mounts" : "",
+      spec.root.readonly ? "root.readonly" : "",
+      l.maskedPaths?.length ? "linux.maskedPaths" : "",
+      l.readonlyPaths?.length ? "linux.readonlyPaths" : "",
+      l.devices?.length ? "linux.devices" : "",
+      l.rootfsPropagation ? "linux.rootfsPropagation" : "",
+    ].filter((f) => f);
+    if (left.length) {
+      warn(
+        `${left.join(", ")} not applied: without a mount namespace of its own the ` +
+          "container shares the host's mounts",
+      );
+    }
+  }
   for (const key of Object.keys(l.sysctl ?? {})) {
     const ns = NAMESPACED_SYSCTLS.find(([re]) => re.test(key))?.[1];
     if (!ns) throw bad("linux.sysctl", `${key} is not namespaced: it would change the host`);

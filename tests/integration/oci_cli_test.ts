@@ -601,3 +601,35 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  rootOnly("oci: without a mount namespace the root is still root.path, nothing is mounted"),
+  async () => {
+    await rootfs();
+    const marker = `${ROOTFS}/mc-nomount-marker`;
+    Deno.writeTextFileSync(marker, "");
+    try {
+      const b = await bundle("nomount", (c) => {
+        c.process.args = ["sh", "-c", "test -e /mc-nomount-marker && echo in root.path"];
+        c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) => n.type !== "mount");
+      });
+      // create and start: the exec fifo is reached without /proc.
+      const created = await oci(["create", "--bundle", b, "nomount"], "nomount");
+      assert.equal(created.code, 0, created.err);
+      assert.match(created.err, /mounts.* not applied: without a mount namespace of its own/);
+      assert.equal(JSON.parse((await state("nomount")).out).status, "created");
+      assert.equal((await oci(["start", "nomount"])).code, 0);
+      await waitFor(
+        () => Deno.readTextFileSync(`${DIR}/nomount.stdout`) === "in root.path\n",
+        5000,
+        "the command's output",
+      );
+      const underRoot = Deno.readTextFileSync("/proc/self/mountinfo").split("\n")
+        .filter((l) => l.split(" ")[4]?.startsWith(`${ROOTFS}/`));
+      assert.deepEqual(underRoot, [], "the config's mounts were made in the host's namespace");
+    } finally {
+      await oci(["delete", "--force", "nomount"]);
+      Deno.removeSync(marker);
+    }
+  },
+);

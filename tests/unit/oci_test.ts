@@ -302,3 +302,33 @@ Deno.test("oci capabilities: those the runtime does not hold are named; unknown 
   assert.throws(() => loadBundle(dir, () => {}), /"CAP_NOPE": unknown capability name/);
   Deno.removeSync(dir, { recursive: true });
 });
+
+Deno.test("oci plan: no mount namespace: chroot into root.path, the fifo opened by name, mounts named", () => {
+  const dir = bundleWith((c) => {
+    c.linux.namespaces = c.linux.namespaces.filter((n) => n.type !== "mount");
+  });
+  const warnings: string[] = [];
+  const spec = loadBundle(dir, (w) => warnings.push(w));
+  Deno.removeSync(dir, { recursive: true });
+  assert.deepEqual(warnings, [
+    "mounts, root.readonly, linux.maskedPaths, linux.readonlyPaths not applied: without a mount " +
+    "namespace of its own the container shares the host's mounts",
+  ]);
+  const plan = buildChildPlan({
+    spec,
+    mounts: prepareMounts(spec.mounts),
+    init: false,
+    created: { fifoFd: 50, readyFd: 51, fifoAt: { dirFd: 52, name: "exec.fifo" } },
+  });
+  assert.ok(!plan.some((op) => op.call === "mount" || op.call === "pivot_root"));
+  const chroot = plan.findIndex((op) => op.call === "chroot");
+  assert.deepEqual(plan.slice(chroot - 1, chroot + 2).map((op) => [op.call, op.args[0]]), [
+    ["chdir", spec.root.path],
+    ["chroot", "."],
+    ["chdir", "/"],
+  ]);
+  assert.deepEqual(plan.find((op) => op.call === "close_fds")!.args, [50, 51, 52]);
+  const wait = plan.find((op) => op.label === "wait for start on the exec fifo")!;
+  assert.deepEqual(wait.args.slice(0, 2), [52, "exec.fifo"]);
+  assert.ok(!plan.some((op) => op.call === "fd_path"), "/proc is not there to reopen the fifo");
+});
