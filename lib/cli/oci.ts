@@ -122,7 +122,7 @@ async function doCreate(
     throw usageError("--preserve-fds is not supported");
   }
   const bundle = absolute((flags.bundle as string | undefined) ?? ".").replace(/\/+$/, "") || "/";
-  const spec = loadBundle(bundle, warn);
+  const spec = loadBundle(bundle, warn, { processOptional: true });
   const consoleSocket = flags["console-socket"] as string | undefined;
   if (spec.process.terminal && !consoleSocket) {
     throw new ContainerError(
@@ -200,6 +200,18 @@ async function doStart(id: string): Promise<void> {
   }
   if (status !== "created") {
     throw new ContainerError("start", id, undefined, `cannot start an already ${status} container`);
+  }
+  if (!rec.spec.process.args.length) {
+    // The spec: start MUST be an error without a process. The init can
+    // never run one, so it goes: the container is stopped.
+    trampoline().kill(rec.pid, K.SIGKILL);
+    await waitGone(rec, 5000);
+    throw new ContainerError(
+      "start",
+      id,
+      undefined,
+      "config.json has no process: there is nothing to start (the container is now stopped)",
+    );
   }
   const fifo = s.fifo(id);
   // Held open for reading (without blocking), the fifo lets the init's open

@@ -398,8 +398,10 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
       tolerate: ["ENOSYS", "EINVAL"],
     },
     ...(input.securityOps ?? []),
-    ...(input.created ? execFifoOps(input.created, proc.args[0]) : []),
-    ...execOps(proc.args, proc.env ?? []),
+    ...(input.created ? execFifoOps(input.created, proc.args[0] ?? "") : []),
+    // A container created without a process never gets past the fifo:
+    // start refuses it (see lib/cli/oci.ts).
+    ...(input.created && !proc.args.length ? [] : execOps(proc.args, proc.env ?? [])),
   );
   return input.created ? removeOps(ops, isParentDeathOp) : ops;
 }

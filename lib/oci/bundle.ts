@@ -98,6 +98,7 @@ function inBundle(bundle: string, path: string): string {
 export function loadBundle(
   bundle: string,
   warn: (message: string) => void,
+  opts: { processOptional?: boolean } = {},
 ): Spec {
   const raw = readConfig(bundle);
   if (!isObject(raw)) throw bad("config.json", "is not a JSON object");
@@ -108,11 +109,15 @@ export function loadBundle(
   if (!isObject(raw.root) || typeof raw.root.path !== "string" || raw.root.path === "") {
     throw bad("root.path", "missing or not a string");
   }
-  if (!isObject(raw.process)) throw bad("process", "missing (create needs one)");
+  // The spec: process is OPTIONAL at create and REQUIRED at start. Without
+  // one the container is set up around an init that never runs anything.
+  const noProcess = raw.process === undefined && opts.processOptional;
+  if (noProcess) raw.process = { args: [], cwd: "/", user: { uid: 0, gid: 0 }, env: [] };
+  if (!isObject(raw.process)) throw bad("process", "missing (this command needs one)");
   const spec = structuredClone(raw) as unknown as Spec;
   const p = spec.process;
   const args = stringList(p.args, "process.args");
-  if (!args?.length) throw bad("process.args", "must name a command");
+  if (!args?.length && !noProcess) throw bad("process.args", "must name a command");
   stringList(p.env, "process.env");
   if (typeof p.cwd !== "string" || !p.cwd.startsWith("/")) {
     throw bad("process.cwd", `${JSON.stringify(p.cwd)} is not an absolute path`);

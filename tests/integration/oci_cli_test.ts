@@ -633,3 +633,31 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  rootOnly("oci: create without a process succeeds; start is then the spec's error, and it stops"),
+  async () => {
+    const b = await bundle("noproc", (c) => {
+      delete c.process;
+    });
+    const created = await oci(["create", "--bundle", b, "--pid-file", `${DIR}/np.pid`, "noproc"]);
+    assert.equal(created.code, 0, created.err);
+    try {
+      const pid = Number(Deno.readTextFileSync(`${DIR}/np.pid`));
+      assert.ok(alive(pid));
+      assert.equal(JSON.parse((await state("noproc")).out).status, "created");
+      const started = await oci(["start", "noproc"]);
+      assert.equal(started.code, 125);
+      assert.match(started.err, /config.json has no process: there is nothing to start/);
+      await waitFor(() => !alive(pid), 5000, "the init to go");
+      assert.equal(JSON.parse((await state("noproc")).out).status, "stopped");
+      assert.equal((await oci(["delete", "noproc"])).code, 0);
+      // run needs the process at once.
+      const run = await oci(["run", "--bundle", b, "noproc2"]);
+      assert.equal(run.code, 125);
+      assert.match(run.err, /process: missing \(this command needs one\)/);
+    } finally {
+      await oci(["delete", "--force", "noproc"]);
+    }
+  },
+);

@@ -332,3 +332,14 @@ Deno.test("oci plan: no mount namespace: chroot into root.path, the fifo opened 
   assert.deepEqual(wait.args.slice(0, 2), [52, "exec.fifo"]);
   assert.ok(!plan.some((op) => op.call === "fd_path"), "/proc is not there to reopen the fifo");
 });
+
+Deno.test("oci bundle: process is optional at create (an init that never execs), required otherwise", () => {
+  const dir = bundleWith((c) => delete (c as Partial<Spec>).process);
+  assert.throws(() => loadBundle(dir, () => {}), /process: missing \(this command needs one\)/);
+  const spec = loadBundle(dir, () => {}, { processOptional: true });
+  Deno.removeSync(dir, { recursive: true });
+  assert.deepEqual(spec.process.args, []);
+  const plan = createPlan(spec);
+  assert.ok(!plan.some((op) => op.call === "execve" || op.call === "faccessat"));
+  assert.equal(plan.at(-1)!.label, "close the exec fifo");
+});
