@@ -88,12 +88,30 @@ export function buildJoinPlan(input: JoinInput): Op[] {
       label: `open /proc/${input.pid}/ns/${FILE[t]}`,
     });
   }
+  // A container without a mount namespace of its own is chrooted into its
+  // root (an OCI config without one): so is a process joining it.
+  const chrooted = !joined.includes("mount");
+  const root = ops.length;
+  if (chrooted) {
+    ops.push({
+      call: "openat",
+      args: [K.AT_FDCWD, `/proc/${input.pid}/root`, K.O_PATH | K.O_DIRECTORY | K.O_CLOEXEC, 0],
+      label: `open /proc/${input.pid}/root`,
+    });
+  }
   joined.forEach((t, k) => {
     ops.push({ call: "setns", args: [{ ref: first + k }, 0], label: `join the ${t} namespace` });
   });
   joined.forEach((_, k) =>
     ops.push({ call: "close", args: [{ ref: first + k }], label: "close namespace file" })
   );
+  if (chrooted) {
+    ops.push(
+      { call: "fchdir", args: [{ ref: root }], label: "enter the container's root" },
+      { call: "chroot", args: ["."], label: "chroot into the container's root" },
+      { call: "close", args: [{ ref: root }], label: "close the container's root" },
+    );
+  }
   if (joined.includes("user")) ops.push(...becomeNamespaceRootOps());
   ops.push(
     { call: "reset_signals", args: [], label: "reset signal handlers" },

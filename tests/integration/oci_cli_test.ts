@@ -603,14 +603,20 @@ Deno.test(
 );
 
 Deno.test(
-  rootOnly("oci: without a mount namespace the root is still root.path, nothing is mounted"),
+  rootOnly(
+    "oci: without a mount namespace the root is still root.path (exec too), nothing mounted",
+  ),
   async () => {
     await rootfs();
     const marker = `${ROOTFS}/mc-nomount-marker`;
     Deno.writeTextFileSync(marker, "");
     try {
       const b = await bundle("nomount", (c) => {
-        c.process.args = ["sh", "-c", "test -e /mc-nomount-marker && echo in root.path"];
+        c.process.args = [
+          "sh",
+          "-c",
+          "test -e /mc-nomount-marker && echo in root.path; sleep 30",
+        ];
         c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) => n.type !== "mount");
       });
       // create and start: the exec fifo is reached without /proc.
@@ -624,6 +630,13 @@ Deno.test(
         5000,
         "the command's output",
       );
+      // A process joining it is chrooted there too.
+      const exec = await oci(
+        ["exec", "nomount", "sh", "-c", "test -e /mc-nomount-marker && echo exec in root.path"],
+        "nomount-exec",
+      );
+      assert.equal(exec.code, 0, exec.err);
+      assert.equal(exec.out, "exec in root.path\n");
       const underRoot = Deno.readTextFileSync("/proc/self/mountinfo").split("\n")
         .filter((l) => l.split(" ")[4]?.startsWith(`${ROOTFS}/`));
       assert.deepEqual(underRoot, [], "the config's mounts were made in the host's namespace");

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { type Op, removeOps } from "../../ffi/plan.ts";
 import { CLONE, K } from "../../ffi/syscalls.ts";
 import { cgroupPlace } from "../../lib/container/create.ts";
+import { buildJoinPlan } from "../../lib/container/join.ts";
 import { buildChildPlan, cloneFlags } from "../../lib/container/plan.ts";
 import { classifyMaskedPaths } from "../../lib/mounts/masks.ts";
 import { prepareMounts } from "../../lib/mounts/prepare.ts";
@@ -342,4 +343,22 @@ Deno.test("oci bundle: process is optional at create (an init that never execs),
   const plan = createPlan(spec);
   assert.ok(!plan.some((op) => op.call === "execve" || op.call === "faccessat"));
   assert.equal(plan.at(-1)!.label, "close the exec fifo");
+});
+
+Deno.test("oci exec: a container without a mount namespace is joined into its root by chroot", () => {
+  const join = (namespaces: Spec["linux"]["namespaces"][number]["type"][]) =>
+    buildJoinPlan({ pid: 42, namespaces, args: ["/bin/true"], env: [], cwd: "/" });
+  const plan = join(["pid", "ipc", "uts"]);
+  const open = plan.findIndex((op) => op.label === "open /proc/42/root");
+  assert.ok(open > 0);
+  const chroot = plan.findIndex((op) => op.call === "chroot");
+  assert.deepEqual(plan.slice(chroot - 1, chroot + 2).map((op) => [op.call, op.args[0]]), [
+    ["fchdir", { ref: open }],
+    ["chroot", "."],
+    ["close", { ref: open }],
+  ]);
+  // setns into the mount namespace gives its root already.
+  assert.ok(
+    !join(["pid", "mount"]).some((op) => op.call === "chroot" || op.label.endsWith("/root")),
+  );
 });
