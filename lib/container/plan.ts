@@ -98,28 +98,6 @@ export function nullStdinOps(): Op[] {
   ];
 }
 
-/**
- * A network namespace given by path (`--network container:NAME`) is joined
- * with setns before anything else, while the host's /proc is still in view.
- */
-export function joinNetworkOps(spec: Spec): Op[] {
-  const ns = spec.linux.namespaces.find((n) => n.type === "network" && n.path);
-  if (!ns?.path) return [];
-  return [
-    {
-      call: "openat",
-      args: [K.AT_FDCWD, ns.path, K.O_RDONLY | K.O_CLOEXEC, 0],
-      label: `open network namespace ${ns.path}`,
-    },
-    {
-      call: "setns",
-      args: [{ back: 1 }, CLONE.NEWNET],
-      label: `join network namespace ${ns.path}`,
-    },
-    { call: "close", args: [{ back: 2 }], label: "close network namespace" },
-  ];
-}
-
 /** What the plan needs besides the spec. */
 export interface ChildPlanInput {
   spec: Spec;
@@ -163,7 +141,9 @@ export interface CreatedWait {
 }
 
 /**
- * Joins the namespaces the spec names by path (an existing netns, say). A
+ * Joins the namespaces the spec names by path (`--network container:NAME`,
+ * a pod's namespaces), first thing after the release, while the host's
+ * /proc is still in view. A
  * PID namespace is not among them: the child is cloned into it (its
  * runtime sets it as the namespace for children around the clone), as
  * setns would move only the child's own children.
@@ -297,7 +277,6 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
     // dup3 refuses equal fds; such an fd is in place already.
     if (fd !== target) ops.push({ call: "dup3", args: [fd, target, 0], label: `set fd ${target}` });
   });
-  ops.push(...joinNetworkOps(spec));
   const userns = spec.linux.namespaces.some((n) => n.type === "user");
   if (userns) ops.push(...becomeNamespaceRootOps());
   if (hasNamespace(spec, "cgroup")) {

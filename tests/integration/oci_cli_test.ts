@@ -460,7 +460,7 @@ Deno.test(
   async () => {
     // A process with namespaces of its own, as runtime-tools makes one.
     const holder = new Deno.Command("unshare", {
-      args: ["--pid", "--mount", "--fork", "sleep", "30"],
+      args: ["--pid", "--mount", "--net", "--fork", "sleep", "30"],
       stdin: "null",
     }).spawn();
     const link = (p: string) => {
@@ -482,10 +482,12 @@ Deno.test(
       const b = await bundle("nspath", (c) => {
         c.process.args = ["sleep", "30"];
         c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) =>
-          !["pid", "mount"].includes(n.type)
+          !["pid", "mount", "network"].includes(n.type)
         ).concat([
           { type: "pid", path: `/proc/${h}/ns/pid_for_children` },
           { type: "mount", path: `/proc/${h}/ns/mnt` },
+          // Opened before the mount namespace is joined, where the path could name another file.
+          { type: "network", path: `/proc/${h}/ns/net` },
         ]);
       });
       const created = await oci(["create", "--bundle", b, "--pid-file", `${DIR}/nsp.pid`, "nsp"]);
@@ -495,6 +497,7 @@ Deno.test(
         assert.equal(JSON.parse((await state("nsp")).out).pid, pid);
         assert.equal(link(`/proc/${pid}/ns/pid`), link(`/proc/${h}/ns/pid_for_children`));
         assert.equal(link(`/proc/${pid}/ns/mnt`), link(`/proc/${h}/ns/mnt`));
+        assert.equal(link(`/proc/${pid}/ns/net`), link(`/proc/${h}/ns/net`));
         // The runtime's own thread is back in its namespace: a later container is not in h's.
         const other = await bundle("nsown", (c) => c.process.args = ["readlink", "/proc/1/ns/pid"]);
         const own = await oci(["run", "--bundle", other, "nsown"], "nsown");

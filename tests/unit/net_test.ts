@@ -5,7 +5,7 @@ import { buildResolvConf, FALLBACK_NAMESERVERS } from "../../lib/net/etc_files.t
 import { bridgeConflist } from "../../lib/net/networks.ts";
 import { exposedPorts, parsePublish } from "../../lib/net/ports.ts";
 import { chooseSubnet, hostRoutes, overlaps, parseSubnet } from "../../lib/net/subnet.ts";
-import { joinNetworkOps } from "../../lib/container/plan.ts";
+import { buildChildPlan } from "../../lib/container/plan.ts";
 import type { Spec } from "../../lib/spec.ts";
 
 Deno.test("subnet: host routes from /proc/net/route, and a choice that overlaps none", () => {
@@ -84,14 +84,21 @@ Deno.test("cni: a plugin gets the list's name and version, its capabilities' run
 });
 
 Deno.test("plan: a network namespace given by path is joined first, nothing joined otherwise", () => {
-  const spec = {
-    linux: { namespaces: [{ type: "pid" }, { type: "network", path: "/run/x/netns" }] },
-  } as unknown as Spec;
-  const ops = joinNetworkOps(spec);
-  assert.deepEqual(ops.map((o) => o.call), ["openat", "setns", "close"]);
-  assert.equal(ops[0].args[1], "/run/x/netns");
-  assert.deepEqual(
-    joinNetworkOps({ linux: { namespaces: [{ type: "network" }] } } as unknown as Spec),
-    [],
-  );
+  const plan = (namespaces: unknown[]) =>
+    buildChildPlan({
+      spec: {
+        process: { args: ["/bin/true"], cwd: "/", user: { uid: 0, gid: 0 } },
+        root: { path: "/r" },
+        linux: { namespaces },
+      } as unknown as Spec,
+      mounts: [],
+      init: false,
+    });
+  const ops = plan([{ type: "pid" }, { type: "network", path: "/run/x/netns" }]);
+  const joins = ops.filter((o) => o.label.includes("/run/x/netns"));
+  assert.deepEqual(joins.map((o) => o.call), ["openat", "setns", "close"]);
+  assert.equal(joins[0].args[1], "/run/x/netns");
+  // Right after the release, before anything else of the container.
+  assert.equal(ops.indexOf(joins[0]), ops.findIndex((o) => o.call === "wait_sync") + 1);
+  assert.ok(!plan([{ type: "network" }]).some((o) => o.call === "setns"));
 });
