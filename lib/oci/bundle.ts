@@ -131,10 +131,10 @@ export function loadBundle(
     if (!/^RLIMIT_[A-Z]+$/.test(r.type)) throw bad("process.rlimits", `unknown type ${r.type}`);
   }
   // Inside a user namespace of its own or joined, the child has every capability there is.
-  const newUserns =
+  const inUserns =
     (isObject(raw.linux) && Array.isArray(raw.linux.namespaces) ? raw.linux.namespaces : [])
       .some((n) => isObject(n) && n.type === "user");
-  if (p.capabilities && !newUserns) {
+  if (p.capabilities && !inUserns) {
     const missing = unavailableCapabilities(p.capabilities);
     for (const name of missing) {
       warn(
