@@ -17,7 +17,7 @@ import {
   isRootfsReady,
   makeContainerDir,
   makeWritableLayer,
-  removeContainerDir,
+  removeContainerDirAsync,
 } from "../rootfs/default.ts";
 import { chooseMappings } from "../userns/mappings.ts";
 import { copyLayers, overlaySupported, overlayVolatileSupported } from "../image/copy_root.ts";
@@ -560,6 +560,9 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
   let hold = ownDir ? holdContainerDir(ownDir) : undefined;
   // The container's network directory (its /etc files), once made.
   let netDir: string | undefined;
+  // The removal of the container's directory, once started.
+  let ownDirGone: Promise<void> | undefined;
+  const dropOwnDir = () => (ownDirGone ??= removeContainerDirAsync(ownDir!));
   try {
     if (rootfs === undefined) {
       const base = defaultRootfsPath();
@@ -600,11 +603,12 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
     return await runSpec();
   } finally {
     // A foreground container's directory goes with it (unless build keeps it); a detached one's at rm.
-    if (ownDir && !handedOver && !(image && hooks.keepImageRoot)) removeContainerDir(ownDir);
+    if (ownDir && !handedOver && !(image && hooks.keepImageRoot)) await dropOwnDir();
     hold?.close();
     // Never attached (a failure before the start): nothing but files. Once attached,
     // runContainer takes the network down and keeps what a failed DEL leaves for reclaim.
     if (netDir && !handedOver) removeUnattachedNetDir(netDir);
+    if (flags.debug) debugLine("container's files removed");
   }
 
   async function runSpec(): Promise<number> {
@@ -775,6 +779,11 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
         onCgroup: (paths) => (state = { ...state, cgroupPaths: [...paths] }),
         onOom: () => (oomKilled = true),
         hooks: {
+          // With --rm the writable layer goes as soon as the container is
+          // gone, beside the cgroup's removal (see runContainer).
+          cleanup() {
+            if (!keep && ownDir && !(image && hooks.keepImageRoot)) dropOwnDir();
+          },
           started(pid) {
             // The one write on the way in: what ps, exec and stop need.
             state = {

@@ -11,7 +11,7 @@ import { ContainerError, fromDenoError } from "../errors.ts";
 import type { RootOverlay } from "../mounts/plan.ts";
 import { classifyMaskedPaths } from "../mounts/masks.ts";
 import { checkDevices, prepareMounts } from "../mounts/prepare.ts";
-import { type NetSetup, removeNetDir } from "../net/etc_files.ts";
+import { type NetSetup, removeNetDirAsync } from "../net/etc_files.ts";
 import { securityOps } from "../security/process_ops.ts";
 import type { Spec } from "../spec.ts";
 import { newId, StateStore } from "../state/store.ts";
@@ -117,7 +117,7 @@ export async function makeCgroup(
 export async function releaseNetwork(net: RunOptions["net"]): Promise<void> {
   if (!net) return;
   if (!net.attach) {
-    if (!net.setup.keep) removeNetDir(net.setup.dir);
+    if (!net.setup.keep) await removeNetDirAsync(net.setup.dir);
     return;
   }
   const { detachNetwork } = await import("../net/attach.ts");
@@ -152,6 +152,9 @@ async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
   const userns = spec.linux.namespaces.some((n) => n.type === "user" && !n.path);
   const id = opts.id ?? newId();
   const cg = await makeCgroup(spec, id, opts.debug ?? false);
+  // Once: started as soon as the child is gone, awaited on every path.
+  let netReleased: Promise<void> | undefined;
+  const release = () => (netReleased ??= releaseNetwork(opts.net));
   let oom: string | undefined;
   let code: number;
   try {
@@ -190,6 +193,12 @@ async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
           await opts.hooks?.beforeRelease?.(pid);
         },
         async cleanup() {
+          // The container's files (its /etc files here, the caller's own in
+          // its hook) go on Deno's thread pool while this thread takes the
+          // cgroup down. A CNI network is left until then: its DEL runs
+          // plugins, after every process of the container is gone.
+          if (!opts.net?.attach) release();
+          const callers = (async () => await opts.hooks?.cleanup?.())();
           try {
             if (cg) {
               const stats = cg.stats();
@@ -214,7 +223,7 @@ async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
               if (opts.debug) debugLine("cgroup removed");
             }
           } finally {
-            await opts.hooks?.cleanup?.();
+            await callers;
           }
         },
       },
@@ -222,7 +231,7 @@ async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
   } finally {
     // Idempotent; covers failures before launch could run its own cleanup.
     cg?.destroy();
-    await releaseNetwork(opts.net);
+    await release();
   }
   if (oom) {
     console.error(`minicontainer: ${oom}`);
