@@ -38,6 +38,12 @@ import { NETWORK_FLAGS, networkFromFlags } from "./network_flags.ts";
 import { removeUnattachedNetDir } from "../net/etc_files.ts";
 import { parseBytes, resourcesFromFlags } from "./resource_flags.ts";
 import { applySecurityFlags, SECURITY_FLAGS } from "./security_flags.ts";
+import {
+  IMAGE_ANNOTATION,
+  labelAnnotations,
+  PASSWD_ROOT,
+  STOP_TIMEOUT_ANNOTATION,
+} from "./annotations.ts";
 
 const FLAGS: FlagDef[] = [
   {
@@ -223,27 +229,6 @@ runtime failed, 126 CMD cannot be executed, 127 CMD was not found.
 
 Options:
 ${flagHelp(FLAGS)}`;
-
-/** Annotation naming the host directory whose /etc holds the container's users. */
-export const PASSWD_ROOT = "org.minicontainer.passwd-root";
-/** Annotation of the image (or --rootfs directory) the container runs, for ps and inspect. */
-export const IMAGE_ANNOTATION = "org.minicontainer.image";
-/** Annotation of stop's grace period in seconds (--stop-timeout). */
-export const STOP_TIMEOUT_ANNOTATION = "org.minicontainer.stop-timeout";
-/** Prefix of the annotations holding -l labels. */
-export const LABEL_PREFIX = "org.minicontainer.label.";
-
-/** `-l K=V` (or a bare K, an empty value) into annotations. */
-export function labelAnnotations(labels: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const l of labels) {
-    const eq = l.indexOf("=");
-    const key = eq < 0 ? l : l.slice(0, eq);
-    if (!key) throw usageError(`label "${l}" has no name`);
-    out[`${LABEL_PREFIX}${key}`] = eq < 0 ? "" : l.slice(eq + 1);
-  }
-  return out;
-}
 
 /** A hostname the kernel takes: at most 64 bytes (HOST_NAME_MAX). */
 export function checkHostname(name: string): void {
