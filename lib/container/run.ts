@@ -156,6 +156,9 @@ async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
   let netReleased: Promise<void> | undefined;
   const release = () => (netReleased ??= releaseNetwork(opts.net));
   let oom: string | undefined;
+  // Set once the clean-up removed the cgroup: the finally's destroy, for
+  // failures before it, would only fail again on each missing file.
+  let cgGone = false;
   let code: number;
   try {
     // Inside the try: a failing record (a full state directory) must not leak the cgroup.
@@ -201,7 +204,8 @@ async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
           const callers = (async () => await opts.hooks?.cleanup?.())();
           try {
             if (cg) {
-              const stats = cg.stats();
+              // Peak memory and CPU time are read for --debug's line only.
+              const stats = cg.stats(opts.debug ?? false);
               if (stats.oomKilled) {
                 oom = `container killed: out of memory${
                   stats.memoryLimitBytes ? ` (limit ${mib(stats.memoryLimitBytes)})` : ""
@@ -220,6 +224,7 @@ async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
                 );
               }
               cg.destroy();
+              cgGone = true;
               if (opts.debug) debugLine("cgroup removed");
             }
           } finally {
@@ -230,7 +235,7 @@ async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
     });
   } finally {
     // Idempotent; covers failures before launch could run its own cleanup.
-    cg?.destroy();
+    if (!cgGone) cg?.destroy();
     await release();
   }
   if (oom) {
