@@ -545,6 +545,8 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
   let hold = ownDir ? holdContainerDir(ownDir) : undefined;
   // The container's network directory (its /etc files), once made.
   let netDir: string | undefined;
+  // Set once runContainer has the network: it takes it down on every path.
+  let netReleased = false;
   // The removal of the container's directory, once started.
   let ownDirGone: Promise<void> | undefined;
   const dropOwnDir = () => (ownDirGone ??= removeContainerDirAsync(ownDir!));
@@ -592,7 +594,7 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
     hold?.close();
     // Never attached (a failure before the start): nothing but files. Once attached,
     // runContainer takes the network down and keeps what a failed DEL leaves for reclaim.
-    if (netDir && !handedOver) removeUnattachedNetDir(netDir);
+    if (netDir && !handedOver && !netReleased) removeUnattachedNetDir(netDir);
     if (flags.debug) debugLine("container's files removed");
   }
 
@@ -753,6 +755,7 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
     let code: number;
     let oomKilled = false;
     try {
+      netReleased = true;
       code = await runContainer(spec, {
         id,
         net: { setup: net.setup, attach: net.attach },

@@ -51,7 +51,8 @@ export interface RunOptions {
   stateRoot?: string;
   /**
    * The container's networking: its /etc files' directory, and (attach) a
-   * CNI network or rootless helper set up between clone and release.
+   * CNI network or rootless helper set up between clone and release. Taken
+   * down (its files removed unless kept) on every path, failures included.
    */
   net?: { setup: NetSetup; attach: boolean };
   /** Ops spliced in before the exec instead of those the spec calls for. */
@@ -134,7 +135,13 @@ export async function runContainer(spec: Spec, opts: RunOptions = {}): Promise<n
   if (opts.stateRoot === undefined || Deno.uid() !== 0) return await runOwned(spec, opts);
   const store = new StateStore(opts.stateRoot);
   const id = opts.id ?? newId();
-  const claim = store.claim(id);
+  let claim: string;
+  try {
+    claim = store.claim(id);
+  } catch (e) {
+    await releaseNetwork(opts.net); // as runOwned would have (see RunOptions.net)
+    throw e;
+  }
   try {
     return await runOwned(spec, { ...opts, id });
   } finally {
@@ -145,16 +152,24 @@ export async function runContainer(spec: Spec, opts: RunOptions = {}): Promise<n
 }
 
 async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
-  checkRootfs(spec.root.path);
-  const mounts = prepareMounts(spec.mounts);
-  checkDevices(spec.linux.devices ?? []);
-  if (opts.debug) debugLine("rootfs, mounts and devices checked");
-  const userns = spec.linux.namespaces.some((n) => n.type === "user" && !n.path);
-  const id = opts.id ?? newId();
-  const cg = await makeCgroup(spec, id, opts.debug ?? false);
-  // Once: started as soon as the child is gone, awaited on every path.
+  // Once: started as soon as the child is gone, awaited on every path (the
+  // caller counts on it: see RunOptions.net).
   let netReleased: Promise<void> | undefined;
   const release = () => (netReleased ??= releaseNetwork(opts.net));
+  let mounts: ReturnType<typeof prepareMounts>;
+  let cg: Awaited<ReturnType<typeof makeCgroup>>;
+  const id = opts.id ?? newId();
+  try {
+    checkRootfs(spec.root.path);
+    mounts = prepareMounts(spec.mounts);
+    checkDevices(spec.linux.devices ?? []);
+    if (opts.debug) debugLine("rootfs, mounts and devices checked");
+    cg = await makeCgroup(spec, id, opts.debug ?? false);
+  } catch (e) {
+    await release();
+    throw e;
+  }
+  const userns = spec.linux.namespaces.some((n) => n.type === "user" && !n.path);
   let oom: string | undefined;
   // Set once the clean-up removed the cgroup: the finally's destroy, for
   // failures before it, would only fail again on each missing file.
