@@ -33,7 +33,7 @@ import {
   newId,
   StateStore,
 } from "../state/store.ts";
-import { processStartTime } from "../state/liveness.ts";
+import { ownStartTime, processStartTime } from "../state/liveness.ts";
 import { NETWORK_FLAGS, networkFromFlags } from "./network_flags.ts";
 import { removeUnattachedNetDir } from "../net/etc_files.ts";
 import { parseBytes, resourcesFromFlags } from "./resource_flags.ts";
@@ -780,7 +780,7 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
               pid,
               pidStart: processStartTime(pid),
               supervisorPid: Deno.pid,
-              supervisorStart: processStartTime(Deno.pid),
+              supervisorStart: ownStartTime(),
               started: new Date().toISOString(),
             };
             store.write(state);

@@ -83,14 +83,6 @@ export async function launch(l: Launch): Promise<number> {
   const t = trampoline();
   let pid = -1;
   const forward = new Map<Deno.Signal, () => void>();
-  for (const sig of FORWARDED_SIGNALS) {
-    const handler = () => {
-      say(`forwarding ${sig} to ${pid}`);
-      if (pid > 0) t.kill(pid, SIGNAL_NUMBERS[sig]!);
-    };
-    Deno.addSignalListener(sig, handler);
-    forward.set(sig, handler);
-  }
 
   let released = false;
   let errorFd = -1;
@@ -112,6 +104,18 @@ export async function launch(l: Launch): Promise<number> {
     released = true;
     t.release(syncFd);
     say("released");
+    // Registered while the child runs its ops (this thread would only wait
+    // for them): ~1 ms of Deno's signal set-up off the way to the exec. A
+    // signal before this ends the runtime as during its whole start, and the
+    // child with it (parent-death signal); the next command reclaims.
+    for (const sig of FORWARDED_SIGNALS) {
+      const handler = () => {
+        say(`forwarding ${sig} to ${pid}`);
+        t.kill(pid, SIGNAL_NUMBERS[sig]!);
+      };
+      Deno.addSignalListener(sig, handler);
+      forward.set(sig, handler);
+    }
 
     if (sockets && tty && io) {
       master = await io.receiveFd(sockets[0]);
