@@ -192,6 +192,7 @@ async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
           terminal,
         }),
       cloneFlags: cloneFlags(spec),
+      forwardSignalsEarly: opts.net?.attach === true,
       command: spec.process.args[0],
       terminal: spec.process.terminal,
       interactive: opts.interactive,
