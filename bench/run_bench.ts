@@ -484,7 +484,14 @@ if (import.meta.main) {
   }
   // The floor: Deno itself with the launcher's flags on an empty module,
   // then verbs that find nothing to do (an empty state root).
-  const flags = ["run", "--allow-all", "--quiet", "--config", `${repo}/deno.json`];
+  const flags = [
+    "run",
+    "--allow-all",
+    "--quiet",
+    "--v8-flags=--min-semi-space-size=4",
+    "--config",
+    `${repo}/deno.json`,
+  ];
   tools.push({ name: "deno run empty", cmd: () => [deno, ...flags, `${empty}/empty.ts`] });
   tools.push({ name: "ps", cmd: () => [launcher, "--root", empty, "ps"], floor: true });
   for (const verb of ["inspect", "kill", "stop"]) {

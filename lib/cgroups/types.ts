@@ -27,8 +27,12 @@ export interface ContainerCgroup {
    * instruction. Throws a ContainerError naming the cgroup.procs path.
    */
   addProcess(pid: number): void;
-  /** Peak memory, CPU time and OOM kills so far; never throws (missing values stay undefined). */
-  stats(): CgroupStats;
+  /**
+   * Peak memory, CPU time and OOM kills so far; never throws (missing values
+   * stay undefined). With `usage` false only whether the OOM killer struck
+   * (and then the limit) is read: what a run needs once its child is gone.
+   */
+  stats(usage?: boolean): CgroupStats;
   /**
    * Kills every process left in the cgroup and removes its directories
    * (and the parent directories it created). Idempotent: a cgroup that is

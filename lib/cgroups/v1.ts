@@ -343,19 +343,23 @@ class V1Cgroup implements ContainerCgroup {
     for (const h of this.#hierarchies) writeFile(`${h.dir}/cgroup.procs`, String(pid));
   }
 
-  stats(): CgroupStats {
+  stats(usage = true): CgroupStats {
     const mem = this.#dirOf("memory");
     const cpu = this.#dirOf("cpuacct");
     const stats: CgroupStats = { oomKilled: false };
     if (mem !== undefined) {
-      stats.memoryPeakBytes = numberIn(readOptional(`${mem}/memory.max_usage_in_bytes`));
+      if (usage) {
+        stats.memoryPeakBytes = numberIn(readOptional(`${mem}/memory.max_usage_in_bytes`));
+      }
       const oom = keyedValues(readOptional(`${mem}/memory.oom_control`));
       // oom_kill arrived in Linux 4.13; before it only under_oom tells.
       stats.oomKilled = (oom.get("oom_kill") ?? oom.get("under_oom") ?? 0) > 0;
-      const limit = numberIn(readOptional(`${mem}/memory.limit_in_bytes`));
+      const limit = usage || stats.oomKilled
+        ? numberIn(readOptional(`${mem}/memory.limit_in_bytes`))
+        : undefined;
       if (limit !== undefined && limit < UNLIMITED_FLOOR) stats.memoryLimitBytes = limit;
     }
-    if (cpu !== undefined) {
+    if (usage && cpu !== undefined) {
       const ns = numberIn(readOptional(`${cpu}/cpuacct.usage`));
       if (ns !== undefined) stats.cpuUsageUsec = Math.round(ns / 1000);
     }

@@ -338,14 +338,20 @@ class V2Cgroup implements ContainerCgroup {
     writeFile(`${this.dir}/cgroup.procs`, String(pid));
   }
 
-  stats(): CgroupStats {
+  stats(usage = true): CgroupStats {
     const d = this.dir;
     const events = keyedValues(readOptional(`${d}/memory.events`));
+    const oomKilled = (events.get("oom_kill") ?? 0) > 0;
+    if (!usage) {
+      return oomKilled
+        ? { oomKilled, memoryLimitBytes: numberIn(readOptional(`${d}/memory.max`)) }
+        : { oomKilled };
+    }
     const cpu = keyedValues(readOptional(`${d}/cpu.stat`));
     return {
       memoryPeakBytes: numberIn(readOptional(`${d}/memory.peak`)),
       cpuUsageUsec: cpu.get("usage_usec"),
-      oomKilled: (events.get("oom_kill") ?? 0) > 0,
+      oomKilled,
       memoryLimitBytes: numberIn(readOptional(`${d}/memory.max`)),
     };
   }

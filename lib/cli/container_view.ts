@@ -10,7 +10,7 @@ import { isFrozen } from "../cgroups/freeze.ts";
 import { withLiveStatus } from "../container/lifecycle.ts";
 import { dataDir } from "../rootfs/default.ts";
 import type { ContainerState } from "../state/store.ts";
-import { IMAGE_ANNOTATION, LABEL_PREFIX, STOP_TIMEOUT_ANNOTATION } from "./run.ts";
+import { IMAGE_ANNOTATION, LABEL_PREFIX, STOP_TIMEOUT_ANNOTATION } from "./annotations.ts";
 
 /** The mounts every container gets: not the user's, not in Mounts. */
 const DEFAULT_MOUNTS = new Set([

@@ -20,7 +20,8 @@ import { StateStore } from "../state/store.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { TERMINAL_FLAGS, terminalFlags } from "./terminal_flags.ts";
 import { globalOptions } from "./global.ts";
-import { PASSWD_ROOT, resolveEnv } from "./run.ts";
+import { resolveEnv } from "./run.ts";
+import { PASSWD_ROOT } from "./annotations.ts";
 
 const FLAGS: FlagDef[] = [
   ...TERMINAL_FLAGS,

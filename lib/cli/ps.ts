@@ -12,7 +12,7 @@ import { type ContainerState, StateStore, type UnreadableState } from "../state/
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { globalOptions } from "./global.ts";
 import { dockerStatus, labelsOf } from "./container_view.ts";
-import { IMAGE_ANNOTATION } from "./run.ts";
+import { IMAGE_ANNOTATION } from "./annotations.ts";
 import { parseTemplate, render } from "./template.ts";
 
 const FLAGS: FlagDef[] = [

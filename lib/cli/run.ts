@@ -17,7 +17,7 @@ import {
   isRootfsReady,
   makeContainerDir,
   makeWritableLayer,
-  removeContainerDir,
+  removeContainerDirAsync,
 } from "../rootfs/default.ts";
 import { chooseMappings } from "../userns/mappings.ts";
 import { copyLayers, overlaySupported, overlayVolatileSupported } from "../image/copy_root.ts";
@@ -33,11 +33,17 @@ import {
   newId,
   StateStore,
 } from "../state/store.ts";
-import { processStartTime } from "../state/liveness.ts";
+import { ownStartTime, processStartTime } from "../state/liveness.ts";
 import { NETWORK_FLAGS, networkFromFlags } from "./network_flags.ts";
 import { removeUnattachedNetDir } from "../net/etc_files.ts";
 import { parseBytes, resourcesFromFlags } from "./resource_flags.ts";
 import { applySecurityFlags, SECURITY_FLAGS } from "./security_flags.ts";
+import {
+  IMAGE_ANNOTATION,
+  labelAnnotations,
+  PASSWD_ROOT,
+  STOP_TIMEOUT_ANNOTATION,
+} from "./annotations.ts";
 
 const FLAGS: FlagDef[] = [
   {
@@ -223,27 +229,6 @@ runtime failed, 126 CMD cannot be executed, 127 CMD was not found.
 
 Options:
 ${flagHelp(FLAGS)}`;
-
-/** Annotation naming the host directory whose /etc holds the container's users. */
-export const PASSWD_ROOT = "org.minicontainer.passwd-root";
-/** Annotation of the image (or --rootfs directory) the container runs, for ps and inspect. */
-export const IMAGE_ANNOTATION = "org.minicontainer.image";
-/** Annotation of stop's grace period in seconds (--stop-timeout). */
-export const STOP_TIMEOUT_ANNOTATION = "org.minicontainer.stop-timeout";
-/** Prefix of the annotations holding -l labels. */
-export const LABEL_PREFIX = "org.minicontainer.label.";
-
-/** `-l K=V` (or a bare K, an empty value) into annotations. */
-export function labelAnnotations(labels: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const l of labels) {
-    const eq = l.indexOf("=");
-    const key = eq < 0 ? l : l.slice(0, eq);
-    if (!key) throw usageError(`label "${l}" has no name`);
-    out[`${LABEL_PREFIX}${key}`] = eq < 0 ? "" : l.slice(eq + 1);
-  }
-  return out;
-}
 
 /** A hostname the kernel takes: at most 64 bytes (HOST_NAME_MAX). */
 export function checkHostname(name: string): void {
@@ -560,6 +545,11 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
   let hold = ownDir ? holdContainerDir(ownDir) : undefined;
   // The container's network directory (its /etc files), once made.
   let netDir: string | undefined;
+  // Set once runContainer has the network: it takes it down on every path.
+  let netReleased = false;
+  // The removal of the container's directory, once started.
+  let ownDirGone: Promise<void> | undefined;
+  const dropOwnDir = () => (ownDirGone ??= removeContainerDirAsync(ownDir!));
   try {
     if (rootfs === undefined) {
       const base = defaultRootfsPath();
@@ -600,11 +590,12 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
     return await runSpec();
   } finally {
     // A foreground container's directory goes with it (unless build keeps it); a detached one's at rm.
-    if (ownDir && !handedOver && !(image && hooks.keepImageRoot)) removeContainerDir(ownDir);
+    if (ownDir && !handedOver && !(image && hooks.keepImageRoot)) await dropOwnDir();
     hold?.close();
     // Never attached (a failure before the start): nothing but files. Once attached,
     // runContainer takes the network down and keeps what a failed DEL leaves for reclaim.
-    if (netDir && !handedOver) removeUnattachedNetDir(netDir);
+    if (netDir && !handedOver && !netReleased) removeUnattachedNetDir(netDir);
+    if (flags.debug) debugLine("container's files removed");
   }
 
   async function runSpec(): Promise<number> {
@@ -764,6 +755,7 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
     let code: number;
     let oomKilled = false;
     try {
+      netReleased = true;
       code = await runContainer(spec, {
         id,
         net: { setup: net.setup, attach: net.attach },
@@ -775,6 +767,11 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
         onCgroup: (paths) => (state = { ...state, cgroupPaths: [...paths] }),
         onOom: () => (oomKilled = true),
         hooks: {
+          // With --rm the writable layer goes as soon as the container is
+          // gone, beside the cgroup's removal (see runContainer).
+          cleanup() {
+            if (!keep && ownDir && !(image && hooks.keepImageRoot)) dropOwnDir();
+          },
           started(pid) {
             // The one write on the way in: what ps, exec and stop need.
             state = {
@@ -783,7 +780,7 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
               pid,
               pidStart: processStartTime(pid),
               supervisorPid: Deno.pid,
-              supervisorStart: processStartTime(Deno.pid),
+              supervisorStart: ownStartTime(),
               started: new Date().toISOString(),
             };
             store.write(state);

@@ -11,7 +11,7 @@ import { forEachRef } from "./each_ref.ts";
 import { StateStore } from "../state/store.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { globalOptions } from "./global.ts";
-import { STOP_TIMEOUT_ANNOTATION } from "./run.ts";
+import { STOP_TIMEOUT_ANNOTATION } from "./annotations.ts";
 
 const FLAGS: FlagDef[] = [
   {

@@ -17,7 +17,7 @@ import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { forEachRef } from "./each_ref.ts";
 import { globalOptions } from "./global.ts";
 import { print } from "./output.ts";
-import { LABEL_PREFIX, labelAnnotations } from "./run.ts";
+import { LABEL_PREFIX, labelAnnotations } from "./annotations.ts";
 import { parseTemplate, render } from "./template.ts";
 
 const HELP = `Usage: minicontainer volume COMMAND

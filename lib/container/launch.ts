@@ -67,6 +67,12 @@ export interface Launch {
   hooks?: RunHooks;
   /** Resolve to 0 once the command runs, without waiting for it (exec -d). */
   detach?: boolean;
+  /**
+   * Forward signals from the clone on, not from the release: the hooks
+   * before the release take long (a CNI attach, ~200 ms), and an interrupt
+   * then must still end in this process's clean-up.
+   */
+  forwardSignalsEarly?: boolean;
 }
 
 /** Launches a child plan; resolves to its exit status (the command's, or 128+signal). */
@@ -86,14 +92,16 @@ export async function launch(l: Launch): Promise<number> {
   const t = trampoline();
   let pid = -1;
   const forward = new Map<Deno.Signal, () => void>();
-  for (const sig of FORWARDED_SIGNALS) {
-    const handler = () => {
-      say(`forwarding ${sig} to ${pid}`);
-      if (pid > 0) t.kill(pid, SIGNAL_NUMBERS[sig]!);
-    };
-    Deno.addSignalListener(sig, handler);
-    forward.set(sig, handler);
-  }
+  const forwardSignals = () => {
+    for (const sig of FORWARDED_SIGNALS) {
+      const handler = () => {
+        say(`forwarding ${sig} to ${pid}`);
+        t.kill(pid, SIGNAL_NUMBERS[sig]!);
+      };
+      Deno.addSignalListener(sig, handler);
+      forward.set(sig, handler);
+    }
+  };
 
   let released = false;
   let errorFd = -1;
@@ -108,6 +116,7 @@ export async function launch(l: Launch): Promise<number> {
       if (sockets) t.close(sockets[1]);
     }
     say(`clone ok, pid ${pid}`);
+    if (l.forwardSignalsEarly) forwardSignals();
     if (l.idMaps) {
       await writeMappings(pid, l.idMaps);
       say("uid and gid maps written");
@@ -116,6 +125,11 @@ export async function launch(l: Launch): Promise<number> {
     released = true;
     t.release(syncFd);
     say("released");
+    // Registered while the child runs its ops (this thread would only wait
+    // for them): ~1 ms of Deno's signal set-up off the way to the exec. A
+    // signal before this ends the runtime as during its whole start, and the
+    // child with it (parent-death signal); the next command reclaims.
+    if (!l.forwardSignalsEarly) forwardSignals();
 
     if (sockets && tty && io) {
       master = await io.receiveFd(sockets[0]);

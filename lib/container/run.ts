@@ -11,7 +11,7 @@ import { ContainerError, fromDenoError } from "../errors.ts";
 import type { RootOverlay } from "../mounts/plan.ts";
 import { classifyMaskedPaths } from "../mounts/masks.ts";
 import { checkDevices, prepareMounts } from "../mounts/prepare.ts";
-import { type NetSetup, removeNetDir } from "../net/etc_files.ts";
+import { type NetSetup, removeNetDirAsync } from "../net/etc_files.ts";
 import { securityOps } from "../security/process_ops.ts";
 import type { Spec } from "../spec.ts";
 import { newId, StateStore } from "../state/store.ts";
@@ -51,7 +51,8 @@ export interface RunOptions {
   stateRoot?: string;
   /**
    * The container's networking: its /etc files' directory, and (attach) a
-   * CNI network or rootless helper set up between clone and release.
+   * CNI network or rootless helper set up between clone and release. Taken
+   * down (its files removed unless kept) on every path, failures included.
    */
   net?: { setup: NetSetup; attach: boolean };
   /** Ops spliced in before the exec instead of those the spec calls for. */
@@ -117,7 +118,7 @@ export async function makeCgroup(
 export async function releaseNetwork(net: RunOptions["net"]): Promise<void> {
   if (!net) return;
   if (!net.attach) {
-    if (!net.setup.keep) removeNetDir(net.setup.dir);
+    if (!net.setup.keep) await removeNetDirAsync(net.setup.dir);
     return;
   }
   const { detachNetwork } = await import("../net/attach.ts");
@@ -134,7 +135,13 @@ export async function runContainer(spec: Spec, opts: RunOptions = {}): Promise<n
   if (opts.stateRoot === undefined || Deno.uid() !== 0) return await runOwned(spec, opts);
   const store = new StateStore(opts.stateRoot);
   const id = opts.id ?? newId();
-  const claim = store.claim(id);
+  let claim: string;
+  try {
+    claim = store.claim(id);
+  } catch (e) {
+    await releaseNetwork(opts.net); // as runOwned would have (see RunOptions.net)
+    throw e;
+  }
   try {
     return await runOwned(spec, { ...opts, id });
   } finally {
@@ -145,14 +152,28 @@ export async function runContainer(spec: Spec, opts: RunOptions = {}): Promise<n
 }
 
 async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
-  checkRootfs(spec.root.path);
-  const mounts = prepareMounts(spec.mounts);
-  checkDevices(spec.linux.devices ?? []);
-  if (opts.debug) debugLine("rootfs, mounts and devices checked");
-  const userns = spec.linux.namespaces.some((n) => n.type === "user" && !n.path);
+  // Once: started as soon as the child is gone, awaited on every path (the
+  // caller counts on it: see RunOptions.net).
+  let netReleased: Promise<void> | undefined;
+  const release = () => (netReleased ??= releaseNetwork(opts.net));
+  let mounts: ReturnType<typeof prepareMounts>;
+  let cg: Awaited<ReturnType<typeof makeCgroup>>;
   const id = opts.id ?? newId();
-  const cg = await makeCgroup(spec, id, opts.debug ?? false);
+  try {
+    checkRootfs(spec.root.path);
+    mounts = prepareMounts(spec.mounts);
+    checkDevices(spec.linux.devices ?? []);
+    if (opts.debug) debugLine("rootfs, mounts and devices checked");
+    cg = await makeCgroup(spec, id, opts.debug ?? false);
+  } catch (e) {
+    await release();
+    throw e;
+  }
+  const userns = spec.linux.namespaces.some((n) => n.type === "user" && !n.path);
   let oom: string | undefined;
+  // Set once the clean-up removed the cgroup: the finally's destroy, for
+  // failures before it, would only fail again on each missing file.
+  let cgGone = false;
   let code: number;
   try {
     // Inside the try: a failing record (a full state directory) must not leak the cgroup.
@@ -172,6 +193,7 @@ async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
         }),
       cloneFlags: cloneFlags(spec),
       pidNamespace: spec.linux.namespaces.find((n) => n.type === "pid" && n.path)?.path,
+      forwardSignalsEarly: opts.net?.attach === true,
       command: spec.process.args[0],
       terminal: spec.process.terminal,
       interactive: opts.interactive,
@@ -191,9 +213,16 @@ async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
           await opts.hooks?.beforeRelease?.(pid);
         },
         async cleanup() {
+          // The container's files (its /etc files here, the caller's own in
+          // its hook) go on Deno's thread pool while this thread takes the
+          // cgroup down. A CNI network is left until then: its DEL runs
+          // plugins, after every process of the container is gone.
+          if (!opts.net?.attach) release();
+          const callers = (async () => await opts.hooks?.cleanup?.())();
           try {
             if (cg) {
-              const stats = cg.stats();
+              // Peak memory and CPU time are read for --debug's line only.
+              const stats = cg.stats(opts.debug ?? false);
               if (stats.oomKilled) {
                 oom = `container killed: out of memory${
                   stats.memoryLimitBytes ? ` (limit ${mib(stats.memoryLimitBytes)})` : ""
@@ -212,18 +241,19 @@ async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
                 );
               }
               cg.destroy();
+              cgGone = true;
               if (opts.debug) debugLine("cgroup removed");
             }
           } finally {
-            await opts.hooks?.cleanup?.();
+            await callers;
           }
         },
       },
     });
   } finally {
     // Idempotent; covers failures before launch could run its own cleanup.
-    cg?.destroy();
-    await releaseNetwork(opts.net);
+    if (!cgGone) cg?.destroy();
+    await release();
   }
   if (oom) {
     console.error(`minicontainer: ${oom}`);

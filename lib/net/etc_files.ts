@@ -164,12 +164,22 @@ export function writeEtcFiles(setup: NetSetup, resolv: string, hostsExtra = ""):
   if (setup.owner) rewriteFile(`${setup.dir}/owner.json`, JSON.stringify(setup.owner));
 }
 
-/** Removes a container's network directory (nothing may be mounted in it), and net/ once empty. */
+/** Removes a container's network directory (nothing may be mounted in it). */
 export function removeNetDir(dir: string): void {
   try {
     Deno.removeSync(dir, { recursive: true });
-    Deno.removeSync(dir.slice(0, dir.lastIndexOf("/")));
-  } catch { /* already gone, or net/ holds other containers' */ }
+  } catch { /* already gone */ }
+}
+
+/**
+ * {@link removeNetDir} on Deno's thread pool, while the caller's thread
+ * goes on. net/ itself stays, as containers/ does: removing it when empty
+ * cost a failing rmdir at each removal and a failing mkdir at each start.
+ */
+export async function removeNetDirAsync(dir: string): Promise<void> {
+  try {
+    await Deno.remove(dir, { recursive: true });
+  } catch { /* already gone */ }
 }
 
 /**

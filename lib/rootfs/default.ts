@@ -140,3 +140,15 @@ export function removeContainerDir(dir: string): void {
     Deno.removeSync(dir, { recursive: true });
   } catch { /* left for the reclaimer */ }
 }
+
+/**
+ * {@link removeContainerDir} on Deno's thread pool: the caller's thread goes
+ * on (with the cgroup's removal, the state's) while the layer's files go.
+ */
+export async function removeContainerDirAsync(dir: string): Promise<void> {
+  try {
+    await Deno.remove(dir, { recursive: true });
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) removeContainerDir(dir);
+  }
+}

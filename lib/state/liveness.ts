@@ -39,12 +39,16 @@ export function isSameProcess(pid: number | undefined, start: number | undefined
   return fields[0] !== "Z" && Number(fields[19]) === start;
 }
 
-let own: string | undefined;
+let ownStart: number | undefined;
 
-/** This process's owner tag, `PID-START` (read once). */
+/** This process's start time (see {@link processStartTime}), read once. */
+export function ownStartTime(): number {
+  return (ownStart ??= processStartTime(Deno.pid) ?? 0);
+}
+
+/** This process's owner tag, `PID-START`. */
 export function ownerTag(): string {
-  if (own === undefined) own = `${Deno.pid}-${processStartTime(Deno.pid) ?? 0}`;
-  return own;
+  return `${Deno.pid}-${ownStartTime()}`;
 }
 
 /** The owner tag at the start of `text` (`PID-START`, then the end, "-" or "."), or undefined. */

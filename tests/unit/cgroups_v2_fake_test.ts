@@ -223,6 +223,8 @@ Deno.test("cgroups v2 on a fake mount: stats read memory.peak, memory.events, cp
       oomKilled: false,
       memoryLimitBytes: 64 * MiB,
     });
+    // Without usage (a run's clean-up): the OOM verdict alone.
+    assert.deepEqual(cg.stats(false), { oomKilled: false });
     Deno.writeTextFileSync(`${dir}/memory.peak`, "67100000\n");
     Deno.writeTextFileSync(`${dir}/memory.events`, "low 0\nhigh 0\nmax 90\noom 1\noom_kill 1\n");
     Deno.writeTextFileSync(`${dir}/cpu.stat`, "usage_usec 123456\nuser_usec 100000\n");
@@ -232,6 +234,8 @@ Deno.test("cgroups v2 on a fake mount: stats read memory.peak, memory.events, cp
       oomKilled: true,
       memoryLimitBytes: 64 * MiB,
     });
+    // An OOM kill: the limit too, for the message.
+    assert.deepEqual(cg.stats(false), { oomKilled: true, memoryLimitBytes: 64 * MiB });
     Deno.writeTextFileSync(`${dir}/memory.max`, "max\n");
     assert.equal(cg.stats().memoryLimitBytes, undefined);
   });

@@ -22,7 +22,17 @@ async function launch(dir: string, ...args: string[]) {
 }
 
 function copyTree(to: string): void {
-  for (const path of ["main.ts", "minicontainer", "bundle.sh", "deno.json", "ffi", "lib"]) {
+  for (
+    const path of [
+      "main.ts",
+      "minicontainer",
+      "bundle.sh",
+      "bundle_lazy.ts",
+      "deno.json",
+      "ffi",
+      "lib",
+    ]
+  ) {
     const cp = new Deno.Command("cp", { args: ["-a", `${REPO}${path}`, `${to}/`] }).outputSync();
     assert.ok(cp.success, new TextDecoder().decode(cp.stderr));
   }
