@@ -11,6 +11,7 @@
 //
 // Usage: mcmonitor TTY EXIT_FILE LOG MAX_SIZE MAX_FILE OOM_FILE ATTACH NET_LOCK -- CLEANUP...
 //   TTY: 1 with a pty, 0 with pipes; OOM_FILE, ATTACH, NET_LOCK: "-" for none.
+//        mcmonitor --tee LOG MAX_SIZE MAX_FILE (a foreground container's log: tee_main)
 //   NET_LOCK: the container network's owner lock (lib/net/attach.ts): the
 //   launcher holds it while it attaches; the monitor waits for it once the
 //   launcher is done, and holds it while the container runs.
@@ -226,8 +227,10 @@ static void drop_client(int i) {
 }
 
 // Reads what the container wrote; 0 at its end (EOF, or EIO from a pty
-// master once no slave is open).
-static int pump(struct stream *s) {
+// master once no slave is open). With `echo` (>= 0) the bytes go there too
+// (--tee); once it fails (a closed pipe) the stream is closed, so that the
+// container meets the closed pipe itself, as when it writes there directly.
+static int pump(struct stream *s, int echo) {
   static char buf[64 * 1024];
   ssize_t n;
   do n = read(s->fd, buf, sizeof buf);
@@ -241,9 +244,18 @@ static int pump(struct stream *s) {
     s->fd = -1;
     return 0;
   }
+  int echoed = echo < 0 || write_all(echo, buf, (size_t)n) == 0;
   set_stamp();
   log_bytes(s, buf, (size_t)n);
   flush_out();
+  if (!echoed) {
+    if (s->plen) add_record(s->name, s->part, s->plen);
+    s->plen = 0;
+    flush_out();
+    close(s->fd);
+    s->fd = -1;
+    return 0;
+  }
   // Attached clients get the bytes too; a slow one loses them, never stalls the log.
   for (int i = nclients - 1; i >= 0; i--) {
     if (write(clients[i], buf, (size_t)n) < 0 && errno != EAGAIN) drop_client(i);
@@ -303,7 +315,39 @@ static int listen_attach(const char *path) {
   return fd;
 }
 
+// --tee LOG MAX_SIZE MAX_FILE: the log of a foreground container (run
+// without -d): fd 3 (its stdout pipe) is copied to fd 1 and fd 4 (stderr)
+// to fd 2, both logged as the monitor logs, until both pipes end. The
+// terminal's signals are the runtime's to forward, not this copier's.
+static int tee_main(int argc, char **argv) {
+  if (argc != 5) {
+    fprintf(stderr, "usage: mcmonitor --tee LOG MAX_SIZE MAX_FILE\n");
+    return 125;
+  }
+  lg.path = argv[2];
+  lg.max_size = atoll(argv[3]);
+  lg.max_file = atoi(argv[4]);
+  int ignored[] = {SIGPIPE, SIGINT, SIGQUIT, SIGHUP, SIGTERM, SIGTSTP};
+  for (size_t i = 0; i < sizeof ignored / sizeof *ignored; i++) signal(ignored[i], SIG_IGN);
+  open_log();
+  streams[0].fd = 3;
+  streams[1].fd = 4;
+  while (streams[0].fd >= 0 || streams[1].fd >= 0) {
+    struct pollfd p[2] = {{.fd = streams[0].fd, .events = POLLIN},
+                          {.fd = streams[1].fd, .events = POLLIN}};
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return 125;
+    }
+    for (int k = 0; k < 2; k++) {
+      if (p[k].revents && streams[k].fd >= 0) pump(&streams[k], 1 + k);
+    }
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc > 1 && !strcmp(argv[1], "--tee")) return tee_main(argc, argv);
   if (argc < 11 || strcmp(argv[9], "--")) {
     fprintf(stderr, "usage: mcmonitor TTY EXIT LOG MAX_SIZE MAX_FILE OOM ATTACH NET_LOCK -- CLEANUP...\n");
     return 125;
@@ -428,7 +472,7 @@ int main(int argc, char **argv) {
       }
     }
     for (int k = 0; k < 2; k++) {
-      if (p[2 + k].revents && streams[k].fd >= 0) pump(&streams[k]);
+      if (p[2 + k].revents && streams[k].fd >= 0) pump(&streams[k], -1);
     }
     if (p[4].revents & POLLIN) {
       int c = accept4(lfd, 0, 0, SOCK_CLOEXEC | SOCK_NONBLOCK);

@@ -56,6 +56,21 @@ export async function main(argv: string[]): Promise<number> {
   if (liveStatus(state) !== "running") {
     throw new ContainerError("attach", rest[0], undefined, "it is not running");
   }
+  return await attachTerminal(store, id, rest[0], keys, true);
+}
+
+/**
+ * This terminal to running `-t` container `id` through its monitor's
+ * attach socket: its output to stdout, and with `input` stdin to it (raw
+ * mode on a terminal), until the detach keys (0) or its end (its exit code).
+ */
+export async function attachTerminal(
+  store: StateStore,
+  id: string,
+  ref: string,
+  keys: number[],
+  input: boolean,
+): Promise<number> {
   // Relative to its folder: a long state root does not fit a socket address.
   const cwd = Deno.cwd();
   let conn: Deno.UnixConn;
@@ -65,7 +80,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     throw new ContainerError(
       "attach",
-      rest[0],
+      ref,
       undefined,
       `its monitor does not answer (${(e as Error).message})`,
     );
@@ -73,7 +88,7 @@ export async function main(argv: string[]): Promise<number> {
     Deno.chdir(cwd);
   }
   const { enterRawMode, restoreTerminal } = await import("../tty/console.ts");
-  if (Deno.stdin.isTerminal()) enterRawMode();
+  if (input && Deno.stdin.isTerminal()) enterRawMode();
   let detached = false;
   const output = (async () => {
     const buf = new Uint8Array(16384);
@@ -84,7 +99,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   })();
   // stdin to the container; the detach sequence ends the attachment, not the container.
-  const input = (async () => {
+  const typed = async () => {
     const buf = new Uint8Array(4096);
     let matched = 0;
     for (;;) {
@@ -105,8 +120,8 @@ export async function main(argv: string[]): Promise<number> {
       }
       await conn.write(new Uint8Array(out)).catch(() => {});
     }
-  })();
-  await Promise.race([output, input]);
+  };
+  await Promise.race(input ? [output, typed()] : [output]);
   restoreTerminal();
   try {
     conn.close();

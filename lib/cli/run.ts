@@ -30,10 +30,12 @@ import {
   checkName,
   type ContainerState,
   generatedName,
+  nameInUse,
   newId,
   StateStore,
 } from "../state/store.ts";
 import { processStartTime } from "../state/liveness.ts";
+import { DEFAULT_LOG } from "../state/logs.ts";
 import { NETWORK_FLAGS, networkFromFlags } from "./network_flags.ts";
 import { removeUnattachedNetDir } from "../net/etc_files.ts";
 import { parseBytes, resourcesFromFlags } from "./resource_flags.ts";
@@ -223,6 +225,25 @@ runtime failed, 126 CMD cannot be executed, 127 CMD was not found.
 
 Options:
 ${flagHelp(FLAGS)}`;
+
+/** create takes every flag of run but -d: a created container starts in the background. */
+const CREATE_FLAGS = FLAGS.filter((f) => f.name !== "detach");
+
+const CREATE_HELP = `Usage: minicontainer create [OPTIONS] [--] IMAGE|CMD [ARG...]
+
+Create a container as run would (its root, writable layer, networking
+files and state) without starting it, and print its full id. ps -a shows
+it "Created"; start runs the stored command (start -a to wait for it),
+in the background under its monitor, as run -d does. --rm removes it
+once it has run; --restart applies from its start.
+
+Under runc's global flags (--log, --log-format, --systemd-cgroup), with a
+runc-only flag (-b/--bundle, --pid-file, --console-socket, --no-pivot,
+--no-new-keyring, --preserve-fds), or as 'create ID' alone in a directory
+holding config.json, create is runc's instead: see 'minicontainer --help'.
+
+Options:
+${flagHelp(CREATE_FLAGS)}`;
 
 /** Annotation naming the host directory whose /etc holds the container's users. */
 export const PASSWD_ROOT = "org.minicontainer.passwd-root";
@@ -461,16 +482,34 @@ export interface RunHooks {
   keepImageRoot?: boolean;
 }
 
-/** The `run` command. */
-export async function main(argv: string[], hooks: RunHooks = {}): Promise<number> {
-  const { flags, rest } = parseArgs(argv, FLAGS);
+/** docker's `create`: run's flags and preparation, then the state alone (see {@link main}). */
+export function create(argv: string[]): Promise<number> {
+  return main(argv, {}, "create");
+}
+
+/** The `run` command (and `create`, which stops where run -d would start the container). */
+export async function main(
+  argv: string[],
+  hooks: RunHooks = {},
+  verb: "run" | "create" = "run",
+): Promise<number> {
+  const creating = verb === "create";
+  const { flags, rest } = parseArgs(argv, creating ? CREATE_FLAGS : FLAGS);
   if (flags.debug) debugLine(`run's modules loaded from ${Deno.mainModule}, flags parsed`);
   if (flags.help) {
-    print(HELP);
+    print(creating ? CREATE_HELP : HELP);
     return 0;
   }
   if (rest.length === 0) {
-    throw usageError("run needs a command or an image; see 'minicontainer run --help'");
+    throw usageError(`${verb} needs a command or an image; see 'minicontainer ${verb} --help'`);
+  }
+  // A created container is a detached one that has not started yet.
+  if (creating) flags.detach = true;
+  // A name in use fails before anything is made (the store's create still decides, under its lock).
+  if (flags.name !== undefined) {
+    checkName(flags.name as string);
+    const owner = new StateStore(globalOptions.stateRoot).nameOwner(flags.name as string);
+    if (owner) throw nameInUse(flags.name as string, owner);
   }
   const hostname = (flags.hostname as string | undefined) ?? generatedHostname();
   checkHostname(hostname);
@@ -612,7 +651,8 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
       id,
       hostname,
       name: flags.name as string | undefined,
-      detached: flags.detach === true,
+      // A kept container's /etc files stay with it (start runs it again): as -d's.
+      detached: flags.detach === true || flags.rm !== true,
       rootless,
       stateRoot: globalOptions.stateRoot,
       dataDir: dataDir(),
@@ -707,7 +747,7 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
       spec.linux.cgroupsPath = flags["cgroup-parent"] as string;
     }
     if (flags.detach) {
-      const { runDetached } = await import("../container/detached_run.ts");
+      const { createDetached, runDetached } = await import("../container/detached_run.ts");
       const { parseRestart, parseLogOpts } = await import("./detach_flags.ts");
       const restart = parseRestart(flags.restart as string | undefined);
       if (restart && restart.name !== "no" && flags.rm) {
@@ -719,7 +759,7 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
         ownDir = makeContainerDir(id, stateDirOf(id));
         hold = holdContainerDir(ownDir);
       }
-      await runDetached(spec, {
+      await (creating ? createDetached : runDetached)(spec, {
         id,
         stateRoot: globalOptions.stateRoot,
         name: flags.name as string | undefined,
@@ -746,6 +786,19 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
     checkName(name);
     if (flags.debug) debugLine("spec ready");
     const keep = flags.rm !== true;
+    // A kept container keeps its log too (docker's): a directory of its own holds it.
+    if (keep && !ownDir) {
+      ownDir = makeContainerDir(id, stateDirOf(id));
+      hold = holdContainerDir(ownDir);
+    }
+    const detachFlags = flags.restart !== undefined || flags["log-opt"] !== undefined
+      ? await import("./detach_flags.ts")
+      : undefined;
+    const log = detachFlags?.parseLogOpts((flags["log-opt"] as string[] | undefined) ?? []);
+    const restart = detachFlags?.parseRestart(flags.restart as string | undefined);
+    if (restart && restart.name !== "no" && !keep) {
+      throw usageError("--restart and --rm conflict: a restarted container is not removed");
+    }
     let state: ContainerState = {
       id,
       name,
@@ -758,13 +811,30 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
       autoRemove: !keep,
       overlay,
       removeOnDelete: ownDir ? [ownDir] : undefined,
-      stopSignal: image?.process.stopSignal,
+      stopSignal: stopSignal ?? image?.process.stopSignal,
+      // What start needs to run it again under a monitor.
+      ...(keep
+        ? {
+          logPath: `${ownDir}/container.log`,
+          log,
+          restart,
+          net: { setup: net.setup, attach: net.attach },
+        }
+        : {}),
     };
     await store.create(state);
     let code: number;
     let oomKilled = false;
+    // A kept container's output passes through the log copier (mcmonitor --tee).
+    let tee: Awaited<ReturnType<typeof import("../container/monitor.ts").startLogTee>> | undefined;
     try {
+      if (keep) {
+        const { startLogTee } = await import("../container/monitor.ts");
+        const log = state.log ?? DEFAULT_LOG;
+        tee = await startLogTee(state.logPath!, log.maxSize, log.maxFiles);
+      }
       code = await runContainer(spec, {
+        output: tee?.output,
         id,
         net: { setup: net.setup, attach: net.attach },
         init: flags.init === true,
@@ -793,6 +863,8 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
     } catch (e) {
       store.removeFiles(id, name);
       throw e;
+    } finally {
+      await tee?.done();
     }
     if (!keep) {
       store.removeFiles(id, name);
