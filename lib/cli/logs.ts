@@ -155,7 +155,7 @@ export async function main(argv: string[]): Promise<number> {
       "logs",
       rest[0],
       undefined,
-      "this container keeps no log (it was not started with -d)",
+      "this container keeps no log (it ran with --rm, or before logs were kept)",
     );
   }
   const timestamps = flags.timestamps === true;
