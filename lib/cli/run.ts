@@ -156,19 +156,22 @@ const FLAGS: FlagDef[] = [
     meta: "NAME",
     help: "Name of the container (default: generated)",
   },
-  { name: "rm", help: "Remove the container when it exits (else it is kept until rm)" },
+  {
+    name: "rm",
+    help: "Remove the container when it exits (else it is kept, with its log, until rm)",
+  },
   {
     name: "restart",
     value: true,
     meta: "POLICY",
-    help: "With -d: no, on-failure[:N], always, unless-stopped (while the monitor lives)",
+    help: "Under a monitor (-d, start): no, on-failure[:N], always, unless-stopped",
   },
   {
     name: "log-opt",
     value: true,
     repeat: true,
     meta: "K=V",
-    help: "With -d: max-size=BYTES (default 20m), max-file=N (default 5)",
+    help: "The log's rotation: max-size=BYTES (default 20m), max-file=N (default 5)",
   },
   { name: "init", help: "Run a tiny init as PID 1 that forwards signals and reaps zombies" },
   ...SECURITY_FLAGS,
@@ -222,6 +225,8 @@ inside a root filesystem of its own: an image's (a local one named by the
 first word, on an overlayfs of its layers), --rootfs DIR, or the default
 busybox rootfs. The exit status is CMD's own; 125 means the
 runtime failed, 126 CMD cannot be executed, 127 CMD was not found.
+Without --rm the container is kept once it exits, with its writable layer
+and its log (ps -a, logs, start, rm); -d runs it in the background.
 
 Options:
 ${flagHelp(FLAGS)}`;
