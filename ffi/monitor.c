@@ -21,6 +21,8 @@
 //     which the container sends its pty master
 //   5 with pipes: the read end of stderr's pipe
 //   6, 7 the container's ends (the plan names them; closed here once cloned)
+// Attach clients are greeted (greet()) with where the log stands and the
+// terminal's unfinished line, then get what the container writes.
 // Control protocol (little-endian): the launcher sends {u64 clone flags,
 // u64 plan address, u64 plan bytes, u32 ops, u32 0} and the plan, laid out
 // for that address (ffi/plan.ts encodes it for a given base); the monitor
@@ -293,6 +295,24 @@ static int oom_killed(const char *path) {
   return oom;
 }
 
+// What a new attach client is told first: {u64 inode, u64 size} of the log
+// file as it is now (what it holds is all the client is not sent: a client
+// that wants the output so far reads the log up to there), then the line
+// the terminal has not ended yet (a shell's prompt), which is in no log yet.
+static int greet(int c) {
+  uint64_t head[2] = {0, 0};
+  struct stat st;
+  if (lg.fd >= 0 && fstat(lg.fd, &st) == 0) {
+    head[0] = (uint64_t)st.st_ino;
+    head[1] = (uint64_t)st.st_size;
+  }
+  // A fresh socket's buffer takes both at once (the line is at most MAX_LINE).
+  if (write(c, head, sizeof head) != (ssize_t)sizeof head) return -1;
+  struct stream *s = &streams[0];
+  if (s->plen && write(c, s->part, s->plen) != (ssize_t)s->plen) return -1;
+  return 0;
+}
+
 static int listen_attach(const char *path) {
   if (!strcmp(path, "-")) return -1;
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -476,7 +496,7 @@ int main(int argc, char **argv) {
     }
     if (p[4].revents & POLLIN) {
       int c = accept4(lfd, 0, 0, SOCK_CLOEXEC | SOCK_NONBLOCK);
-      if (c >= 0 && nclients < MAX_CLIENTS) clients[nclients++] = c;
+      if (c >= 0 && nclients < MAX_CLIENTS && greet(c) == 0) clients[nclients++] = c;
       else if (c >= 0) close(c);
     }
     // What an attached client types goes to the terminal.

@@ -22,6 +22,12 @@ const FLAGS: FlagDef[] = [
   { name: "help", help: "Show this help" },
 ];
 
+/** A place in a container's log: the file (by inode) and the bytes of it written. */
+export interface LogPosition {
+  inode: number;
+  size: number;
+}
+
 /** docker's --detach-keys form: "ctrl-p,ctrl-q", "ctrl-@", "a,b". */
 export function parseDetachKeys(text: string): number[] {
   return text.split(",").map((k) => {
@@ -63,6 +69,8 @@ export async function main(argv: string[]): Promise<number> {
  * This terminal to running `-t` container `id` through its monitor's
  * attach socket: its output to stdout, and with `input` stdin to it (raw
  * mode on a terminal), until the detach keys (0) or its end (its exit code).
+ * `connected` runs once the socket is connected, before anything is relayed,
+ * with where the log stands: what it holds up to there is not relayed.
  */
 export async function attachTerminal(
   store: StateStore,
@@ -70,6 +78,7 @@ export async function attachTerminal(
   ref: string,
   keys: number[],
   input: boolean,
+  connected?: (log: LogPosition) => Promise<void>,
 ): Promise<number> {
   // Relative to its folder: a long state root does not fit a socket address.
   const cwd = Deno.cwd();
@@ -87,11 +96,27 @@ export async function attachTerminal(
   } finally {
     Deno.chdir(cwd);
   }
+  // The monitor's greeting: where its log stands (ffi/monitor.c's greet()).
+  const buf = new Uint8Array(16384);
+  let got = 0;
+  while (got < 16) {
+    const n = await conn.read(buf.subarray(got)).catch(() => null);
+    if (n === null) break;
+    got += n;
+  }
+  if (got >= 16) {
+    const view = new DataView(buf.buffer, 0, 16);
+    await connected?.({
+      inode: Number(view.getBigUint64(0, true)),
+      size: Number(view.getBigUint64(8, true)),
+    });
+  }
   const { enterRawMode, restoreTerminal } = await import("../tty/console.ts");
   if (input && Deno.stdin.isTerminal()) enterRawMode();
   let detached = false;
   const output = (async () => {
-    const buf = new Uint8Array(16384);
+    // What came with the greeting: the line the terminal has not ended.
+    if (got > 16) await Deno.stdout.write(buf.subarray(16, got));
     for (;;) {
       const n = await conn.read(buf).catch(() => null);
       if (n === null) return;

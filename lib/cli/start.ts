@@ -10,7 +10,9 @@ import { print } from "./output.ts";
 import { liveStatus, stopContainer, waitRecorded } from "../container/lifecycle.ts";
 import { startStored } from "../container/detached_run.ts";
 import { ContainerError, usageError } from "../errors.ts";
-import { type ContainerState, StateStore } from "../state/store.ts";
+import { type LogEntry, parseLog } from "../state/logs.ts";
+import type { LogPosition } from "./attach.ts";
+import { StateStore } from "../state/store.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { forEachRef } from "./each_ref.ts";
 import { globalOptions } from "./global.ts";
@@ -104,33 +106,91 @@ export async function main(argv: string[]): Promise<number> {
       "-i forwards stdin only to a container with a terminal (create -t)",
     );
   }
-  if (state.tty) {
+  const log = logFrom(store, id, state.logPath);
+  try {
     await startStored(store, id);
-    const { attachTerminal } = await import("./attach.ts");
-    return await attachTerminal(store, id, ref, keys, input);
+    if (!input) await log.follow();
+    else {
+      const { attachTerminal } = await import("./attach.ts");
+      try {
+        // What it wrote before the attachment (a shell's first prompt) comes from its log.
+        return await attachTerminal(store, id, ref, keys, true, (upTo) => log.catchUp(upTo));
+      } catch (e) {
+        // Ended before the attachment: its socket is gone, its output is in the log.
+        const now = store.read(id);
+        if (!(e instanceof ContainerError) || (now && liveStatus(now) === "running")) throw e;
+        await log.follow();
+      }
+    }
+  } finally {
+    log.close();
   }
-  return await startAttached(store, state);
+  return (await waitRecorded(store, id))?.exitCode ?? 0;
+}
+
+/** Shows the entries of `file` from where it is to byte `end` (or its end). */
+function showTo(file: Deno.FsFile, end: number, show: (entries: LogEntry[]) => void): void {
+  const at = file.seekSync(0, Deno.SeekMode.Current);
+  const size = Math.min(end, file.statSync().size);
+  if (size <= at) return;
+  const bytes = new Uint8Array(size - at);
+  let got = 0;
+  while (got < bytes.length) {
+    const n = file.readSync(bytes.subarray(got));
+    if (!n) break;
+    got += n;
+  }
+  show(parseLog(new TextDecoder().decode(bytes.subarray(0, got))).entries);
 }
 
 /**
- * start -a of a container without a terminal: started, then its log from
- * where it ended before, to stdout and stderr as written, until it exits.
+ * Container `id`'s log read from its end as it is now (`path`, before the
+ * start): what start -a shows is what the container writes from then on,
+ * stdout and stderr apart.
  */
-async function startAttached(store: StateStore, state: ContainerState): Promise<number> {
-  const { followLog, showEntries } = await import("./logs.ts");
+function logFrom(store: StateStore, id: string, path: string | undefined) {
   let file: Deno.FsFile | undefined;
   try {
-    file = Deno.openSync(state.logPath ?? "/nonexistent", { read: true });
-    file.seekSync(0, Deno.SeekMode.End);
-  } catch { /* no log yet: followLog opens it once it is there */ }
-  try {
-    await startStored(store, state.id);
-    const path = store.read(state.id)?.logPath;
-    if (path) file = await followLog(store, state.id, path, file, showEntries);
-  } finally {
-    file?.close();
-  }
-  return (await waitRecorded(store, state.id))?.exitCode ?? 0;
+    if (path) {
+      file = Deno.openSync(path, { read: true });
+      file.seekSync(0, Deno.SeekMode.End);
+    }
+  } catch { /* no log yet: all of the one the start makes is new */ }
+  const current = () => {
+    const now = store.read(id)?.logPath;
+    if (!file && now) {
+      try {
+        file = Deno.openSync(now, { read: true });
+      } catch { /* nothing written yet */ }
+    }
+    return now;
+  };
+  return {
+    /** Shows what it writes until it no longer runs, across rotations. */
+    async follow(): Promise<void> {
+      const { followLog, showEntries } = await import("./logs.ts");
+      const now = current();
+      if (now) file = await followLog(store, id, now, file, showEntries);
+    },
+    /** Shows what is logged up to `upTo` (an attachment relays the rest) and not shown yet. */
+    async catchUp(upTo: LogPosition): Promise<void> {
+      const { showEntries } = await import("./logs.ts");
+      const now = current();
+      // Rotated since: the file held (whole), then the new one up to the position.
+      if (file && file.statSync().ino !== upTo.inode && now) {
+        showTo(file, Infinity, showEntries);
+        file.close();
+        file = undefined;
+        try {
+          file = Deno.openSync(now, { read: true });
+        } catch { /* gone again: what it held is lost to this view, not to the log */ }
+      }
+      if (file && file.statSync().ino === upTo.inode) showTo(file, upTo.size, showEntries);
+    },
+    close() {
+      file?.close();
+    },
+  };
 }
 
 /** The `restart` command. */

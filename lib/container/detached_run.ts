@@ -9,6 +9,7 @@
 import { makeContainerDir, removeContainerDir } from "../rootfs/default.ts";
 import { ContainerError, fromDenoError } from "../errors.ts";
 import { liveStatus } from "./lifecycle.ts";
+import { isFrozen } from "../cgroups/freeze.ts";
 import { readExitRecord, reserveExitRecord } from "../state/exit_record.ts";
 import { isSameProcess, ownerTag, processStartTime } from "../state/liveness.ts";
 import { pathExists } from "../state/disk_usage.ts";
@@ -120,7 +121,17 @@ export type StartOutcome = "started" | "running";
 export async function startStored(store: StateStore, id: string): Promise<StartOutcome> {
   const outcome = await store.withLock(id, async (state) => {
     const status = liveStatus(state);
-    if (status === "running") return "running" as const;
+    if (status === "running") {
+      if (state.pid && isFrozen(state.pid)) {
+        throw new ContainerError(
+          "start container",
+          state.name,
+          undefined,
+          "it is paused; unpause it instead",
+        );
+      }
+      return "running" as const;
+    }
     if (status === "unknown") {
       throw new ContainerError(
         "start container",

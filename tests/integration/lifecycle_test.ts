@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import {
   containerCgroups,
   hostMounts,
+  LAUNCHER,
   mc,
   newCgroups,
   processesWith,
@@ -334,5 +335,64 @@ withRoot(
     const gone = await m(["run", "--rm", "--name", "brief", "echo", "hi"]);
     assert.equal(gone.stdout, "hi\n");
     assert.equal((await m(["ps", "-a", "-q"])).stdout.trim().split("\n").length, 1);
+  },
+);
+
+/** Runs LAUNCHER ARGS on a pty, types each of `keys` once `wait` for it shows; its output and exit code. */
+async function onPty(
+  args: string[],
+  steps: [wait: string, keys: string][],
+): Promise<{ out: string; code: number }> {
+  const script = `
+import json, os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+out = b""
+def until(token, timeout=15):
+    global out
+    end = time.time() + timeout
+    while token.encode() not in out and time.time() < end:
+        if select.select([fd], [], [], 0.1)[0]:
+            try:
+                out += os.read(fd, 4096)
+            except OSError:
+                return
+for wait, keys in json.loads(os.environ["STEPS"]):
+    until(wait)
+    os.write(fd, keys.encode())
+until("\\x00never", 10)
+_, status = os.waitpid(pid, 0)
+print(json.dumps({"out": out.decode(errors="replace"), "code": os.waitstatus_to_exitcode(status)}))
+`;
+  const r = await new Deno.Command("python3", {
+    args: ["-c", script, LAUNCHER, ...args],
+    env: { STEPS: JSON.stringify(steps) },
+    stdout: "piped",
+  }).output();
+  return JSON.parse(new TextDecoder().decode(r.stdout));
+}
+
+withRoot(
+  "start -a of a -t container: its output and code; start -ai: a typed shell; start of a paused one",
+  async (m, root) => {
+    await m(["create", "-t", "--name", "quick", "sh", "-c", "echo hi-tty; exit 6"]);
+    const quick = await m(["start", "-a", "quick"]);
+    assert.equal(quick.code, 6, quick.stderr);
+    assert.equal(quick.stdout, "hi-tty\r\n");
+    assert.equal((await m(["create", "-it", "--name", "shell", "sh"])).code, 0);
+    const typed = await onPty(["--root", root, "start", "-ai", "shell"], [
+      ["# ", "echo typed-$((6*7))\r"],
+      ["typed-42", "exit 9\r"],
+    ]);
+    assert.equal(typed.code, 9, typed.out);
+    assert.match(typed.out, /typed-42/);
+    await m(["create", "--name", "frozen", "sleep", "100"]);
+    assert.equal((await m(["start", "frozen"])).code, 0);
+    assert.equal((await m(["pause", "frozen"])).code, 0);
+    const paused = await m(["start", "frozen"]);
+    assert.equal(paused.code, 125);
+    assert.match(paused.stderr, /it is paused; unpause it instead/);
+    assert.equal((await m(["unpause", "frozen"])).code, 0);
   },
 );
