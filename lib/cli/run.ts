@@ -751,19 +751,23 @@ export async function main(
     if (flags["cgroup-parent"] !== undefined) {
       spec.linux.cgroupsPath = flags["cgroup-parent"] as string;
     }
-    if (flags.detach) {
+    // --restart and --log-opt: their parser loads only when one is given.
+    const monitorFlags = flags.restart !== undefined || flags["log-opt"] !== undefined
+      ? await import("./detach_flags.ts")
+      : undefined;
+    const log = monitorFlags?.parseLogOpts((flags["log-opt"] as string[] | undefined) ?? []) ??
+      DEFAULT_LOG;
+    const restart = monitorFlags?.parseRestart(flags.restart as string | undefined);
+    if (restart && restart.name !== "no" && flags.rm) {
+      throw usageError("--restart and --rm conflict: a restarted container is not removed");
+    }
+    // Kept (not --rm) or detached: the log lives in the container's own directory (on disk, not /run).
+    if ((flags.detach || !flags.rm) && !ownDir) {
+      ownDir = makeContainerDir(id, stateDirOf(id));
+      hold = holdContainerDir(ownDir);
+    }
+    if (flags.detach && ownDir) {
       const { createDetached, runDetached } = await import("../container/detached_run.ts");
-      const { parseRestart, parseLogOpts } = await import("./detach_flags.ts");
-      const restart = parseRestart(flags.restart as string | undefined);
-      if (restart && restart.name !== "no" && flags.rm) {
-        throw usageError("--restart and --rm conflict: a restarted container is not removed");
-      }
-      const log = parseLogOpts((flags["log-opt"] as string[] | undefined) ?? []);
-      // The log lives in the container's own directory (on disk, not /run).
-      if (!ownDir) {
-        ownDir = makeContainerDir(id, stateDirOf(id));
-        hold = holdContainerDir(ownDir);
-      }
       await (creating ? createDetached : runDetached)(spec, {
         id,
         stateRoot: globalOptions.stateRoot,
@@ -790,20 +794,8 @@ export async function main(
     const name = (flags.name as string | undefined) ?? generatedName();
     checkName(name);
     if (flags.debug) debugLine("spec ready");
+    // A kept container keeps its log too (docker's), in its directory made above.
     const keep = flags.rm !== true;
-    // A kept container keeps its log too (docker's): a directory of its own holds it.
-    if (keep && !ownDir) {
-      ownDir = makeContainerDir(id, stateDirOf(id));
-      hold = holdContainerDir(ownDir);
-    }
-    const detachFlags = flags.restart !== undefined || flags["log-opt"] !== undefined
-      ? await import("./detach_flags.ts")
-      : undefined;
-    const log = detachFlags?.parseLogOpts((flags["log-opt"] as string[] | undefined) ?? []);
-    const restart = detachFlags?.parseRestart(flags.restart as string | undefined);
-    if (restart && restart.name !== "no" && !keep) {
-      throw usageError("--restart and --rm conflict: a restarted container is not removed");
-    }
     let state: ContainerState = {
       id,
       name,
@@ -835,7 +827,6 @@ export async function main(
     try {
       if (keep) {
         const { startLogTee } = await import("../container/monitor.ts");
-        const log = state.log ?? DEFAULT_LOG;
         tee = await startLogTee(state.logPath!, log.maxSize, log.maxFiles);
       }
       code = await runContainer(spec, {

@@ -140,9 +140,24 @@ export async function startStored(store: StateStore, id: string): Promise<StartO
         "whatever ran it died without recording its exit; remove it (rm) and create it again",
       );
     }
+    // What ran it last (a monitor's cleanup, a foreground run) may still be
+    // recording the exit: its cgroup and network going, its final write.
+    let last = state;
+    for (let i = 0; isSameProcess(last.supervisorPid, last.supervisorStart); i++) {
+      if (i === 500) {
+        throw new ContainerError(
+          "start container",
+          state.name,
+          undefined,
+          `process ${last.supervisorPid}, which ran it last, is still recording its exit`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 20));
+      last = store.read(id) ?? last;
+    }
     await reclaimDead(store);
     let next: ContainerState = {
-      ...state,
+      ...last,
       detached: true,
       stoppedByUser: undefined,
       // A start by hand begins the policy's count again (docker's rule).
@@ -158,7 +173,7 @@ export async function startStored(store: StateStore, id: string): Promise<StartO
         removeOnDelete: [...next.removeOnDelete ?? [], dir],
       };
     }
-    if (state.status !== "created") freshWorkDir(next.overlay);
+    if (last.status !== "created") freshWorkDir(next.overlay);
     const claim = store.claim(id);
     try {
       await startContainer(store, next);
