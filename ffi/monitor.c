@@ -10,7 +10,8 @@
 // policy). conmon (podman) is the model; this is a much smaller one.
 //
 // Usage: mcmonitor TTY EXIT_FILE LOG MAX_SIZE MAX_FILE OOM_FILE ATTACH NET_LOCK -- CLEANUP...
-//   TTY: 1 with a pty, 0 with pipes; OOM_FILE, ATTACH, NET_LOCK: "-" for none.
+//   TTY: 1 with a pty, 0 with pipes, 2 with pipes and a stdin pipe that
+//   attach clients write to (create -i); OOM_FILE, ATTACH, NET_LOCK: "-" for none.
 //        mcmonitor --tee LOG MAX_SIZE MAX_FILE (a foreground container's log: tee_main)
 //   NET_LOCK: the container network's owner lock (lib/net/attach.ts): the
 //   launcher holds it while it attaches; the monitor waits for it once the
@@ -21,6 +22,8 @@
 //     which the container sends its pty master
 //   5 with pipes: the read end of stderr's pipe
 //   6, 7 the container's ends (the plan names them; closed here once cloned)
+//   TTY 2: 8 the write end of the container's stdin pipe, 9 its read end (the
+//   container's, closed here once cloned)
 // Attach clients are greeted (greet()) with where the log stands and the
 // terminal's unfinished line, then get what the container writes.
 // Control protocol (little-endian): the launcher sends {u64 clone flags,
@@ -72,6 +75,35 @@ static char stamp[96]; // the time of the current read, RFC 3339 with nanosecond
 
 static int clients[MAX_CLIENTS];
 static int nclients;
+
+// TTY 2: the container's stdin (a pipe's write end, non-blocking), what a
+// client sent that it has not taken yet, and whether a client ended its
+// input (the container's stdin is then closed once that is written:
+// docker's stdin-once).
+static struct {
+  int fd, eof;
+  char buf[4096];
+  size_t len, off;
+} in = {.fd = -1};
+
+// Writes what is pending to the container's stdin, as much as it takes now.
+static void feed_stdin(void) {
+  while (in.fd >= 0 && in.off < in.len) {
+    ssize_t n = write(in.fd, in.buf + in.off, in.len - in.off);
+    if (n > 0) in.off += (size_t)n;
+    else if (n < 0 && errno == EINTR) continue;
+    else if (n < 0 && errno == EAGAIN) return;
+    else {
+      close(in.fd); // it closed its stdin, or ended: what it was sent goes nowhere
+      in.fd = -1;
+    }
+  }
+  in.len = in.off = 0;
+  if (in.eof && in.fd >= 0) {
+    close(in.fd);
+    in.fd = -1;
+  }
+}
 
 static int write_all(int fd, const void *buf, size_t len) {
   const char *p = buf;
@@ -412,7 +444,12 @@ int main(int argc, char **argv) {
   else pid = (int32_t)mc_spawn(flags, plan, nops, -1, fds);
   close(6);
   close(7);
-  if (tty) close(5); // a copy of 6 there
+  if (tty == 1) close(5); // a copy of 6 there
+  if (tty == 2) {
+    close(9);
+    in.fd = 8;
+    fcntl(in.fd, F_SETFL, O_NONBLOCK);
+  }
   write_all(CTL, &pid, sizeof pid);
   if (pid < 0) return 125;
 
@@ -436,7 +473,7 @@ int main(int argc, char **argv) {
 
   // 3. The container runs: its output to the log, until it has exited,
   //    its output has ended and the launcher is done.
-  if (tty) {
+  if (tty == 1) {
     int master = mc_recv_fd(4);
     close(4);
     streams[0].fd = master < 0 ? -1 : master;
@@ -445,17 +482,23 @@ int main(int argc, char **argv) {
     streams[1].fd = 5;
   }
   int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-  int lfd = tty ? listen_attach(attach_path) : -1;
+  int lfd = tty ? listen_attach(attach_path) : -1; // a pty's, or a stdin's (2)
   int ctl = CTL, status = -1, recorded = 0, first = 1;
   while (status < 0 || streams[0].fd >= 0 || streams[1].fd >= 0 || ctl >= 0) {
-    struct pollfd p[5 + MAX_CLIENTS];
+    struct pollfd p[6 + MAX_CLIENTS];
     int np = 0;
     p[np++] = (struct pollfd){.fd = sfd, .events = POLLIN};
     p[np++] = (struct pollfd){.fd = ctl, .events = POLLIN};
     p[np++] = (struct pollfd){.fd = streams[0].fd, .events = POLLIN};
     p[np++] = (struct pollfd){.fd = streams[1].fd, .events = POLLIN};
     p[np++] = (struct pollfd){.fd = lfd, .events = POLLIN};
-    for (int i = 0; i < nclients; i++) p[np++] = (struct pollfd){.fd = clients[i], .events = POLLIN};
+    // Input waiting for the container's stdin: no more is read from clients until it is taken.
+    int waiting = in.off < in.len;
+    for (int i = 0; i < nclients; i++) {
+      p[np++] = (struct pollfd){.fd = waiting ? -1 : clients[i], .events = POLLIN};
+    }
+    int inpos = np;
+    p[np++] = (struct pollfd){.fd = waiting ? in.fd : -1, .events = POLLOUT};
     // After the exit, output still buffered in the pipes is read; a stray
     // holder of a pipe (there is none once the PID namespace is gone) gets 2 s.
     // While it runs, waitpid is also tried every second: a SIGCHLD that the
@@ -494,22 +537,36 @@ int main(int argc, char **argv) {
     for (int k = 0; k < 2; k++) {
       if (p[2 + k].revents && streams[k].fd >= 0) pump(&streams[k], -1);
     }
+    if (p[inpos].revents) feed_stdin();
+    // What an attached client types goes to the terminal (or, TTY 2, to the container's stdin).
+    for (int i = nclients - 1; i >= 0; i--) {
+      if (!p[5 + i].revents || in.off < in.len) continue;
+      char buf[sizeof in.buf];
+      ssize_t n = read(clients[i], buf, sizeof buf);
+      if (n > 0 && tty == 1 && streams[0].fd >= 0) write_all(streams[0].fd, buf, (size_t)n);
+      else if (n > 0 && tty == 2) {
+        memcpy(in.buf, buf, (size_t)n);
+        in.len = (size_t)n;
+        in.off = 0;
+        feed_stdin();
+      } else if (n == 0 || (n < 0 && errno != EAGAIN)) {
+        drop_client(i);
+        if (tty == 2 && n == 0) {
+          in.eof = 1;
+          feed_stdin();
+        }
+      }
+    }
+    // New clients after the polled ones: p[] holds no entry of theirs yet.
     if (p[4].revents & POLLIN) {
       int c = accept4(lfd, 0, 0, SOCK_CLOEXEC | SOCK_NONBLOCK);
       if (c >= 0 && nclients < MAX_CLIENTS && greet(c) == 0) clients[nclients++] = c;
       else if (c >= 0) close(c);
     }
-    // What an attached client types goes to the terminal.
-    for (int i = nclients - 1; i >= 0; i--) {
-      if (!p[5 + i].revents) continue;
-      char buf[4096];
-      ssize_t n = read(clients[i], buf, sizeof buf);
-      if (n > 0 && streams[0].fd >= 0) write_all(streams[0].fd, buf, (size_t)n);
-      else if (n == 0 || (n < 0 && errno != EAGAIN)) drop_client(i);
-    }
   }
   if (status < 0) waitpid(pid, &status, 0);
   if (lfd >= 0) unlink(attach_path);
+  if (in.fd >= 0) close(in.fd);
   int oom = oom_killed(oom_path);
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   if (oom) code = 137;

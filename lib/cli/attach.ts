@@ -22,6 +22,29 @@ const FLAGS: FlagDef[] = [
   { name: "help", help: "Show this help" },
 ];
 
+/** Connects to container `id`'s attach socket, which its monitor serves. */
+export async function connectAttach(
+  store: StateStore,
+  id: string,
+  ref: string,
+): Promise<Deno.UnixConn> {
+  // Relative to its folder: a long state root does not fit a socket address.
+  const cwd = Deno.cwd();
+  try {
+    Deno.chdir(store.dir(id));
+    return await Deno.connect({ transport: "unix", path: "attach" });
+  } catch (e) {
+    throw new ContainerError(
+      "attach",
+      ref,
+      undefined,
+      `its monitor does not answer (${(e as Error).message})`,
+    );
+  } finally {
+    Deno.chdir(cwd);
+  }
+}
+
 /** A place in a container's log: the file (by inode) and the bytes of it written. */
 export interface LogPosition {
   inode: number;
@@ -80,22 +103,7 @@ export async function attachTerminal(
   input: boolean,
   connected?: (log: LogPosition) => Promise<void>,
 ): Promise<number> {
-  // Relative to its folder: a long state root does not fit a socket address.
-  const cwd = Deno.cwd();
-  let conn: Deno.UnixConn;
-  try {
-    Deno.chdir(store.dir(id));
-    conn = await Deno.connect({ transport: "unix", path: "attach" });
-  } catch (e) {
-    throw new ContainerError(
-      "attach",
-      ref,
-      undefined,
-      `its monitor does not answer (${(e as Error).message})`,
-    );
-  } finally {
-    Deno.chdir(cwd);
-  }
+  const conn = await connectAttach(store, id, ref);
   // The monitor's greeting: where its log stands (ffi/monitor.c's greet()).
   const buf = new Uint8Array(16384);
   let got = 0;

@@ -775,6 +775,7 @@ export async function main(
         autoRemove: flags.rm === true,
         init: flags.init === true,
         tty,
+        interactive,
         command: rest,
         overlay,
         containerDir: ownDir,

@@ -27,7 +27,7 @@ const START_FLAGS: FlagDef[] = [
   {
     name: "interactive",
     short: "i",
-    help: "Forward stdin to it (a container created with -t)",
+    help: "Forward stdin to it (a container created with -i or -t); its end closes its stdin",
   },
   {
     name: "detach-keys",
@@ -98,19 +98,28 @@ export async function main(argv: string[]): Promise<number> {
   const id = store.resolve(ref);
   const state = store.read(id);
   if (!state) throw new ContainerError("start", ref, undefined, "no such container");
-  if (input && !state.tty) {
+  if (input && !state.tty && !state.openStdin) {
     throw new ContainerError(
       "start",
       ref,
       undefined,
-      "-i forwards stdin only to a container with a terminal (create -t)",
+      "its stdin is closed (create it with -i to give it one)",
     );
   }
   const log = logFrom(store, id, state.logPath);
   try {
     await startStored(store, id);
     if (!input) await log.follow();
-    else {
+    else if (!state.tty) {
+      // Its output from the log (stdout and stderr apart), our stdin to its stdin pipe.
+      const { connectAttach } = await import("./attach.ts");
+      const conn = await connectAttach(store, id, ref).catch(() => undefined);
+      if (conn) forwardStdin(conn);
+      await log.follow();
+      try {
+        conn?.close();
+      } catch { /* closed already */ }
+    } else {
       const { attachTerminal } = await import("./attach.ts");
       try {
         // What it wrote before the attachment (a shell's first prompt) comes from its log.
@@ -126,6 +135,33 @@ export async function main(argv: string[]): Promise<number> {
     log.close();
   }
   return (await waitRecorded(store, id))?.exitCode ?? 0;
+}
+
+/**
+ * Copies our stdin to an attach connection to a container without a
+ * terminal (its monitor writes it to the container's stdin) and, at its
+ * end, says so (the monitor closes the container's stdin: docker's
+ * stdin-once). What the monitor sends back is the output, read from the
+ * log instead: drained and dropped.
+ */
+function forwardStdin(conn: Deno.UnixConn): void {
+  (async () => {
+    const buf = new Uint8Array(16384);
+    while ((await conn.read(buf).catch(() => null)) !== null) { /* the log shows it */ }
+  })();
+  (async () => {
+    const buf = new Uint8Array(16384);
+    for (;;) {
+      const n = await Deno.stdin.read(buf).catch(() => null);
+      if (n === null) break;
+      try {
+        for (let done = 0; done < n;) done += await conn.write(buf.subarray(done, n));
+      } catch {
+        return; // the container ended
+      }
+    }
+    await conn.closeWrite().catch(() => {});
+  })();
 }
 
 /** Shows the entries of `file` from where it is to byte `end` (or its end). */

@@ -45,6 +45,8 @@ export interface DetachedRun {
   autoRemove: boolean;
   init: boolean;
   tty: boolean;
+  /** -i: the container's stdin stays open for attach clients (start -ai). */
+  interactive?: boolean;
   command: string[];
   restart?: RestartPolicy;
   log?: LogOptions;
@@ -66,6 +68,7 @@ function createdState(spec: Spec, opts: DetachedRun): ContainerState {
     detached: true,
     init: opts.init,
     tty: opts.tty,
+    openStdin: opts.interactive || undefined,
     autoRemove: opts.autoRemove,
     logPath: `${opts.containerDir}/container.log`,
     log: opts.log ?? DEFAULT_LOG,
@@ -214,6 +217,7 @@ export async function startContainer(store: StateStore, state: ContainerState): 
     init: state.init ?? false,
     overlay: state.overlay,
     tty: state.tty ?? false,
+    stdin: state.openStdin === true && !state.tty,
     exitPath: `${dir}/exit`,
     logPath: state.logPath!,
     logMaxSize: state.log?.maxSize ?? DEFAULT_LOG.maxSize,

@@ -32,6 +32,8 @@ export interface MonitorOptions {
   overlay?: RootOverlay;
   /** A pty instead of pipes (run -t); attach then works. */
   tty: boolean;
+  /** Without a pty: a stdin pipe that attach clients write to (create -i; start -ai). */
+  stdin?: boolean;
   /** The reserved exit record (lib/state/exit_record.ts). */
   exitPath: string;
   logPath: string;
@@ -108,16 +110,21 @@ export async function startMonitored(spec: Spec, o: MonitorOptions): Promise<Mon
       const [errR, errW] = pipe();
       own.push(outR, outW, errR, errW);
       handed = [ctlB, outR, errR, outW, errW];
+      if (o.stdin) {
+        const [inR, inW] = pipe();
+        own.push(inR, inW);
+        handed.push(inW, inR); // the monitor's 8 and the container's 9
+      }
     }
     const argv = [
       monitorPath(),
-      o.tty ? "1" : "0",
+      o.tty ? "1" : o.stdin ? "2" : "0",
       o.exitPath,
       o.logPath,
       String(o.logMaxSize),
       String(o.logMaxFiles),
       cg ? oomFile(cg.paths) : "-",
-      o.tty ? o.attachPath : "-",
+      o.tty || o.stdin ? o.attachPath : "-",
       // The network's owner lock (lib/net/attach.ts), which the monitor takes over.
       o.net?.attach ? `${o.net.setup.dir}/owner.lock` : "-",
       "--",
@@ -131,7 +138,7 @@ export async function startMonitored(spec: Spec, o: MonitorOptions): Promise<Mon
       spec,
       mounts,
       init: o.init,
-      stdio: o.tty ? undefined : [0, 6, 7],
+      stdio: o.tty ? undefined : [o.stdin ? 9 : 0, 6, 7],
       nullStdin: false,
       overlay: o.overlay,
       masked: classifyMaskedPaths(spec.linux.maskedPaths ?? []),

@@ -34,6 +34,8 @@ export interface ContainerState {
   supervisorStart?: number;
   /** The container has a pty (run -t): attach works. */
   tty?: boolean;
+  /** -i with -d or create: its stdin stays open for attach clients (a pipe without a pty). */
+  openStdin?: boolean;
   /** Log rotation of a detached container. */
   log?: { maxSize: number; maxFiles: number };
   /** --restart. */

@@ -309,7 +309,7 @@ withRoot(
     }
     const noTty = await m(["start", "-i", "once"]);
     assert.equal(noTty.code, 125);
-    assert.match(noTty.stderr, /-i forwards stdin only to a container with a terminal/);
+    assert.match(noTty.stderr, /its stdin is closed \(create it with -i to give it one\)/);
     const none = await m(["create"]);
     assert.equal(none.code, 125);
     assert.match(none.stderr, /create needs a command or an image/);
@@ -394,5 +394,33 @@ withRoot(
     assert.equal(paused.code, 125);
     assert.match(paused.stderr, /it is paused; unpause it instead/);
     assert.equal((await m(["unpause", "frozen"])).code, 0);
+  },
+);
+
+withRoot(
+  "create -i, start -ai without a terminal: stdin to the container, its end closes the container's stdin",
+  async (m, root) => {
+    const made = await m([
+      "create",
+      "-i",
+      "--name",
+      "cat",
+      "sh",
+      "-c",
+      "cat; echo ended >&2; exit 4",
+    ]);
+    assert.equal(made.code, 0, made.stderr);
+    // Larger than a pipe's buffer: the monitor must not stall on a container that reads slowly.
+    const text = Array.from({ length: 20000 }, (_, i) => `line ${i}\n`).join("");
+    for (const input of [text, "again\n"]) {
+      const r = await mc(["--root", root, "start", "-ai", "cat"], { stdin: input });
+      assert.equal(r.code, 4, r.stderr);
+      assert.equal(r.stdout, input);
+      assert.equal(r.stderr, "ended\n");
+    }
+    // run -di: a shell whose stdin stays open keeps running, as in docker.
+    assert.equal((await m(["run", "-di", "--name", "held", "sh"])).code, 0);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await m(["inspect", "-f", "{{.State.Status}}", "held"])).stdout, "running\n");
   },
 );
