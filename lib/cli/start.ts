@@ -10,6 +10,7 @@ import { print } from "./output.ts";
 import { liveStatus, stopContainer, waitRecorded } from "../container/lifecycle.ts";
 import { startStored } from "../container/detached_run.ts";
 import { ContainerError, usageError } from "../errors.ts";
+import { parseExitRecord } from "../state/exit_record.ts";
 import { type LogEntry, parseLog } from "../state/logs.ts";
 import type { LogPosition } from "./attach.ts";
 import { StateStore } from "../state/store.ts";
@@ -107,8 +108,13 @@ export async function main(argv: string[]): Promise<number> {
     );
   }
   const log = logFrom(store, id, state.logPath);
+  let exitRecord: Deno.FsFile | undefined;
   try {
     await startStored(store, id);
+    // Held open: a --rm container's folder goes right after its exit, this record's bytes with it.
+    try {
+      exitRecord = Deno.openSync(`${store.dir(id)}/exit`, { read: true });
+    } catch { /* gone already (a --rm container that ended at once): its code with it */ }
     if (!input) await log.follow();
     else if (!state.tty) {
       // Its output from the log (stdout and stderr apart), our stdin to its stdin pipe.
@@ -131,10 +137,20 @@ export async function main(argv: string[]): Promise<number> {
         await log.follow();
       }
     }
+    const code = (await waitRecorded(store, id))?.exitCode;
+    return code ?? (exitRecord ? readHeldExit(exitRecord) : undefined) ?? 0;
   } finally {
     log.close();
+    exitRecord?.close();
   }
-  return (await waitRecorded(store, id))?.exitCode ?? 0;
+}
+
+/** The exit code in an exit record held open (lib/state/exit_record.ts). */
+function readHeldExit(file: Deno.FsFile): number | undefined {
+  const bytes = new Uint8Array(256);
+  file.seekSync(0, Deno.SeekMode.Start);
+  const n = file.readSync(bytes) ?? 0;
+  return parseExitRecord(new TextDecoder().decode(bytes.subarray(0, n)))?.exitCode;
 }
 
 /**

@@ -313,6 +313,18 @@ withRoot(
     const none = await m(["create"]);
     assert.equal(none.code, 125);
     assert.match(none.stderr, /create needs a command or an image/);
+    // create --rm: gone once it has run, its exit code still start -a's.
+    const brief = (await m(["create", "--rm", "sh", "-c", "echo bye; exit 5"])).stdout.trim();
+    const ran = await m(["start", "-a", brief]);
+    assert.equal(ran.code, 5, ran.stderr);
+    assert.equal(ran.stdout, "bye\n");
+    let left = "";
+    for (let i = 0; i < 100; i++) {
+      left = (await m(["ps", "-a", "-q", "--no-trunc"])).stdout;
+      if (!left.includes(brief)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(!left.includes(brief), "create --rm kept the container");
   },
 );
 
