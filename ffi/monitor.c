@@ -430,6 +430,10 @@ int main(int argc, char **argv) {
   int held = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (held >= 0) flock(held, LOCK_SH);
 
+  // The attach socket (a pty's, or a stdin's: TTY 2) listens before the
+  // container is released: an attach right after the start finds it.
+  int lfd = tty ? listen_attach(attach_path) : -1;
+
   // 1. The plan, at the address it was laid out for.
   uint64_t head[4];
   if (read_full(CTL, head, sizeof head) != sizeof head) return 125;
@@ -482,7 +486,6 @@ int main(int argc, char **argv) {
     streams[1].fd = 5;
   }
   int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-  int lfd = tty ? listen_attach(attach_path) : -1; // a pty's, or a stdin's (2)
   int ctl = CTL, status = -1, recorded = 0, first = 1;
   while (status < 0 || streams[0].fd >= 0 || streams[1].fd >= 0 || ctl >= 0) {
     struct pollfd p[6 + MAX_CLIENTS];

@@ -119,7 +119,11 @@ export async function main(argv: string[]): Promise<number> {
     else if (!state.tty) {
       // Its output from the log (stdout and stderr apart), our stdin to its stdin pipe.
       const { connectAttach } = await import("./attach.ts");
-      const conn = await connectAttach(store, id, ref).catch(() => undefined);
+      // Refused only once it has ended (its monitor listens before it starts): nothing to forward.
+      const conn = await connectAttach(store, id, ref).catch((e) => {
+        const now = store.read(id);
+        if (now && liveStatus(now) === "running") throw e;
+      });
       if (conn) forwardStdin(conn);
       await log.follow();
       try {
