@@ -34,6 +34,18 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
     load: async () => (await cli("run")).main,
     summary: "Run a command in a new container",
   },
+  create: {
+    load: async () => (await cli("run")).create,
+    summary: "Create a container (run's flags) without starting it; print its id",
+  },
+  start: {
+    load: async () => (await cli("start")).main,
+    summary: "Start created or exited containers (-a: attach and return the exit code)",
+  },
+  restart: {
+    load: async () => (await cli("start")).restart,
+    summary: "Stop, then start containers again",
+  },
   ps: {
     load: async () => (await cli("ps")).main,
     summary: "List containers (-a: exited ones too)",
@@ -179,8 +191,6 @@ const COMMANDS: Record<string, { load: () => Promise<Command>; summary: string }
 /** Every command `minicontainer --help` lists (tests run each with --help and a bad flag). */
 export const COMMAND_NAMES: readonly string[] = [
   ...Object.keys(COMMANDS),
-  "create",
-  "start",
   "state",
   "delete",
   "resume",
@@ -212,7 +222,7 @@ function usage(): string {
   ].join("\n");
 }
 
-/** Commands only runc has: always the OCI runtime's. */
+/** runc's commands: pause, create and start are docker's too (see runcStyle). */
 const OCI_COMMANDS: Record<string, string> = {
   create: "Create a container from an OCI bundle (runc's create)",
   start: "Start a created container (runc's start)",
@@ -231,17 +241,27 @@ const RUNC_FLAGS: Record<string, RegExp> = {
   run:
     /^(-b|--bundle|--pid-file|--console-socket|--no-pivot|--no-new-keyring|--keep|--preserve-fds)(=|$)/,
   exec: /^(-p|--process|--pid-file|--console-socket|--preserve-fds)(=|$)/,
+  create:
+    /^(-b|--bundle|--pid-file|--console-socket|--no-pivot|--no-new-keyring|--preserve-fds)(=|$)/,
   kill: /^(-a|--all)$/,
   ps: /^$/,
   pause: /^$/,
+  start: /^$/,
 };
 
+/** The verbs both runc and docker have: runcStyle() decides whose each call is. */
+const DUAL_VERBS = ["run", "exec", "kill", "ps", "pause", "create", "start"];
+
 /**
- * Whether run, exec, kill, ps or pause mean runc's verb: under runc's global
+ * Whether a verb both have (DUAL_VERBS) means runc's: under runc's global
  * flags (--log, --log-format, --systemd-cgroup), with a flag only runc's
- * form has, or (exec, kill, ps) naming a container made by `create`.
+ * form has, or (exec, kill, pause, start) naming a container made by runc's
+ * `create`. runc's `create ID` without flags (the bundle is the working
+ * directory) is runc's when ./config.json is there and ID is its only
+ * argument; docker's `create` always names an image or --rootfs and takes
+ * run's flags. Anything else is docker's.
  */
-function runcStyle(name: string, args: string[]): boolean {
+export function runcStyle(name: string, args: string[]): boolean {
   if (globalOptions.runc) return true;
   if (name === "ps") {
     // docker's ps takes no argument: one (not a flag's value: runc's --format, docker's
@@ -257,6 +277,16 @@ function runcStyle(name: string, args: string[]): boolean {
   if (name === "run" || firstArg < 0) return false;
   const id = args[firstArg];
   if (!/^[\w+.-]+$/.test(id)) return false;
+  if (name === "create") {
+    if (args.length !== 1) return false;
+    try {
+      return Deno.statSync("config.json").isFile;
+    } catch {
+      return false;
+    }
+  }
+  // docker's start takes -a/-i and any number of names; runc's one id and no flag.
+  if (name === "start" && args.length !== 1) return false;
   try {
     return Deno.statSync(`${globalOptions.stateRoot}/oci/${id}/state.json`).isFile;
   } catch {
@@ -282,9 +312,8 @@ async function main(argv: string[]): Promise<number> {
   }
   if (name === "__cleanup") return await (await cli("cleanup")).main(rest);
   if (
-    // pause is docker's too: runc's only for a container made by `create`.
-    (name in OCI_COMMANDS && name !== "pause") ||
-    (["run", "exec", "kill", "ps", "pause"].includes(name) && runcStyle(name, rest))
+    (name in OCI_COMMANDS && !DUAL_VERBS.includes(name)) ||
+    (DUAL_VERBS.includes(name) && runcStyle(name, rest))
   ) {
     // lib/cli/oci.ts's main takes the verb too: runc's verbs share one dispatcher.
     const oci = await cli("oci") as unknown as {

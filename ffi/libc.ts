@@ -289,14 +289,21 @@ export function inPidNamespace<T>(path: string, spawn: () => T): T {
     if (libc().setns(target, CLONE_NEWPID) !== 0) {
       throw new SysError(`join pid namespace ${path}`, errno());
     }
-    try {
-      return spawn();
-    } finally {
+    const restore = () => {
       if (libc().setns(own, CLONE_NEWPID) !== 0) {
         // Later containers would be born in the joined namespace: stop here.
         throw new SysError("return to the runtime's pid namespace", errno());
       }
+    };
+    let spawned: T;
+    try {
+      spawned = spawn();
+    } catch (e) {
+      restore();
+      throw e;
     }
+    restore();
+    return spawned;
   } finally {
     libc().close(target);
     libc().close(own);

@@ -10,7 +10,9 @@
 // policy). conmon (podman) is the model; this is a much smaller one.
 //
 // Usage: mcmonitor TTY EXIT_FILE LOG MAX_SIZE MAX_FILE OOM_FILE ATTACH NET_LOCK -- CLEANUP...
-//   TTY: 1 with a pty, 0 with pipes; OOM_FILE, ATTACH, NET_LOCK: "-" for none.
+//   TTY: 1 with a pty, 0 with pipes, 2 with pipes and a stdin pipe that
+//   attach clients write to (create -i); OOM_FILE, ATTACH, NET_LOCK: "-" for none.
+//        mcmonitor --tee LOG MAX_SIZE MAX_FILE (a foreground container's log: tee_main)
 //   NET_LOCK: the container network's owner lock (lib/net/attach.ts): the
 //   launcher holds it while it attaches; the monitor waits for it once the
 //   launcher is done, and holds it while the container runs.
@@ -20,6 +22,10 @@
 //     which the container sends its pty master
 //   5 with pipes: the read end of stderr's pipe
 //   6, 7 the container's ends (the plan names them; closed here once cloned)
+//   TTY 2: 8 the write end of the container's stdin pipe, 9 its read end (the
+//   container's, closed here once cloned)
+// Attach clients are greeted (greet()) with where the log stands and the
+// terminal's unfinished line, then get what the container writes.
 // Control protocol (little-endian): the launcher sends {u64 clone flags,
 // u64 plan address, u64 plan bytes, u32 ops, u32 0} and the plan, laid out
 // for that address (ffi/plan.ts encodes it for a given base); the monitor
@@ -69,6 +75,35 @@ static char stamp[96]; // the time of the current read, RFC 3339 with nanosecond
 
 static int clients[MAX_CLIENTS];
 static int nclients;
+
+// TTY 2: the container's stdin (a pipe's write end, non-blocking), what a
+// client sent that it has not taken yet, and whether a client ended its
+// input (the container's stdin is then closed once that is written:
+// docker's stdin-once).
+static struct {
+  int fd, eof;
+  char buf[4096];
+  size_t len, off;
+} in = {.fd = -1};
+
+// Writes what is pending to the container's stdin, as much as it takes now.
+static void feed_stdin(void) {
+  while (in.fd >= 0 && in.off < in.len) {
+    ssize_t n = write(in.fd, in.buf + in.off, in.len - in.off);
+    if (n > 0) in.off += (size_t)n;
+    else if (n < 0 && errno == EINTR) continue;
+    else if (n < 0 && errno == EAGAIN) return;
+    else {
+      close(in.fd); // it closed its stdin, or ended: what it was sent goes nowhere
+      in.fd = -1;
+    }
+  }
+  in.len = in.off = 0;
+  if (in.eof && in.fd >= 0) {
+    close(in.fd);
+    in.fd = -1;
+  }
+}
 
 static int write_all(int fd, const void *buf, size_t len) {
   const char *p = buf;
@@ -226,8 +261,10 @@ static void drop_client(int i) {
 }
 
 // Reads what the container wrote; 0 at its end (EOF, or EIO from a pty
-// master once no slave is open).
-static int pump(struct stream *s) {
+// master once no slave is open). With `echo` (>= 0) the bytes go there too
+// (--tee); once it fails (a closed pipe) the stream is closed, so that the
+// container meets the closed pipe itself, as when it writes there directly.
+static int pump(struct stream *s, int echo) {
   static char buf[64 * 1024];
   ssize_t n;
   do n = read(s->fd, buf, sizeof buf);
@@ -241,9 +278,18 @@ static int pump(struct stream *s) {
     s->fd = -1;
     return 0;
   }
+  int echoed = echo < 0 || write_all(echo, buf, (size_t)n) == 0;
   set_stamp();
   log_bytes(s, buf, (size_t)n);
   flush_out();
+  if (!echoed) {
+    if (s->plen) add_record(s->name, s->part, s->plen);
+    s->plen = 0;
+    flush_out();
+    close(s->fd);
+    s->fd = -1;
+    return 0;
+  }
   // Attached clients get the bytes too; a slow one loses them, never stalls the log.
   for (int i = nclients - 1; i >= 0; i--) {
     if (write(clients[i], buf, (size_t)n) < 0 && errno != EAGAIN) drop_client(i);
@@ -281,6 +327,24 @@ static int oom_killed(const char *path) {
   return oom;
 }
 
+// What a new attach client is told first: {u64 inode, u64 size} of the log
+// file as it is now (what it holds is all the client is not sent: a client
+// that wants the output so far reads the log up to there), then the line
+// the terminal has not ended yet (a shell's prompt), which is in no log yet.
+static int greet(int c) {
+  uint64_t head[2] = {0, 0};
+  struct stat st;
+  if (lg.fd >= 0 && fstat(lg.fd, &st) == 0) {
+    head[0] = (uint64_t)st.st_ino;
+    head[1] = (uint64_t)st.st_size;
+  }
+  // A fresh socket's buffer takes both at once (the line is at most MAX_LINE).
+  if (write(c, head, sizeof head) != (ssize_t)sizeof head) return -1;
+  struct stream *s = &streams[0];
+  if (s->plen && write(c, s->part, s->plen) != (ssize_t)s->plen) return -1;
+  return 0;
+}
+
 static int listen_attach(const char *path) {
   if (!strcmp(path, "-")) return -1;
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -303,7 +367,39 @@ static int listen_attach(const char *path) {
   return fd;
 }
 
+// --tee LOG MAX_SIZE MAX_FILE: the log of a foreground container (run
+// without -d): fd 3 (its stdout pipe) is copied to fd 1 and fd 4 (stderr)
+// to fd 2, both logged as the monitor logs, until both pipes end. The
+// terminal's signals are the runtime's to forward, not this copier's.
+static int tee_main(int argc, char **argv) {
+  if (argc != 5) {
+    fprintf(stderr, "usage: mcmonitor --tee LOG MAX_SIZE MAX_FILE\n");
+    return 125;
+  }
+  lg.path = argv[2];
+  lg.max_size = atoll(argv[3]);
+  lg.max_file = atoi(argv[4]);
+  int ignored[] = {SIGPIPE, SIGINT, SIGQUIT, SIGHUP, SIGTERM, SIGTSTP};
+  for (size_t i = 0; i < sizeof ignored / sizeof *ignored; i++) signal(ignored[i], SIG_IGN);
+  open_log();
+  streams[0].fd = 3;
+  streams[1].fd = 4;
+  while (streams[0].fd >= 0 || streams[1].fd >= 0) {
+    struct pollfd p[2] = {{.fd = streams[0].fd, .events = POLLIN},
+                          {.fd = streams[1].fd, .events = POLLIN}};
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return 125;
+    }
+    for (int k = 0; k < 2; k++) {
+      if (p[k].revents && streams[k].fd >= 0) pump(&streams[k], 1 + k);
+    }
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc > 1 && !strcmp(argv[1], "--tee")) return tee_main(argc, argv);
   if (argc < 11 || strcmp(argv[9], "--")) {
     fprintf(stderr, "usage: mcmonitor TTY EXIT LOG MAX_SIZE MAX_FILE OOM ATTACH NET_LOCK -- CLEANUP...\n");
     return 125;
@@ -334,6 +430,10 @@ int main(int argc, char **argv) {
   int held = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (held >= 0) flock(held, LOCK_SH);
 
+  // The attach socket (a pty's, or a stdin's: TTY 2) listens before the
+  // container is released: an attach right after the start finds it.
+  int lfd = tty ? listen_attach(attach_path) : -1;
+
   // 1. The plan, at the address it was laid out for.
   uint64_t head[4];
   if (read_full(CTL, head, sizeof head) != sizeof head) return 125;
@@ -348,7 +448,12 @@ int main(int argc, char **argv) {
   else pid = (int32_t)mc_spawn(flags, plan, nops, -1, fds);
   close(6);
   close(7);
-  if (tty) close(5); // a copy of 6 there
+  if (tty == 1) close(5); // a copy of 6 there
+  if (tty == 2) {
+    close(9);
+    in.fd = 8;
+    fcntl(in.fd, F_SETFL, O_NONBLOCK);
+  }
   write_all(CTL, &pid, sizeof pid);
   if (pid < 0) return 125;
 
@@ -372,7 +477,7 @@ int main(int argc, char **argv) {
 
   // 3. The container runs: its output to the log, until it has exited,
   //    its output has ended and the launcher is done.
-  if (tty) {
+  if (tty == 1) {
     int master = mc_recv_fd(4);
     close(4);
     streams[0].fd = master < 0 ? -1 : master;
@@ -381,17 +486,22 @@ int main(int argc, char **argv) {
     streams[1].fd = 5;
   }
   int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-  int lfd = tty ? listen_attach(attach_path) : -1;
   int ctl = CTL, status = -1, recorded = 0, first = 1;
   while (status < 0 || streams[0].fd >= 0 || streams[1].fd >= 0 || ctl >= 0) {
-    struct pollfd p[5 + MAX_CLIENTS];
+    struct pollfd p[6 + MAX_CLIENTS];
     int np = 0;
     p[np++] = (struct pollfd){.fd = sfd, .events = POLLIN};
     p[np++] = (struct pollfd){.fd = ctl, .events = POLLIN};
     p[np++] = (struct pollfd){.fd = streams[0].fd, .events = POLLIN};
     p[np++] = (struct pollfd){.fd = streams[1].fd, .events = POLLIN};
     p[np++] = (struct pollfd){.fd = lfd, .events = POLLIN};
-    for (int i = 0; i < nclients; i++) p[np++] = (struct pollfd){.fd = clients[i], .events = POLLIN};
+    // Input waiting for the container's stdin: no more is read from clients until it is taken.
+    int waiting = in.off < in.len;
+    for (int i = 0; i < nclients; i++) {
+      p[np++] = (struct pollfd){.fd = waiting ? -1 : clients[i], .events = POLLIN};
+    }
+    int inpos = np;
+    p[np++] = (struct pollfd){.fd = waiting ? in.fd : -1, .events = POLLOUT};
     // After the exit, output still buffered in the pipes is read; a stray
     // holder of a pipe (there is none once the PID namespace is gone) gets 2 s.
     // While it runs, waitpid is also tried every second: a SIGCHLD that the
@@ -428,24 +538,38 @@ int main(int argc, char **argv) {
       }
     }
     for (int k = 0; k < 2; k++) {
-      if (p[2 + k].revents && streams[k].fd >= 0) pump(&streams[k]);
+      if (p[2 + k].revents && streams[k].fd >= 0) pump(&streams[k], -1);
     }
+    if (p[inpos].revents) feed_stdin();
+    // What an attached client types goes to the terminal (or, TTY 2, to the container's stdin).
+    for (int i = nclients - 1; i >= 0; i--) {
+      if (!p[5 + i].revents || in.off < in.len) continue;
+      char buf[sizeof in.buf];
+      ssize_t n = read(clients[i], buf, sizeof buf);
+      if (n > 0 && tty == 1 && streams[0].fd >= 0) write_all(streams[0].fd, buf, (size_t)n);
+      else if (n > 0 && tty == 2) {
+        memcpy(in.buf, buf, (size_t)n);
+        in.len = (size_t)n;
+        in.off = 0;
+        feed_stdin();
+      } else if (n == 0 || (n < 0 && errno != EAGAIN)) {
+        drop_client(i);
+        if (tty == 2 && n == 0) {
+          in.eof = 1;
+          feed_stdin();
+        }
+      }
+    }
+    // New clients after the polled ones: p[] holds no entry of theirs yet.
     if (p[4].revents & POLLIN) {
       int c = accept4(lfd, 0, 0, SOCK_CLOEXEC | SOCK_NONBLOCK);
-      if (c >= 0 && nclients < MAX_CLIENTS) clients[nclients++] = c;
+      if (c >= 0 && nclients < MAX_CLIENTS && greet(c) == 0) clients[nclients++] = c;
       else if (c >= 0) close(c);
-    }
-    // What an attached client types goes to the terminal.
-    for (int i = nclients - 1; i >= 0; i--) {
-      if (!p[5 + i].revents) continue;
-      char buf[4096];
-      ssize_t n = read(clients[i], buf, sizeof buf);
-      if (n > 0 && streams[0].fd >= 0) write_all(streams[0].fd, buf, (size_t)n);
-      else if (n == 0 || (n < 0 && errno != EAGAIN)) drop_client(i);
     }
   }
   if (status < 0) waitpid(pid, &status, 0);
   if (lfd >= 0) unlink(attach_path);
+  if (in.fd >= 0) close(in.fd);
   int oom = oom_killed(oom_path);
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   if (oom) code = 137;

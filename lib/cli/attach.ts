@@ -22,6 +22,35 @@ const FLAGS: FlagDef[] = [
   { name: "help", help: "Show this help" },
 ];
 
+/** Connects to container `id`'s attach socket, which its monitor serves. */
+export async function connectAttach(
+  store: StateStore,
+  id: string,
+  ref: string,
+): Promise<Deno.UnixConn> {
+  // Relative to its folder: a long state root does not fit a socket address.
+  const cwd = Deno.cwd();
+  try {
+    Deno.chdir(store.dir(id));
+    return await Deno.connect({ transport: "unix", path: "attach" });
+  } catch (e) {
+    throw new ContainerError(
+      "attach",
+      ref,
+      undefined,
+      `its monitor does not answer (${(e as Error).message})`,
+    );
+  } finally {
+    Deno.chdir(cwd);
+  }
+}
+
+/** A place in a container's log: the file (by inode) and the bytes of it written. */
+export interface LogPosition {
+  inode: number;
+  size: number;
+}
+
 /** docker's --detach-keys form: "ctrl-p,ctrl-q", "ctrl-@", "a,b". */
 export function parseDetachKeys(text: string): number[] {
   return text.split(",").map((k) => {
@@ -56,27 +85,46 @@ export async function main(argv: string[]): Promise<number> {
   if (liveStatus(state) !== "running") {
     throw new ContainerError("attach", rest[0], undefined, "it is not running");
   }
-  // Relative to its folder: a long state root does not fit a socket address.
-  const cwd = Deno.cwd();
-  let conn: Deno.UnixConn;
-  try {
-    Deno.chdir(store.dir(id));
-    conn = await Deno.connect({ transport: "unix", path: "attach" });
-  } catch (e) {
-    throw new ContainerError(
-      "attach",
-      rest[0],
-      undefined,
-      `its monitor does not answer (${(e as Error).message})`,
-    );
-  } finally {
-    Deno.chdir(cwd);
+  return await attachTerminal(store, id, rest[0], keys, true);
+}
+
+/**
+ * This terminal to running `-t` container `id` through its monitor's
+ * attach socket: its output to stdout, and with `input` stdin to it (raw
+ * mode on a terminal), until the detach keys (0) or its end (its exit code).
+ * `connected` runs once the socket is connected, before anything is relayed,
+ * with where the log stands: what it holds up to there is not relayed.
+ */
+export async function attachTerminal(
+  store: StateStore,
+  id: string,
+  ref: string,
+  keys: number[],
+  input: boolean,
+  connected?: (log: LogPosition) => Promise<void>,
+): Promise<number> {
+  const conn = await connectAttach(store, id, ref);
+  // The monitor's greeting: where its log stands (ffi/monitor.c's greet()).
+  const buf = new Uint8Array(16384);
+  let got = 0;
+  while (got < 16) {
+    const n = await conn.read(buf.subarray(got)).catch(() => null);
+    if (n === null) break;
+    got += n;
+  }
+  if (got >= 16) {
+    const view = new DataView(buf.buffer, 0, 16);
+    await connected?.({
+      inode: Number(view.getBigUint64(0, true)),
+      size: Number(view.getBigUint64(8, true)),
+    });
   }
   const { enterRawMode, restoreTerminal } = await import("../tty/console.ts");
-  if (Deno.stdin.isTerminal()) enterRawMode();
+  if (input && Deno.stdin.isTerminal()) enterRawMode();
   let detached = false;
   const output = (async () => {
-    const buf = new Uint8Array(16384);
+    // What came with the greeting: the line the terminal has not ended.
+    if (got > 16) await Deno.stdout.write(buf.subarray(16, got));
     for (;;) {
       const n = await conn.read(buf).catch(() => null);
       if (n === null) return;
@@ -84,7 +132,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   })();
   // stdin to the container; the detach sequence ends the attachment, not the container.
-  const input = (async () => {
+  const typed = async () => {
     const buf = new Uint8Array(4096);
     let matched = 0;
     for (;;) {
@@ -105,8 +153,8 @@ export async function main(argv: string[]): Promise<number> {
       }
       await conn.write(new Uint8Array(out)).catch(() => {});
     }
-  })();
-  await Promise.race([output, input]);
+  };
+  await Promise.race(input ? [output, typed()] : [output]);
   restoreTerminal();
   try {
     conn.close();

@@ -12,6 +12,9 @@ import { dataDir } from "../rootfs/default.ts";
 import type { ContainerState } from "../state/store.ts";
 import { IMAGE_ANNOTATION, LABEL_PREFIX, STOP_TIMEOUT_ANNOTATION } from "./annotations.ts";
 
+/** Go's zero time, as docker shows a time that has not come. */
+const ZERO_TIME = "0001-01-01T00:00:00Z";
+
 /** The mounts every container gets: not the user's, not in Mounts. */
 const DEFAULT_MOUNTS = new Set([
   "/proc",
@@ -75,10 +78,11 @@ export function containerView(state: ContainerState): Record<string, unknown> {
       Running: running,
       Paused: status === "paused",
       Pid: running ? s.pid : 0,
-      ExitCode: s.exitCode ?? null,
+      // docker's values before a start or an exit: 0 and Go's zero time.
+      ExitCode: s.exitCode ?? 0,
       OOMKilled: s.oomKilled ?? false,
-      StartedAt: s.started ?? null,
-      FinishedAt: s.finished ?? null,
+      StartedAt: s.started ?? ZERO_TIME,
+      FinishedAt: s.finished ?? ZERO_TIME,
     },
     Image: ann[IMAGE_ANNOTATION] ?? "",
     Name: s.name,

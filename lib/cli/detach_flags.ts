@@ -3,7 +3,8 @@
  * @module
  */
 
-import { DEFAULT_LOG, type LogOptions, type RestartPolicy } from "../container/detached_run.ts";
+import type { RestartPolicy } from "../container/detached_run.ts";
+import { DEFAULT_LOG, type LogOptions } from "../state/logs.ts";
 import { usageError } from "../errors.ts";
 import { parseBytes } from "./resource_flags.ts";
 

@@ -92,6 +92,48 @@ function countEntries(file: Deno.FsFile): number {
   return n;
 }
 
+/**
+ * Shows what container `id` logs from where `file` is (a descriptor of its
+ * log, or none yet) until the container no longer runs, across rotations.
+ * Resolves to the file it read last; `keep` says which files the caller
+ * closes itself (others are closed here once done with).
+ */
+export async function followLog(
+  store: StateStore,
+  id: string,
+  path: string,
+  file: Deno.FsFile | undefined,
+  emit: (entries: LogEntry[]) => void,
+  keep: (f: Deno.FsFile) => boolean = () => false,
+): Promise<Deno.FsFile | undefined> {
+  file ??= openLog(path);
+  let reader = file ? new LogReader(file) : undefined;
+  for (;;) {
+    const current = store.read(id);
+    const running = current !== undefined && liveStatus(current) === "running";
+    reader?.drain(emit);
+    // Rotated: the file we read is LOG.1 now; what follows is in the new LOG.
+    const now = openLog(path);
+    if (now && (!file || now.statSync().ino !== file.statSync().ino)) {
+      reader?.drain(emit);
+      if (file && !keep(file)) file.close();
+      file = now;
+      reader = new LogReader(file);
+      continue;
+    }
+    now?.close();
+    if (!running) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  reader?.drain(emit);
+  return file;
+}
+
+/** Writes entries to stdout or stderr as logged, without timestamps. */
+export function showEntries(entries: LogEntry[]): void {
+  show(entries, false);
+}
+
 /** The `logs` command. */
 export async function main(argv: string[]): Promise<number> {
   const { flags, rest } = parseArgs(argv, FLAGS);
@@ -113,7 +155,7 @@ export async function main(argv: string[]): Promise<number> {
       "logs",
       rest[0],
       undefined,
-      "this container keeps no log (it was not started with -d)",
+      "this container keeps no log (it ran with --rm, or before logs were kept)",
     );
   }
   const timestamps = flags.timestamps === true;
@@ -158,26 +200,7 @@ export async function main(argv: string[]): Promise<number> {
       new LogReader(file).drain(emit);
     }
     if (flags.follow) {
-      file ??= openLog(state.logPath);
-      let reader = file ? new LogReader(file) : undefined;
-      for (;;) {
-        const current = store.read(id);
-        const running = current !== undefined && liveStatus(current) === "running";
-        reader?.drain(emit);
-        // Rotated: the file we read is LOG.1 now; what follows is in the new LOG.
-        const now = openLog(state.logPath);
-        if (now && (!file || now.statSync().ino !== file.statSync().ino)) {
-          reader?.drain(emit);
-          if (file && !opened.includes(file)) file.close();
-          file = now;
-          reader = new LogReader(file);
-          continue;
-        }
-        now?.close();
-        if (!running) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      reader?.drain(emit);
+      file = await followLog(store, id, state.logPath, file, emit, (f) => opened.includes(f));
     }
   } catch (e) {
     if (e instanceof OutputClosed) throw e;

@@ -63,9 +63,14 @@ function log(
   } catch { /* the log is the caller's; stderr has the message anyway */ }
 }
 
+/**
+ * A warning: into --log alone when the caller gave one (runc's logging goes
+ * there, not to stderr: conmon relays a create's stderr into a terminal
+ * container's output, where podman run -it showed it), else on stderr.
+ */
 function warn(message: string): void {
-  console.error(`minicontainer: warning: ${message}`);
-  log("warning", message);
+  if (globalOptions.log) log("warning", message);
+  else console.error(`minicontainer: warning: ${message}`);
 }
 
 const HELP: FlagDef = { name: "help", short: "h", help: "Show this help" };

@@ -30,10 +30,12 @@ import {
   checkName,
   type ContainerState,
   generatedName,
+  nameInUse,
   newId,
   StateStore,
 } from "../state/store.ts";
 import { ownStartTime, processStartTime } from "../state/liveness.ts";
+import { DEFAULT_LOG } from "../state/logs.ts";
 import { NETWORK_FLAGS, networkFromFlags } from "./network_flags.ts";
 import { removeUnattachedNetDir } from "../net/etc_files.ts";
 import { parseBytes, resourcesFromFlags } from "./resource_flags.ts";
@@ -160,19 +162,22 @@ const FLAGS: FlagDef[] = [
     meta: "NAME",
     help: "Name of the container (default: generated)",
   },
-  { name: "rm", help: "Remove the container when it exits (else it is kept until rm)" },
+  {
+    name: "rm",
+    help: "Remove the container when it exits (else it is kept, with its log, until rm)",
+  },
   {
     name: "restart",
     value: true,
     meta: "POLICY",
-    help: "With -d: no, on-failure[:N], always, unless-stopped (while the monitor lives)",
+    help: "Under a monitor (-d, start): no, on-failure[:N], always, unless-stopped",
   },
   {
     name: "log-opt",
     value: true,
     repeat: true,
     meta: "K=V",
-    help: "With -d: max-size=BYTES (default 20m), max-file=N (default 5)",
+    help: "The log's rotation: max-size=BYTES (default 20m), max-file=N (default 5)",
   },
   { name: "init", help: "Run a tiny init as PID 1 that forwards signals and reaps zombies" },
   ...SECURITY_FLAGS,
@@ -226,9 +231,30 @@ inside a root filesystem of its own: an image's (a local one named by the
 first word, on an overlayfs of its layers), --rootfs DIR, or the default
 busybox rootfs. The exit status is CMD's own; 125 means the
 runtime failed, 126 CMD cannot be executed, 127 CMD was not found.
+Without --rm the container is kept once it exits, with its writable layer
+and its log (ps -a, logs, start, rm); -d runs it in the background.
 
 Options:
 ${flagHelp(FLAGS)}`;
+
+/** create takes every flag of run but -d: a created container starts in the background. */
+const CREATE_FLAGS = FLAGS.filter((f) => f.name !== "detach");
+
+const CREATE_HELP = `Usage: minicontainer create [OPTIONS] [--] IMAGE|CMD [ARG...]
+
+Create a container as run would (its root, writable layer, networking
+files and state) without starting it, and print its full id. ps -a shows
+it "Created"; start runs the stored command (start -a to wait for it),
+in the background under its monitor, as run -d does. --rm removes it
+once it has run; --restart applies from its start.
+
+Under runc's global flags (--log, --log-format, --systemd-cgroup), with a
+runc-only flag (-b/--bundle, --pid-file, --console-socket, --no-pivot,
+--no-new-keyring, --preserve-fds), or as 'create ID' alone in a directory
+holding config.json, create is runc's instead: see 'minicontainer --help'.
+
+Options:
+${flagHelp(CREATE_FLAGS)}`;
 
 /** A hostname the kernel takes: at most 64 bytes (HOST_NAME_MAX). */
 export function checkHostname(name: string): void {
@@ -446,16 +472,34 @@ export interface RunHooks {
   keepImageRoot?: boolean;
 }
 
-/** The `run` command. */
-export async function main(argv: string[], hooks: RunHooks = {}): Promise<number> {
-  const { flags, rest } = parseArgs(argv, FLAGS);
+/** docker's `create`: run's flags and preparation, then the state alone (see {@link main}). */
+export function create(argv: string[]): Promise<number> {
+  return main(argv, {}, "create");
+}
+
+/** The `run` command (and `create`, which stops where run -d would start the container). */
+export async function main(
+  argv: string[],
+  hooks: RunHooks = {},
+  verb: "run" | "create" = "run",
+): Promise<number> {
+  const creating = verb === "create";
+  const { flags, rest } = parseArgs(argv, creating ? CREATE_FLAGS : FLAGS);
   if (flags.debug) debugLine(`run's modules loaded from ${Deno.mainModule}, flags parsed`);
   if (flags.help) {
-    print(HELP);
+    print(creating ? CREATE_HELP : HELP);
     return 0;
   }
   if (rest.length === 0) {
-    throw usageError("run needs a command or an image; see 'minicontainer run --help'");
+    throw usageError(`${verb} needs a command or an image; see 'minicontainer ${verb} --help'`);
+  }
+  // A created container is a detached one that has not started yet.
+  if (creating) flags.detach = true;
+  // A name in use fails before anything is made (the store's create still decides, under its lock).
+  if (flags.name !== undefined) {
+    checkName(flags.name as string);
+    const owner = new StateStore(globalOptions.stateRoot).nameOwner(flags.name as string);
+    if (owner) throw nameInUse(flags.name as string, owner);
   }
   const hostname = (flags.hostname as string | undefined) ?? generatedHostname();
   checkHostname(hostname);
@@ -603,7 +647,8 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
       id,
       hostname,
       name: flags.name as string | undefined,
-      detached: flags.detach === true,
+      // A kept container's /etc files stay with it (start runs it again): as -d's.
+      detached: flags.detach === true || flags.rm !== true,
       rootless,
       stateRoot: globalOptions.stateRoot,
       dataDir: dataDir(),
@@ -697,26 +742,31 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
     if (flags["cgroup-parent"] !== undefined) {
       spec.linux.cgroupsPath = flags["cgroup-parent"] as string;
     }
-    if (flags.detach) {
-      const { runDetached } = await import("../container/detached_run.ts");
-      const { parseRestart, parseLogOpts } = await import("./detach_flags.ts");
-      const restart = parseRestart(flags.restart as string | undefined);
-      if (restart && restart.name !== "no" && flags.rm) {
-        throw usageError("--restart and --rm conflict: a restarted container is not removed");
-      }
-      const log = parseLogOpts((flags["log-opt"] as string[] | undefined) ?? []);
-      // The log lives in the container's own directory (on disk, not /run).
-      if (!ownDir) {
-        ownDir = makeContainerDir(id, stateDirOf(id));
-        hold = holdContainerDir(ownDir);
-      }
-      await runDetached(spec, {
+    // --restart and --log-opt: their parser loads only when one is given.
+    const monitorFlags = flags.restart !== undefined || flags["log-opt"] !== undefined
+      ? await import("./detach_flags.ts")
+      : undefined;
+    const log = monitorFlags?.parseLogOpts((flags["log-opt"] as string[] | undefined) ?? []) ??
+      DEFAULT_LOG;
+    const restart = monitorFlags?.parseRestart(flags.restart as string | undefined);
+    if (restart && restart.name !== "no" && flags.rm) {
+      throw usageError("--restart and --rm conflict: a restarted container is not removed");
+    }
+    // Kept (not --rm) or detached: the log lives in the container's own directory (on disk, not /run).
+    if ((flags.detach || !flags.rm) && !ownDir) {
+      ownDir = makeContainerDir(id, stateDirOf(id));
+      hold = holdContainerDir(ownDir);
+    }
+    if (flags.detach && ownDir) {
+      const { createDetached, runDetached } = await import("../container/detached_run.ts");
+      await (creating ? createDetached : runDetached)(spec, {
         id,
         stateRoot: globalOptions.stateRoot,
         name: flags.name as string | undefined,
         autoRemove: flags.rm === true,
         init: flags.init === true,
         tty,
+        interactive,
         command: rest,
         overlay,
         containerDir: ownDir,
@@ -736,6 +786,7 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
     const name = (flags.name as string | undefined) ?? generatedName();
     checkName(name);
     if (flags.debug) debugLine("spec ready");
+    // A kept container keeps its log too (docker's), in its directory made above.
     const keep = flags.rm !== true;
     let state: ContainerState = {
       id,
@@ -749,14 +800,30 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
       autoRemove: !keep,
       overlay,
       removeOnDelete: ownDir ? [ownDir] : undefined,
-      stopSignal: image?.process.stopSignal,
+      stopSignal: stopSignal ?? image?.process.stopSignal,
+      // What start needs to run it again under a monitor.
+      ...(keep
+        ? {
+          logPath: `${ownDir}/container.log`,
+          log,
+          restart,
+          net: { setup: net.setup, attach: net.attach },
+        }
+        : {}),
     };
     await store.create(state);
     let code: number;
     let oomKilled = false;
+    // A kept container's output passes through the log copier (mcmonitor --tee).
+    let tee: Awaited<ReturnType<typeof import("../container/monitor.ts").startLogTee>> | undefined;
     try {
       netReleased = true;
+      if (keep) {
+        const { startLogTee } = await import("../container/monitor.ts");
+        tee = await startLogTee(state.logPath!, log.maxSize, log.maxFiles);
+      }
       code = await runContainer(spec, {
+        output: tee?.output,
         id,
         net: { setup: net.setup, attach: net.attach },
         init: flags.init === true,
@@ -790,6 +857,8 @@ export async function main(argv: string[], hooks: RunHooks = {}): Promise<number
     } catch (e) {
       store.removeFiles(id, name);
       throw e;
+    } finally {
+      await tee?.done();
     }
     if (!keep) {
       store.removeFiles(id, name);

@@ -10,7 +10,7 @@
 import { type Usage, usageOf } from "../cgroups/usage.ts";
 import { liveStatus } from "../container/lifecycle.ts";
 import { ContainerError, usageError } from "../errors.ts";
-import { humanBytes } from "../state/disk_usage.ts";
+import { binarySize, decimalSize } from "../state/disk_usage.ts";
 import { type ContainerState, StateStore } from "../state/store.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { globalOptions } from "./global.ts";
@@ -68,10 +68,13 @@ function row(prev: Sample, now: Sample, trunc: boolean) {
     ID: trunc ? now.state.id.slice(0, 12) : now.state.id,
     Name: now.state.name,
     CPUPerc: `${cpu.toFixed(2)}%`,
-    MemUsage: `${humanBytes(mem)} / ${humanBytes(limit)}`,
+    // docker's units: binary for memory, decimal to 3 digits for I/O.
+    MemUsage: `${binarySize(mem)} / ${binarySize(limit)}`,
     MemPerc: `${(limit ? mem / limit * 100 : 0).toFixed(2)}%`,
-    NetIO: `${humanBytes(now.net[0])} / ${humanBytes(now.net[1])}`,
-    BlockIO: `${humanBytes(u?.blockReadBytes ?? 0)} / ${humanBytes(u?.blockWriteBytes ?? 0)}`,
+    NetIO: `${decimalSize(now.net[0], 3)} / ${decimalSize(now.net[1], 3)}`,
+    BlockIO: `${decimalSize(u?.blockReadBytes ?? 0, 3)} / ${
+      decimalSize(u?.blockWriteBytes ?? 0, 3)
+    }`,
     PIDs: String(u?.pids ?? 0),
   };
 }

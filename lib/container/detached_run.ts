@@ -6,10 +6,14 @@
  * @module
  */
 
-import { removeContainerDir } from "../rootfs/default.ts";
+import { makeContainerDir, removeContainerDir } from "../rootfs/default.ts";
+import { ContainerError, fromDenoError } from "../errors.ts";
+import { liveStatus } from "./lifecycle.ts";
+import { isFrozen } from "../cgroups/freeze.ts";
 import { readExitRecord, reserveExitRecord } from "../state/exit_record.ts";
 import { isSameProcess, ownerTag, processStartTime } from "../state/liveness.ts";
 import { pathExists } from "../state/disk_usage.ts";
+import { DEFAULT_LOG, type LogOptions } from "../state/logs.ts";
 import { type ContainerState, StateStore } from "../state/store.ts";
 import type { Spec } from "../spec.ts";
 import type { NetSetup } from "../net/etc_files.ts";
@@ -27,15 +31,6 @@ export interface RestartPolicy {
   max?: number;
 }
 
-/** Log rotation (docker's local driver defaults: 20 MB a file, 5 files). */
-export interface LogOptions {
-  maxSize: number;
-  maxFiles: number;
-}
-
-/** docker's `local` log driver defaults. */
-export const DEFAULT_LOG: LogOptions = { maxSize: 20 * 1024 * 1024, maxFiles: 5 };
-
 /** How to run detached. */
 export interface DetachedRun {
   id?: string;
@@ -50,6 +45,8 @@ export interface DetachedRun {
   autoRemove: boolean;
   init: boolean;
   tty: boolean;
+  /** -i: the container's stdin stays open for attach clients (start -ai). */
+  interactive?: boolean;
   command: string[];
   restart?: RestartPolicy;
   log?: LogOptions;
@@ -57,46 +54,152 @@ export interface DetachedRun {
   net?: { setup: NetSetup; attach: boolean };
 }
 
+/** The state of a container made for `spec` and not started yet. */
+function createdState(spec: Spec, opts: DetachedRun): ContainerState {
+  const name = opts.name ?? generatedName();
+  checkName(name);
+  return {
+    id: opts.id ?? newId(),
+    name,
+    status: "created",
+    created: new Date().toISOString(),
+    command: opts.command,
+    spec,
+    detached: true,
+    init: opts.init,
+    tty: opts.tty,
+    openStdin: opts.interactive || undefined,
+    autoRemove: opts.autoRemove,
+    logPath: `${opts.containerDir}/container.log`,
+    log: opts.log ?? DEFAULT_LOG,
+    restart: opts.restart,
+    overlay: opts.overlay,
+    removeOnDelete: opts.removeOnDelete,
+    stopSignal: opts.stopSignal,
+    net: opts.net,
+  };
+}
+
+/**
+ * docker's `create`: the container's state, status "created", and no
+ * process; `start` runs it ({@link startStored}). Resolves to its id.
+ */
+export async function createDetached(spec: Spec, opts: DetachedRun): Promise<string> {
+  const state = createdState(spec, opts);
+  await new StateStore(opts.stateRoot).create(state);
+  return state.id;
+}
+
 /** Starts `spec` in the background; resolves to the container's id. */
 export async function runDetached(spec: Spec, opts: DetachedRun): Promise<string> {
   const store = new StateStore(opts.stateRoot);
-  const name = opts.name ?? generatedName();
-  checkName(name);
-  const id = opts.id ?? newId();
+  const state = createdState(spec, opts);
   // What dead launchers, monitors and removals of this root left goes first.
   await reclaimDead(store);
   // Until its monitor runs, this process owns the container's cgroup.
-  const claim = store.claim(id);
+  const claim = store.claim(state.id);
   try {
-    const state: ContainerState = {
-      id,
-      name,
-      status: "created",
-      created: new Date().toISOString(),
-      command: opts.command,
-      spec,
-      detached: true,
-      init: opts.init,
-      tty: opts.tty,
-      autoRemove: opts.autoRemove,
-      logPath: `${opts.containerDir}/container.log`,
-      log: opts.log ?? DEFAULT_LOG,
-      restart: opts.restart,
-      overlay: opts.overlay,
-      removeOnDelete: opts.removeOnDelete,
-      stopSignal: opts.stopSignal,
-      net: opts.net,
-    };
     await store.create(state);
     try {
       await startContainer(store, state);
     } catch (e) {
-      store.removeFiles(id, name);
+      store.removeFiles(state.id, state.name);
       throw e;
     }
-    return id;
+    return state.id;
   } finally {
     store.release(claim);
+  }
+}
+
+/** What {@link startStored} found: started now, or running already (docker's no-op). */
+export type StartOutcome = "started" | "running";
+
+/**
+ * docker's `start` of a stored container: a created one, or an exited one
+ * again (same id, name and writable layer, a new pid), under a new monitor,
+ * as `run -d` starts one; a running one is left alone. Under the
+ * container's lock, so two starts never race.
+ */
+export async function startStored(store: StateStore, id: string): Promise<StartOutcome> {
+  const outcome = await store.withLock(id, async (state) => {
+    const status = liveStatus(state);
+    if (status === "running") {
+      if (state.pid && isFrozen(state.pid)) {
+        throw new ContainerError(
+          "start container",
+          state.name,
+          undefined,
+          "it is paused; unpause it instead",
+        );
+      }
+      return "running" as const;
+    }
+    if (status === "unknown") {
+      throw new ContainerError(
+        "start container",
+        state.name,
+        undefined,
+        "whatever ran it died without recording its exit; remove it (rm) and create it again",
+      );
+    }
+    // What ran it last (a monitor's cleanup, a foreground run) may still be
+    // recording the exit: its cgroup and network going, its final write.
+    let last = state;
+    for (let i = 0; isSameProcess(last.supervisorPid, last.supervisorStart); i++) {
+      if (i === 500) {
+        throw new ContainerError(
+          "start container",
+          state.name,
+          undefined,
+          `process ${last.supervisorPid}, which ran it last, is still recording its exit`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 20));
+      last = store.read(id) ?? last;
+    }
+    await reclaimDead(store);
+    let next: ContainerState = {
+      ...last,
+      detached: true,
+      stoppedByUser: undefined,
+      // A start by hand begins the policy's count again (docker's rule).
+      restartCount: undefined,
+      log: state.log ?? DEFAULT_LOG,
+    };
+    if (!next.logPath) {
+      // Made by an older minicontainer without a directory of its own: one now, for the log.
+      const dir = makeContainerDir(id, store.dir(id));
+      next = {
+        ...next,
+        logPath: `${dir}/container.log`,
+        removeOnDelete: [...next.removeOnDelete ?? [], dir],
+      };
+    }
+    if (last.status !== "created") freshWorkDir(next.overlay);
+    const claim = store.claim(id);
+    try {
+      await startContainer(store, next);
+    } finally {
+      store.release(claim);
+    }
+    return "started" as const;
+  });
+  if (!outcome) throw new ContainerError("start container", id, undefined, "no such container");
+  return outcome;
+}
+
+/**
+ * A volatile overlay refuses a work directory it used before: a fresh one
+ * for a container that runs again (upper keeps its files).
+ */
+function freshWorkDir(overlay: ContainerState["overlay"]): void {
+  if (!overlay) return;
+  try {
+    Deno.removeSync(overlay.work, { recursive: true });
+    Deno.mkdirSync(overlay.work);
+  } catch (e) {
+    throw fromDenoError("renew the overlay's work directory", overlay.work, e);
   }
 }
 
@@ -114,6 +217,7 @@ export async function startContainer(store: StateStore, state: ContainerState): 
     init: state.init ?? false,
     overlay: state.overlay,
     tty: state.tty ?? false,
+    stdin: state.openStdin === true && !state.tty,
     exitPath: `${dir}/exit`,
     logPath: state.logPath!,
     logMaxSize: state.log?.maxSize ?? DEFAULT_LOG.maxSize,
@@ -216,11 +320,7 @@ export async function cleanup(store: StateStore, id: string): Promise<number> {
       const now = store.read(id);
       if (now && !now.stoppedByUser) {
         try {
-          // A volatile overlay refuses a used work directory: a fresh one (upper keeps the files).
-          if (next.overlay) {
-            Deno.removeSync(next.overlay.work, { recursive: true });
-            Deno.mkdirSync(next.overlay.work);
-          }
+          freshWorkDir(next.overlay);
           await startContainer(store, next);
           return 0;
         } catch (e) {

@@ -61,6 +61,8 @@ export interface Launch {
   terminal?: boolean;
   /** With a terminal: forward stdin to it, host terminal in raw mode. */
   interactive?: boolean;
+  /** With a terminal: where its output goes instead of stdout (a log copier's pipe). */
+  consoleOutput?: number;
   /** Id maps to write for a new user namespace. */
   idMaps?: { uidMappings: IdMapping[]; gidMappings: IdMapping[] };
   debug?: boolean;
@@ -136,7 +138,7 @@ export async function launch(l: Launch): Promise<number> {
       if (master !== null) {
         say(`terminal ready, master fd ${master}`);
         if (l.interactive && Deno.stdin.isTerminal()) tty.enterRawMode();
-        console_ = tty.attachConsole(master, l.interactive ?? false);
+        console_ = tty.attachConsole(master, l.interactive ?? false, l.consoleOutput);
       }
     }
 

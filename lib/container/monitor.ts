@@ -32,6 +32,8 @@ export interface MonitorOptions {
   overlay?: RootOverlay;
   /** A pty instead of pipes (run -t); attach then works. */
   tty: boolean;
+  /** Without a pty: a stdin pipe that attach clients write to (create -i; start -ai). */
+  stdin?: boolean;
   /** The reserved exit record (lib/state/exit_record.ts). */
   exitPath: string;
   logPath: string;
@@ -108,16 +110,21 @@ export async function startMonitored(spec: Spec, o: MonitorOptions): Promise<Mon
       const [errR, errW] = pipe();
       own.push(outR, outW, errR, errW);
       handed = [ctlB, outR, errR, outW, errW];
+      if (o.stdin) {
+        const [inR, inW] = pipe();
+        own.push(inR, inW);
+        handed.push(inW, inR); // the monitor's 8 and the container's 9
+      }
     }
     const argv = [
       monitorPath(),
-      o.tty ? "1" : "0",
+      o.tty ? "1" : o.stdin ? "2" : "0",
       o.exitPath,
       o.logPath,
       String(o.logMaxSize),
       String(o.logMaxFiles),
       cg ? oomFile(cg.paths) : "-",
-      o.tty ? o.attachPath : "-",
+      o.tty || o.stdin ? o.attachPath : "-",
       // The network's owner lock (lib/net/attach.ts), which the monitor takes over.
       o.net?.attach ? `${o.net.setup.dir}/owner.lock` : "-",
       "--",
@@ -131,7 +138,7 @@ export async function startMonitored(spec: Spec, o: MonitorOptions): Promise<Mon
       spec,
       mounts,
       init: o.init,
-      stdio: o.tty ? undefined : [0, 6, 7],
+      stdio: o.tty ? undefined : [o.stdin ? 9 : 0, 6, 7],
       nullStdin: false,
       overlay: o.overlay,
       masked: classifyMaskedPaths(spec.linux.maskedPaths ?? []),
@@ -223,13 +230,77 @@ function monitorGone(log: string): ContainerError {
  * stderr appended to `logPath`, and `fds` as its fds 3, 4, ...; resolves to
  * its pid once it has executed (or throws why it could not).
  */
-async function startDaemon(argv: string[], fds: number[], logPath: string): Promise<number> {
+function startDaemon(argv: string[], fds: number[], logPath: string): Promise<number> {
+  // Our child until we exit; then init's (it reaps itself into `minicontainer __cleanup`).
+  return startHelper(argv, fds, { logPath, what: "start the container's monitor" });
+}
+
+/**
+ * A foreground container's log (run without -d or --rm): the monitor
+ * program as a copier (`mcmonitor --tee`, see ffi/monitor.c) between the
+ * container's stdout and stderr pipes and ours, logging what passes as a
+ * detached container's monitor does. The container writes to `output`
+ * (this process's copies stay open until `done`); `done` closes them and
+ * resolves once both pipes have ended and everything is written.
+ */
+export async function startLogTee(
+  logPath: string,
+  maxSize: number,
+  maxFiles: number,
+): Promise<{ output: [number, number]; done(): Promise<void> }> {
+  const t = trampoline();
+  const [outR, outW] = pipe();
+  const [errR, errW] = pipe();
+  let pid: number;
+  try {
+    pid = await startHelper(
+      [monitorPath(), "--tee", logPath, String(maxSize), String(maxFiles)],
+      [outR, errR],
+      { what: "start the log copier" },
+    );
+  } catch (e) {
+    for (const fd of [outW, errW]) t.close(fd);
+    throw e;
+  } finally {
+    for (const fd of [outR, errR]) t.close(fd);
+  }
+  return {
+    output: [outW, errW],
+    async done() {
+      for (const fd of [outW, errW]) t.close(fd);
+      await t.wait(pid);
+    },
+  };
+}
+
+/**
+ * Starts `argv` (the monitor program) with `fds` as its fds 3, 4, ...,
+ * stdin /dev/null, and with `logPath` a daemon: a session of its own, its
+ * stdout and stderr appended there (else it keeps ours). Resolves to its
+ * pid once it has executed (or throws why it could not).
+ */
+async function startHelper(
+  argv: string[],
+  fds: number[],
+  o: { logPath?: string; what: string },
+): Promise<number> {
   const env = Object.entries(Deno.env.toObject()).map(([k, v]) => `${k}=${v}`);
   // Above every source first, so that no placement overwrites a source not yet placed.
   const high = Math.max(...fds) + 1;
+  const daemon: Op[] = o.logPath === undefined ? [] : [
+    {
+      call: "openat",
+      args: [K.AT_FDCWD, o.logPath, K.O_WRONLY | K.O_CREAT | K.O_CLOEXEC | 0o2000, 0o600],
+      label: `open ${o.logPath}`,
+    },
+    { call: "dup3", args: [{ back: 1 }, 1, 0], label: "stdout to the log" },
+    { call: "dup3", args: [{ back: 2 }, 2, 0], label: "stderr to the log" },
+  ];
   const plan: Op[] = [
     { call: "wait_sync", args: [], label: "wait" },
-    { call: "setsid", args: [], label: "start a session" },
+    ...(o.logPath === undefined
+      ? []
+      : [{ call: "setsid", args: [], label: "start a session" } as Op]),
     { call: "reset_signals", args: [], label: "reset signal handlers" },
     {
       call: "rt_sigprocmask",
@@ -243,13 +314,7 @@ async function startDaemon(argv: string[], fds: number[], logPath: string): Prom
       label: "open /dev/null",
     },
     { call: "dup3", args: [{ back: 1 }, 0, 0], label: "stdin from /dev/null" },
-    {
-      call: "openat",
-      args: [K.AT_FDCWD, logPath, K.O_WRONLY | K.O_CREAT | K.O_CLOEXEC | 0o2000, 0o600],
-      label: `open ${logPath}`,
-    },
-    { call: "dup3", args: [{ back: 1 }, 1, 0], label: "stdout to the log" },
-    { call: "dup3", args: [{ back: 2 }, 2, 0], label: "stderr to the log" },
+    ...daemon,
     ...fds.map((fd, k): Op => ({
       call: "dup3",
       args: [fd, high + k, 0],
@@ -276,8 +341,7 @@ async function startDaemon(argv: string[], fds: number[], logPath: string): Prom
   if (record.length === 8) {
     await t.wait(child.pid);
     const errno = new DataView(record.buffer, record.byteOffset).getInt32(4, true);
-    throw new ContainerError("start the container's monitor", argv[0], errno);
+    throw new ContainerError(o.what, argv[0], errno);
   }
-  // Our child until we exit; then init's (it reaps itself into `minicontainer __cleanup`).
   return child.pid;
 }

@@ -36,6 +36,12 @@ export interface RunOptions {
   interactive?: boolean;
   /** The container's stdin, stdout and stderr, when not the runtime's own. */
   stdio?: readonly [number, number, number];
+  /**
+   * The container's stdout and stderr alone (a log copier's pipes); stdin
+   * as `interactive` says. With a terminal, what the terminal shows goes
+   * to the first.
+   */
+  output?: readonly [number, number];
   /** An image's overlayfs root to mount on spec.root.path. */
   overlay?: RootOverlay;
   /** Called with the container's cgroup directories once they exist. */
@@ -184,7 +190,11 @@ async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
           spec,
           mounts,
           init: opts.init ?? false,
-          stdio: opts.stdio,
+          // fd 0 in place (after /dev/null replaced it without -i): dup3 skips it.
+          stdio: opts.stdio ??
+            (opts.output && !spec.process.terminal
+              ? [0, opts.output[0], opts.output[1]]
+              : undefined),
           nullStdin: !opts.interactive && !opts.stdio,
           overlay: opts.overlay,
           masked: classifyMaskedPaths(spec.linux.maskedPaths ?? []),
@@ -197,6 +207,7 @@ async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
       command: spec.process.args[0],
       terminal: spec.process.terminal,
       interactive: opts.interactive,
+      consoleOutput: spec.process.terminal ? opts.output?.[0] : undefined,
       idMaps: userns
         ? { uidMappings: spec.linux.uidMappings ?? [], gidMappings: spec.linux.gidMappings ?? [] }
         : undefined,

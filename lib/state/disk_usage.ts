@@ -31,14 +31,43 @@ export function diskUsage(path: string): number {
   return total;
 }
 
-/** Bytes in docker's words: "1.2MB" (powers of 1000, as docker prints them). */
-export function humanBytes(bytes: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB"];
+/**
+ * Go's `%.{precision}g` (what docker's go-units formats with): at most
+ * `precision` significant digits, no trailing zeros, an exponent (e+03)
+ * once the number needs more digits than that.
+ */
+function goG(n: number, precision: number): string {
+  if (n === 0) return "0";
+  const text = n.toPrecision(precision);
+  const [mantissa, exp] = text.split("e");
+  const digits = mantissa.includes(".") ? mantissa.replace(/\.?0+$/, "") : mantissa;
+  if (exp === undefined) return digits;
+  const e = Number(exp);
+  return `${digits}e${e < 0 ? "-" : "+"}${String(Math.abs(e)).padStart(2, "0")}`;
+}
+
+/** `bytes` in `units` of powers of `base`, formatted as Go's %.{precision}g. */
+function sized(bytes: number, base: number, units: string[], precision: number): string {
   let n = bytes;
   let u = 0;
-  while (n >= 1000 && u < units.length - 1) {
-    n /= 1000;
+  while (n >= base && u < units.length - 1) {
+    n /= base;
     u++;
   }
-  return `${u === 0 ? n : n.toFixed(n < 10 ? 2 : 1)}${units[u]}`;
+  return `${goG(n, precision)}${units[u]}`;
+}
+
+/** docker's decimal sizes (go-units HumanSizeWithPrecision): "1.5MB", "12.3kB"; NET and BLOCK I/O. */
+export function decimalSize(bytes: number, precision = 4): string {
+  return sized(bytes, 1000, ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"], precision);
+}
+
+/** docker's binary sizes (go-units BytesSize): "64MiB", "1.944GiB"; memory in stats. */
+export function binarySize(bytes: number): string {
+  return sized(bytes, 1024, ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"], 4);
+}
+
+/** Bytes in docker's words: "1.2MB" (powers of 1000, go-units' HumanSize, as prune prints them). */
+export function humanBytes(bytes: number): string {
+  return decimalSize(bytes, 4);
 }

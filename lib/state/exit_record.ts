@@ -52,12 +52,21 @@ export function writeExitRecord(dir: string, record: ExitRecord): void {
 
 /** The exit recorded in container folder `dir`, if the container has exited. */
 export function readExitRecord(dir: string): ExitRecord | undefined {
+  let text: string;
   try {
-    const text = Deno.readTextFileSync(recordPath(dir)).trim();
-    if (!text) return undefined;
-    const r = JSON.parse(text);
-    return Number.isInteger(r?.exitCode) ? r : undefined;
+    text = Deno.readTextFileSync(recordPath(dir));
   } catch {
     return undefined; // none reserved (a foreground container), or removed with it
+  }
+  return parseExitRecord(text);
+}
+
+/** An exit record's text as written (blank until the exit). */
+export function parseExitRecord(text: string): ExitRecord | undefined {
+  try {
+    const r = JSON.parse(text.trim() || "null");
+    return Number.isInteger(r?.exitCode) ? r : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -8,6 +8,15 @@
  * @module
  */
 
+/** Log rotation (docker's local driver defaults: 20 MB a file, 5 files). */
+export interface LogOptions {
+  maxSize: number;
+  maxFiles: number;
+}
+
+/** docker's `local` log driver defaults. */
+export const DEFAULT_LOG: LogOptions = { maxSize: 20 * 1024 * 1024, maxFiles: 5 };
+
 /** One logged line. */
 export interface LogEntry {
   log: string;

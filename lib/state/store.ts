@@ -34,6 +34,8 @@ export interface ContainerState {
   supervisorStart?: number;
   /** The container has a pty (run -t): attach works. */
   tty?: boolean;
+  /** -i with -d or create: its stdin stays open for attach clients (a pipe without a pty). */
+  openStdin?: boolean;
   /** Log rotation of a detached container. */
   log?: { maxSize: number; maxFiles: number };
   /** --restart. */
@@ -195,16 +197,7 @@ export class StateStore {
       // deleted by hand must not let a second container take the name).
       const owner = this.nameOwner(state.name) ??
         this.ids().find((id) => (this.storedName(id) || this.read(id)?.name) === state.name);
-      if (owner) {
-        throw new ContainerError(
-          "create container",
-          state.name,
-          undefined,
-          `the name is already in use by container ${
-            owner.slice(0, 12)
-          }; remove it or pick another name`,
-        );
-      }
+      if (owner) throw nameInUse(state.name, owner);
       // The index entry first: a kill before the rename leaves an entry
       // naming no container, which the next claim finds stale.
       this.writeIndexEntry(state.name, state.id);
@@ -551,6 +544,16 @@ export class StateStore {
     }
     throw new ContainerError("find container", ref, undefined, "no such container");
   }
+}
+
+/** The error for a name container `owner` holds (docker's conflict, exit 125). */
+export function nameInUse(name: string, owner: string): ContainerError {
+  return new ContainerError(
+    "create container",
+    name,
+    undefined,
+    `the name is already in use by container ${owner.slice(0, 12)}; remove it or pick another name`,
+  );
 }
 
 /** Writes `state` into folder `dir` atomically: readers see the old or the new file, whole. */

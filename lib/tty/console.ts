@@ -56,8 +56,11 @@ export interface Console {
   detach(): void;
 }
 
-/** Copies `master` to stdout and, with `input`, stdin to `master`; follows SIGWINCH. */
-export function attachConsole(master: number, input: boolean): Console {
+/**
+ * Copies `master` to stdout (or to `out`: a log copier's pipe, which passes
+ * it on to stdout) and, with `input`, stdin to `master`; follows SIGWINCH.
+ */
+export function attachConsole(master: number, input: boolean, out?: number): Console {
   const onWinch = () => {
     const size = hostWindowSize();
     try {
@@ -72,6 +75,14 @@ export function attachConsole(master: number, input: boolean): Console {
     for (;;) {
       const n = await readSome(master, buf);
       if (n === 0) break;
+      if (out !== undefined) {
+        try {
+          writeAllTo(out, buf.subarray(0, n));
+        } catch {
+          break; // the copier is gone: so is our output
+        }
+        continue;
+      }
       let done = 0;
       while (done < n) done += Deno.stdout.writeSync(buf.subarray(done, n));
     }

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import {
   containerCgroups,
   hostMounts,
+  LAUNCHER,
   mc,
   newCgroups,
   processesWith,
@@ -223,5 +224,215 @@ withRoot(
     const stopped = await m(["exec", "taken", "true"]);
     assert.equal(stopped.code, 125);
     assert.match(stopped.stderr, /the container is not running/);
+  },
+);
+
+withRoot(
+  "create: Created in ps -a, no process; start, restart (a new pid), stop, start keep the writable layer",
+  async (m, root) => {
+    const script = "cat /keep 2>/dev/null; echo x >> /keep; exec sleep 1000";
+    const made = await m(["create", "--name", "life", "sh", "-c", script]);
+    assert.equal(made.code, 0, made.stderr);
+    const id = made.stdout.trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    assert.match((await m(["ps", "-a"])).stdout, /\bCreated\s+life\n/);
+    assert.equal((await m(["ps", "-q"])).stdout, "", "a created container is not running");
+    assert.equal((await m(["inspect", "-f", "{{.State.Status}}", "life"])).stdout, "created\n");
+    assert.deepEqual(containerCgroups().filter((p) => p.includes(id)), [], "a cgroup before start");
+    const status = async () =>
+      (await m(["inspect", "-f", "{{.State.Status}} {{.State.Pid}}", "life"])).stdout.trim()
+        .split(" ");
+    const started = await m(["start", "life"]);
+    assert.equal(started.code, 0, started.stderr);
+    assert.equal(started.stdout, "life\n");
+    const [s1, pid1] = await status();
+    assert.equal(s1, "running");
+    assert.ok(Number(pid1) > 0);
+    // Starting a running container: nothing happens, and that is success.
+    const again = await m(["start", "life"]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal((await status())[1], pid1);
+    const restarted = await m(["restart", "-t", "1", "life"]);
+    assert.equal(restarted.code, 0, restarted.stderr);
+    assert.equal(restarted.stdout, "life\n");
+    const [s2, pid2] = await status();
+    assert.equal(s2, "running");
+    assert.notEqual(pid2, pid1, "restart kept the pid");
+    assert.equal((await m(["exec", "life", "cat", "/keep"])).stdout, "x\nx\n");
+    assert.equal((await m(["stop", "-t", "1", "life"])).code, 0);
+    assert.equal((await status())[0], "exited");
+    assert.equal((await m(["start", "life"])).code, 0);
+    // The writable layer is the same one: a third line in the file the first start wrote.
+    assert.equal((await m(["exec", "life", "cat", "/keep"])).stdout, "x\nx\nx\n");
+    // Its log runs on across starts: what cat printed the second and third time.
+    let log = "";
+    for (let i = 0; i < 100 && log !== "x\nx\nx\n"; i++) {
+      log = (await m(["logs", "life"])).stdout;
+      if (log !== "x\nx\nx\n") await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(log, "x\nx\nx\n");
+    // The same id throughout, and one container.
+    assert.equal((await m(["ps", "-a", "-q", "--no-trunc"])).stdout.trim(), id);
+    assert.ok(Deno.statSync(`${root}/${id}/state.json`).isFile);
+  },
+);
+
+withRoot(
+  "start -a: the output and the exit code; create --name twice: 125, one container; bad names",
+  async (m) => {
+    const made = await m([
+      "create",
+      "--name",
+      "once",
+      "sh",
+      "-c",
+      "echo out; echo err >&2; exit 7",
+    ]);
+    assert.equal(made.code, 0, made.stderr);
+    for (let i = 0; i < 2; i++) {
+      // The second start -a runs the exited container again.
+      const r = await m(["start", "-a", "once"]);
+      assert.equal(r.code, 7, r.stderr);
+      assert.equal(r.stdout, "out\n");
+      assert.equal(r.stderr, "err\n");
+    }
+    assert.equal((await m(["inspect", "-f", "{{.State.ExitCode}}", "once"])).stdout, "7\n");
+    const dup = await m(["create", "--name", "once", "true"]);
+    assert.equal(dup.code, 125);
+    assert.match(dup.stderr, /the name is already in use by container [0-9a-f]{12}/);
+    assert.equal(dup.stderr.trim().split("\n").length, 1, dup.stderr);
+    assert.equal((await m(["ps", "-a", "-q"])).stdout.trim().split("\n").length, 1);
+    for (const args of [["start", "ghost"], ["restart", "ghost"], ["start", "-a", "ghost"]]) {
+      const r = await m(args);
+      assert.equal(r.code, 125, args.join(" "));
+      assert.equal(r.stderr.trim(), "minicontainer: find container ghost: no such container");
+    }
+    const noTty = await m(["start", "-i", "once"]);
+    assert.equal(noTty.code, 125);
+    assert.match(noTty.stderr, /its stdin is closed \(create it with -i to give it one\)/);
+    const none = await m(["create"]);
+    assert.equal(none.code, 125);
+    assert.match(none.stderr, /create needs a command or an image/);
+    // create --rm: gone once it has run, its exit code still start -a's.
+    const brief = (await m(["create", "--rm", "sh", "-c", "echo bye; exit 5"])).stdout.trim();
+    const ran = await m(["start", "-a", brief]);
+    assert.equal(ran.code, 5, ran.stderr);
+    assert.equal(ran.stdout, "bye\n");
+    let left = "";
+    for (let i = 0; i < 100; i++) {
+      left = (await m(["ps", "-a", "-q", "--no-trunc"])).stdout;
+      if (!left.includes(brief)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(!left.includes(brief), "create --rm kept the container");
+  },
+);
+
+withRoot(
+  "a foreground container's log: logs after it exits, stdout and stderr apart; --rm keeps none",
+  async (m) => {
+    const r = await m(["run", "--name", "fg", "sh", "-c", "echo one; echo two >&2; exit 3"]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(r.stdout, "one\n");
+    assert.equal(r.stderr, "two\n");
+    const logs = await m(["logs", "fg"]);
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.equal(logs.stdout, "one\n");
+    assert.equal(logs.stderr, "two\n");
+    assert.match((await m(["logs", "-t", "fg"])).stdout, /^\d{4}-\d\d-\d\dT[\d:.]+Z one\n$/);
+    // Started again, in the background under a monitor now: its log goes on.
+    const again = await m(["start", "-a", "fg"]);
+    assert.equal(again.code, 3, again.stderr);
+    assert.equal((await m(["logs", "fg"])).stdout, "one\none\n");
+    const gone = await m(["run", "--rm", "--name", "brief", "echo", "hi"]);
+    assert.equal(gone.stdout, "hi\n");
+    assert.equal((await m(["ps", "-a", "-q"])).stdout.trim().split("\n").length, 1);
+  },
+);
+
+/** Runs LAUNCHER ARGS on a pty, types each of `keys` once `wait` for it shows; its output and exit code. */
+async function onPty(
+  args: string[],
+  steps: [wait: string, keys: string][],
+): Promise<{ out: string; code: number }> {
+  const script = `
+import json, os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+out = b""
+def until(token, timeout=15):
+    global out
+    end = time.time() + timeout
+    while token.encode() not in out and time.time() < end:
+        if select.select([fd], [], [], 0.1)[0]:
+            try:
+                out += os.read(fd, 4096)
+            except OSError:
+                return
+for wait, keys in json.loads(os.environ["STEPS"]):
+    until(wait)
+    os.write(fd, keys.encode())
+until("\\x00never", 10)
+_, status = os.waitpid(pid, 0)
+print(json.dumps({"out": out.decode(errors="replace"), "code": os.waitstatus_to_exitcode(status)}))
+`;
+  const r = await new Deno.Command("python3", {
+    args: ["-c", script, LAUNCHER, ...args],
+    env: { STEPS: JSON.stringify(steps) },
+    stdout: "piped",
+  }).output();
+  return JSON.parse(new TextDecoder().decode(r.stdout));
+}
+
+withRoot(
+  "start -a of a -t container: its output and code; start -ai: a typed shell; start of a paused one",
+  async (m, root) => {
+    await m(["create", "-t", "--name", "quick", "sh", "-c", "echo hi-tty; exit 6"]);
+    const quick = await m(["start", "-a", "quick"]);
+    assert.equal(quick.code, 6, quick.stderr);
+    assert.equal(quick.stdout, "hi-tty\r\n");
+    assert.equal((await m(["create", "-it", "--name", "shell", "sh"])).code, 0);
+    const typed = await onPty(["--root", root, "start", "-ai", "shell"], [
+      ["# ", "echo typed-$((6*7))\r"],
+      ["typed-42", "exit 9\r"],
+    ]);
+    assert.equal(typed.code, 9, typed.out);
+    assert.match(typed.out, /typed-42/);
+    await m(["create", "--name", "frozen", "sleep", "100"]);
+    assert.equal((await m(["start", "frozen"])).code, 0);
+    assert.equal((await m(["pause", "frozen"])).code, 0);
+    const paused = await m(["start", "frozen"]);
+    assert.equal(paused.code, 125);
+    assert.match(paused.stderr, /it is paused; unpause it instead/);
+    assert.equal((await m(["unpause", "frozen"])).code, 0);
+  },
+);
+
+withRoot(
+  "create -i, start -ai without a terminal: stdin to the container, its end closes the container's stdin",
+  async (m, root) => {
+    const made = await m([
+      "create",
+      "-i",
+      "--name",
+      "cat",
+      "sh",
+      "-c",
+      "cat; echo ended >&2; exit 4",
+    ]);
+    assert.equal(made.code, 0, made.stderr);
+    // Larger than a pipe's buffer: the monitor must not stall on a container that reads slowly.
+    const text = Array.from({ length: 20000 }, (_, i) => `line ${i}\n`).join("");
+    for (const input of [text, "again\n"]) {
+      const r = await mc(["--root", root, "start", "-ai", "cat"], { stdin: input });
+      assert.equal(r.code, 4, r.stderr);
+      assert.equal(r.stdout, input);
+      assert.equal(r.stderr, "ended\n");
+    }
+    // run -di: a shell whose stdin stays open keeps running, as in docker.
+    assert.equal((await m(["run", "-di", "--name", "held", "sh"])).code, 0);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await m(["inspect", "-f", "{{.State.Status}}", "held"])).stdout, "running\n");
   },
 );
