@@ -186,13 +186,18 @@ podmanTest("podman: run -it gets a pty through --console-socket", async () => {
     "-c",
     "'tty; echo done'",
   ].join(" ");
-  const out = await new Deno.Command("script", {
+  // script's stdin stays open and silent until it ends: at EOF script would
+  // send the terminal's EOF character on, and podman -i would relay it to
+  // the container's pty, which echoes it when it comes early enough.
+  const child = new Deno.Command("script", {
     args: ["-qec", command, "/dev/null"],
     env: podmanEnv(HOME),
-    stdin: "null",
+    stdin: "piped",
     stdout: "piped",
     stderr: "piped",
-  }).output();
+  }).spawn();
+  const out = await child.output();
+  await child.stdin.close().catch(() => {});
   const text = decoder.decode(out.stdout);
   assert.equal(out.code, 0, text + decoder.decode(out.stderr));
   // A terminal's output: \r\n line ends, the container's own pty.
