@@ -118,17 +118,19 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
   let errorFd = -1;
   const h = spec.hooks ?? {};
   const pause = !!(opts.hooks && (h.prestart?.length || h.createRuntime?.length));
-  const hooks: ContainerHooks | undefined =
-    opts.hooks && (pause || h.createContainer?.length || h.startContainer?.length)
-      ? {
+  let hooks: ContainerHooks | undefined;
+  try {
+    if (opts.hooks && (pause || h.createContainer?.length || h.startContainer?.length)) {
+      hooks = {
         createContainer: h.createContainer ?? [],
         startContainer: h.startContainer ?? [],
-        createStateFd: stateFile("createContainer-state"),
-        startStateFd: stateFile("startContainer-state"),
+        createStateFd: -1,
+        startStateFd: -1,
         pause,
-      }
-      : undefined;
-  try {
+      };
+      hooks.createStateFd = stateFile("createContainer-state");
+      hooks.startStateFd = stateFile("startContainer-state");
+    }
     const size = spec.process.consoleSize;
     const plan = buildChildPlan({
       spec,
@@ -210,9 +212,8 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
     closeFd(fifoFd);
     if (fifoAt) closeFd(fifoAt.dirFd);
     closeFd(readyR);
-    if (hooks) {
-      closeFd(hooks.createStateFd);
-      closeFd(hooks.startStateFd);
+    for (const fd of [hooks?.createStateFd ?? -1, hooks?.startStateFd ?? -1]) {
+      if (fd >= 0) closeFd(fd);
     }
     if (errorFd >= 0) t.close(errorFd);
   }
