@@ -291,7 +291,9 @@ export function inPidNamespace<T>(path: string, spawn: () => T): T {
     }
     const restore = () => {
       if (libc().setns(own, CLONE_NEWPID) !== 0) {
-        // Later containers would be born in the joined namespace: stop here.
+        // Later containers would be born in the joined namespace: stop here,
+        // whatever spawn's outcome (this error replaces it on purpose).
+        // deno-lint-ignore no-unsafe-finally
         throw new SysError("return to the runtime's pid namespace", errno());
       }
     };

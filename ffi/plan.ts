@@ -40,7 +40,15 @@ export type SpecialOp =
    * Exit at once if the parent has already exited (the parent-death signal
    * set just before would then never come): after every prctl(PDEATHSIG).
    */
-  | "check_parent";
+  | "check_parent"
+  /**
+   * An OCI hook run in the container's namespaces: fork, stdin from the
+   * state memfd args[3] (read from its start), execve(args[0], argv args[1],
+   * envp args[2]), wait at most args[4] seconds (0: no limit). A failure
+   * reports the errno, or {@link HOOK_FAILED} codes; with args[5] >= 0 it
+   * is also written there ('E', int32 code, path) for `start` to read.
+   */
+  | "hook";
 
 const SPECIAL: Record<SpecialOp, number> = {
   wait_sync: -1,
@@ -51,7 +59,16 @@ const SPECIAL: Record<SpecialOp, number> = {
   fd_path: -6,
   close_fds: -7,
   check_parent: -8,
+  hook: -9,
 };
+
+/** What a failed hook op reports instead of an errno (MC_HOOK_* in trampoline.c). */
+export const HOOK_FAILED = {
+  /** Or'ed with the hook's wait status: it exited non-zero or was killed. */
+  STATUS: 0x10000,
+  /** Killed at its timeout. */
+  TIMEOUT: 0x20000,
+} as const;
 
 /** Flags of the open_in_root op (MC_IN_ROOT_* in trampoline.c). */
 export const IN_ROOT = {

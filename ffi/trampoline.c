@@ -61,6 +61,12 @@
 #define MC_OP_FD_PATH (-6)
 #define MC_OP_CLOSE_FDS (-7)
 #define MC_OP_CHECK_PARENT (-8)
+#define MC_OP_HOOK (-9)
+
+// How a failed hook op reports beyond errno (ffi/plan.ts's HOOK_FAILED):
+// its wait status above this bit, or the timeout. Real errnos stay below.
+#define MC_HOOK_STATUS 0x10000
+#define MC_HOOK_TIMEOUT 0x20000
 
 // Flags of MC_OP_OPEN_IN_ROOT (a[2]).
 #define MC_IN_ROOT_MKDIR 1     // create missing directories (0755) on the way
@@ -186,6 +192,109 @@ static long mc_init(int *parentfd) {
     *parentfd = (int)self;
   }
   return 0;
+}
+
+// ---- OCI createContainer / startContainer hooks ------------------------
+// A hook runs in the container's namespaces, so it is forked from here: the
+// runtime cannot enter a mount namespace from its threaded process.
+
+// Waits for the hook `pid` at most `timeout` seconds (0: no limit): its wait
+// status, or -1 on timeout (the hook is then killed and reaped). The limit
+// is kept by the waiter with a pidfd and ppoll, not by alarm(2) in the hook:
+// a hook may ignore or reset SIGALRM, SIGKILL it cannot. Without pidfds
+// (before Linux 5.3), wait4(WNOHANG) every 10 ms.
+static long mc_wait_hook(long pid, long timeout) {
+  int status = 0;
+  if (timeout > 0) {
+    struct timespec now, end;
+    syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &end);
+    end.tv_sec += timeout;
+    long pidfd = syscall(SYS_pidfd_open, pid, 0);
+    for (;;) {
+      if (syscall(SYS_wait4, pid, &status, WNOHANG, 0) == pid) {
+        if (pidfd >= 0) syscall(SYS_close, pidfd);
+        return status;
+      }
+      syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &now);
+      long left_ns = (end.tv_sec - now.tv_sec) * 1000000000L + (end.tv_nsec - now.tv_nsec);
+      if (left_ns <= 0) break;
+      struct timespec wait = {left_ns / 1000000000L, left_ns % 1000000000L};
+      if (pidfd >= 0) {
+        struct pollfd p = {.fd = (int)pidfd, .events = POLLIN};
+        syscall(SYS_ppoll, &p, 1, &wait, 0, 8);
+      } else {
+        struct timespec tick = {0, 10000000};
+        syscall(SYS_nanosleep, left_ns < tick.tv_nsec ? &wait : &tick, 0);
+      }
+    }
+    if (pidfd >= 0) syscall(SYS_close, pidfd);
+    syscall(SYS_kill, pid, SIGKILL);
+    while (syscall(SYS_wait4, pid, &status, 0, 0) < 0 && errno == EINTR) {
+    }
+    return -1;
+  }
+  while (syscall(SYS_wait4, pid, &status, 0, 0) < 0) {
+    if (errno != EINTR) return -2;  // lost (SIGCHLD ignored): not a success
+  }
+  return status;
+}
+
+// Runs one hook: execve(path, argv, envp) in a fork whose stdin is the
+// state file `statefd` (a memfd the runtime filled, read from its start),
+// waited for at most `timeout` s. 0, or -1 with errno: the hook's own errno
+// when it could not be executed, MC_HOOK_STATUS | status when it failed,
+// MC_HOOK_TIMEOUT. With reportfd >= 0 (startContainer: the exec fifo, which
+// `start` reads) a failure is also written there as 'E', int32 code, path,
+// since the runtime that reads the error pipe (`create`) is gone.
+static long mc_hook(const char *path, char *const *argv, char *const *envp, long statefd,
+                    long timeout, long reportfd) {
+  int execp[2];
+  int32_t code = 0;
+  if (syscall(SYS_pipe2, execp, O_CLOEXEC) < 0) return -1;
+  long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+  if (pid == 0) {
+    // The hook must not inherit what the child holds for the container:
+    // blocked signals and ignored ones (the runtime's) survive execve, and
+    // it dies with the container child.
+    uint64_t none = 0;
+    mc_reset_signals();
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, 0, 8);
+    syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (syscall(SYS_dup3, statefd, 0, 0) < 0 || syscall(SYS_lseek, 0, 0, SEEK_SET) < 0) {
+      code = errno;
+    } else {
+      syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+      syscall(SYS_execve, path, argv, envp);
+      code = errno;
+    }
+    syscall(SYS_write, execp[1], &code, sizeof code);
+    mc_exit(127);
+  }
+  syscall(SYS_close, execp[1]);
+  if (pid < 0) {
+    code = errno;
+  } else {
+    long status = mc_wait_hook(pid, timeout);
+    int32_t err = 0;
+    if (status == -2) {
+      code = ECHILD;
+    } else if (status < 0) {
+      code = MC_HOOK_TIMEOUT;
+    } else if (syscall(SYS_read, execp[0], &err, sizeof err) == sizeof err) {
+      code = err;
+    } else if (status != 0) {
+      code = MC_HOOK_STATUS | (int32_t)(status & 0xffff);
+    }
+  }
+  syscall(SYS_close, execp[0]);
+  if (!code) return 0;
+  if (reportfd >= 0) {
+    char tag = 'E';
+    struct iovec iov[3] = {{&tag, 1}, {&code, sizeof code}, {(void *)path, strlen(path)}};
+    syscall(SYS_writev, reportfd, iov, 3);
+  }
+  errno = code;
+  return -1;
 }
 
 // Sends fd over a unix socket (SCM_RIGHTS): how the pty master made inside
@@ -489,6 +598,9 @@ static __attribute__((noreturn)) void mc_child(const int64_t *ops, uint32_t nops
       case MC_OP_CHECK_PARENT:
         r = mc_check_parent(parentfd);
         break;
+      case MC_OP_HOOK:
+        r = mc_hook((const char *)a[0], (char *const *)a[1], (char *const *)a[2], a[3], a[4], a[5]);
+        break;
       default:
         r = syscall(op[0], a[0], a[1], a[2], a[3], a[4], a[5]);
     }
@@ -677,7 +789,7 @@ int32_t mc_set_winsize(int32_t fd, uint16_t rows, uint16_t cols) {
 }
 
 // The layout version the TypeScript encoder checks before it trusts this .so.
-int32_t mc_abi_version(void) { return 6; }
+int32_t mc_abi_version(void) { return 7; }
 
 // Blocking helpers for the parent. JavaScript calls them through nonblocking
 // FFI symbols, on a worker thread, so the event loop keeps forwarding

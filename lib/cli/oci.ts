@@ -9,7 +9,7 @@
  * @module
  */
 
-import { closeFd, errno, libc, mknod, SysError } from "../../ffi/libc.ts";
+import { closeFd, errno, libc, mknod, strerror, SysError } from "../../ffi/libc.ts";
 import { encodePlan, removeOps } from "../../ffi/plan.ts";
 import { K } from "../../ffi/syscalls.ts";
 import { trampoline } from "../../ffi/trampoline.ts";
@@ -24,6 +24,7 @@ import { runContainer } from "../container/run.ts";
 import { ContainerError, fromDenoError, usageError } from "../errors.ts";
 import { loadBundle } from "../oci/bundle.ts";
 import { defaultConfig, features } from "../oci/features.ts";
+import { fifoReport } from "../oci/hook_ops.ts";
 import { runHooks } from "../oci/hooks.ts";
 import { checkId, freezerFile, type OciRecord, OciStore, startTimeOf } from "../oci/state.ts";
 import { securityOps } from "../security/process_ops.ts";
@@ -162,14 +163,23 @@ async function doCreate(
       fifoPath: fifo,
       consoleFd,
       debug: globalOptions.debug,
+      hooks: {
+        state: (pid, status) => JSON.stringify({ ...s.state(rec), status, pid }),
+        // The child waits before its createContainer hooks and pivot_root meanwhile.
+        runtime: async (pid) => {
+          rec.pid = pid;
+          rec.pidStart = startTimeOf(pid);
+          s.write(rec);
+          const state = { ...s.state(rec), status: "created" as const, pid };
+          await runHooks("prestart", spec.hooks?.prestart, state);
+          await runHooks("createRuntime", spec.hooks?.createRuntime, state);
+        },
+      },
     });
     rec.pid = created.pid;
     rec.pidStart = startTimeOf(created.pid);
     rec.cgroupPaths = created.cgroupPaths;
     s.write(rec);
-    const state = { ...s.state(rec), status: "created" as const, pid: rec.pid };
-    await runHooks("prestart", spec.hooks?.prestart, state);
-    await runHooks("createRuntime", spec.hooks?.createRuntime, state);
     writePidFile(flags["pid-file"] as string | undefined, created.pid);
     return rec;
   } catch (e) {
@@ -225,19 +235,33 @@ async function doStart(id: string): Promise<void> {
   const O_NONBLOCK = 0o4000;
   const fd = libc().open(new TextEncoder().encode(`${fifo}\0`), O_NONBLOCK | K.O_CLOEXEC);
   if (fd < 0) throw new SysError(`open exec fifo ${fifo}`, errno());
+  const hooks = rec.spec.hooks?.startContainer ?? [];
   try {
-    const byte = new Uint8Array(1);
-    const got = () => Number(libc().read(fd, byte, 1n)) === 1;
+    // "0" once the startContainer hooks passed, or a failing hook's record
+    // (one write, below PIPE_BUF: read whole).
+    const buf = new Uint8Array(4096 + 8);
+    const got = () => {
+      const n = Number(libc().read(fd, buf, BigInt(buf.length)));
+      return n > 0 ? fifoReport(buf.subarray(0, n), hooks) : undefined;
+    };
     for (;;) {
-      if (got()) break;
-      if (!isSameProcess(rec.pid, rec.pidStart)) {
-        if (got()) break;
-        throw new ContainerError(
-          "start",
-          id,
-          undefined,
-          "the container's init exited before start",
-        );
+      const report = got() ??
+        (isSameProcess(rec.pid, rec.pidStart) ? undefined : got() ?? { ok: false, error: null });
+      if (report?.ok) break;
+      if (report) {
+        // The spec: a failing startContainer hook stops the container.
+        trampoline().kill(rec.pid, K.SIGKILL);
+        await waitGone(rec, 5000);
+        throw report.error
+          ? new ContainerError(
+            report.error.op,
+            report.error.path,
+            report.error.errno,
+            `${
+              report.error.detail ?? strerror(report.error.errno ?? 0)
+            } (the container is now stopped)`,
+          )
+          : new ContainerError("start", id, undefined, "the container's init exited before start");
       }
       await new Promise((r) => setTimeout(r, 2));
     }
@@ -447,6 +471,16 @@ async function runcRun(
   checkId(id);
   const bundle = absolute((flags.bundle as string | undefined) ?? ".").replace(/\/+$/, "") || "/";
   const spec = loadBundle(bundle, warn);
+  for (const stage of ["createContainer", "startContainer"] as const) {
+    if (spec.hooks?.[stage]?.length) {
+      throw new ContainerError(
+        "run",
+        id,
+        undefined,
+        `hooks.${stage} are run by create and start only: use run --detach, or create and start`,
+      );
+    }
+  }
   const s = store();
   s.reserve(id);
   const rec = newRecord(id, bundle, spec);

@@ -8,18 +8,19 @@
  */
 
 import { pipe, readSome } from "../../ffi/io.ts";
-import { closeFd, errno, inPidNamespace, libc, SysError } from "../../ffi/libc.ts";
+import { closeFd, errno, inPidNamespace, libc, SysError, writeAll } from "../../ffi/libc.ts";
 import { encodePlan } from "../../ffi/plan.ts";
 import { K } from "../../ffi/syscalls.ts";
 import { trampoline } from "../../ffi/trampoline.ts";
 import { ContainerError } from "../errors.ts";
 import { classifyMaskedPaths } from "../mounts/masks.ts";
 import { checkDevices, prepareMounts } from "../mounts/prepare.ts";
+import { hookOpError } from "../oci/hook_ops.ts";
 import { securityOps } from "../security/process_ops.ts";
 import type { Spec } from "../spec.ts";
 import { writeMappings } from "../userns/mappings.ts";
 import { execError } from "./exec.ts";
-import { buildChildPlan, cloneFlags } from "./plan.ts";
+import { buildChildPlan, cloneFlags, type ContainerHooks } from "./plan.ts";
 import { checkRootfs, makeCgroup } from "./run.ts";
 
 /** How to create. */
@@ -30,6 +31,19 @@ export interface CreateOptions {
   /** A connected unix socket to send the pty master on (spec.process.terminal). */
   consoleFd?: number;
   debug?: boolean;
+  /** For config.json's hooks (lib/cli/oci.ts runs the runtime's own). */
+  hooks?: CreateHooks;
+}
+
+/** What createContainer asks of the caller for the hooks. */
+export interface CreateHooks {
+  /** The state JSON given to the child's hooks of a stage, once the pid is known. */
+  state(pid: number, status: "creating" | "created"): string;
+  /**
+   * Runs prestart and createRuntime hooks while the child waits before its
+   * createContainer hooks and pivot_root (only when the spec has some).
+   */
+  runtime(pid: number): Promise<void>;
 }
 
 /** What was created. */
@@ -38,6 +52,14 @@ export interface Created {
   pid: number;
   /** Its cgroup directories, removed at delete. */
   cgroupPaths: string[];
+}
+
+/** A close-on-exec memfd: the state a child hook reads as its stdin. */
+function stateFile(name: string): number {
+  const MFD_CLOEXEC = 1;
+  const fd = libc().memfd_create(new TextEncoder().encode(`${name}\0`), MFD_CLOEXEC);
+  if (fd < 0) throw new SysError("memfd_create", errno());
+  return fd;
 }
 
 function openPath(path: string): number {
@@ -94,7 +116,21 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
   };
   const [readyR, readyW] = pipe();
   let errorFd = -1;
+  const h = spec.hooks ?? {};
+  const pause = !!(opts.hooks && (h.prestart?.length || h.createRuntime?.length));
+  let hooks: ContainerHooks | undefined;
   try {
+    if (opts.hooks && (pause || h.createContainer?.length || h.startContainer?.length)) {
+      hooks = {
+        createContainer: h.createContainer ?? [],
+        startContainer: h.startContainer ?? [],
+        createStateFd: -1,
+        startStateFd: -1,
+        pause,
+      };
+      hooks.createStateFd = stateFile("createContainer-state");
+      hooks.startStateFd = stateFile("startContainer-state");
+    }
     const size = spec.process.consoleSize;
     const plan = buildChildPlan({
       spec,
@@ -106,7 +142,7 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
         socketFd: opts.consoleFd,
         size: { rows: size?.height || 24, cols: size?.width || 80 },
       },
-      created: { fifoFd, readyFd: readyW, fifoAt },
+      created: { fifoFd, readyFd: readyW, fifoAt, hooks },
     });
     let syncFd: number;
     const encoded = encodePlan(plan, debug);
@@ -116,6 +152,11 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
     ({ pid, errorFd, syncFd } = pidns ? inPidNamespace(pidns, spawn) : spawn());
     closeFd(readyW);
     try {
+      if (hooks && opts.hooks) {
+        // Shared with the child since the clone: written before it can read.
+        writeAll(hooks.createStateFd, new TextEncoder().encode(opts.hooks.state(pid, "creating")));
+        writeAll(hooks.startStateFd, new TextEncoder().encode(opts.hooks.state(pid, "created")));
+      }
       if (userns) {
         await writeMappings(pid, {
           uidMappings: spec.linux.uidMappings ?? [],
@@ -127,8 +168,22 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
       t.close(syncFd);
       throw e;
     }
-    t.release(syncFd);
-    const ready = await readSome(readyR, new Uint8Array(1));
+    const byte = new Uint8Array(1);
+    let ready: number;
+    if (pause && opts.hooks) {
+      // Two bytes on the sync pipe: the release, then the end of the runtime's hooks.
+      try {
+        writeAll(syncFd, new Uint8Array([1]));
+        ready = await readSome(readyR, byte);
+        if (ready === 1) await opts.hooks.runtime(pid);
+      } catch (e) {
+        t.close(syncFd);
+        throw e;
+      }
+      if (ready === 1) t.release(syncFd);
+      else t.close(syncFd);
+    } else t.release(syncFd);
+    ready = await readSome(readyR, byte);
     if (ready !== 1) {
       const record = await t.readFull(errorFd, 8);
       await t.wait(pid).catch(() => {});
@@ -140,6 +195,8 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
       const op = plan[view.getInt32(0, true)];
       const err = view.getInt32(4, true);
       if (op?.exec) throw execError(spec.process.args[0], err);
+      const hookError = hookOpError(op, err);
+      if (hookError) throw hookError;
       throw new ContainerError(op?.label ?? "create", undefined, err);
     }
     done = true;
@@ -155,6 +212,9 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
     closeFd(fifoFd);
     if (fifoAt) closeFd(fifoAt.dirFd);
     closeFd(readyR);
+    for (const fd of [hooks?.createStateFd ?? -1, hooks?.startStateFd ?? -1]) {
+      if (fd >= 0) closeFd(fd);
+    }
     if (errorFd >= 0) t.close(errorFd);
   }
 }

@@ -14,7 +14,8 @@ import { rootfsOps, type RootOverlay, workdirOps } from "../mounts/plan.ts";
 import { loopbackUpOps } from "../net/loopback.ts";
 import { ptyOps, type WindowSize } from "../tty/pty_ops.ts";
 import { parentDeathOps } from "../security/process_ops.ts";
-import type { Namespace, Spec } from "../spec.ts";
+import { hookOps } from "../oci/hook_ops.ts";
+import type { Hook, Namespace, Spec } from "../spec.ts";
 import { execOps } from "./exec.ts";
 import { rlimitOps } from "./rlimits.ts";
 
@@ -138,6 +139,45 @@ export interface CreatedWait {
    * held as the O_PATH `dirFd` instead.
    */
   fifoAt?: { dirFd: number; name: string };
+  /** Hooks run by the child itself, in the container's namespaces. */
+  hooks?: ContainerHooks;
+}
+
+/**
+ * The OCI hooks of the container's namespaces. createContainer hooks run
+ * before pivot_root (before chroot without a mount namespace), after the
+ * runtime's prestart and createRuntime hooks: with `pause`, the child
+ * writes byte 2 to readyFd there and waits for a second byte on the sync
+ * pipe while the runtime runs those. startContainer hooks run once `start`
+ * opened the exec fifo, before the "0" that tells it the command is next;
+ * a failing one writes its record to the fifo instead (lib/oci/hook_ops.ts).
+ */
+export interface ContainerHooks {
+  createContainer: readonly Hook[];
+  startContainer: readonly Hook[];
+  /** memfds holding each stage's state JSON, written by the runtime once it knows the pid. */
+  createStateFd: number;
+  startStateFd: number;
+  pause: boolean;
+}
+
+/** The pause for the runtime's hooks, then the createContainer hooks. */
+function createHookOps(created: CreatedWait): Op[] {
+  const h = created.hooks;
+  if (!h) return [];
+  return [
+    ...(h.pause
+      ? [
+        {
+          call: "write",
+          args: [created.readyFd, new Uint8Array([2]), 1],
+          label: "report the runtime's hooks are due",
+        } satisfies Op,
+        { call: "wait_sync", args: [], label: "wait for the runtime's hooks" } satisfies Op,
+      ]
+      : []),
+    ...hookOps("createContainer", h.createContainer, h.createStateFd),
+  ];
 }
 
 /**
@@ -208,6 +248,7 @@ function writeFileOps(file: string, value: string, what: string): Op[] {
 function execFifoOps(created: CreatedWait, command: string): Op[] {
   const path = new Uint8Array(32);
   const X_OK = 1;
+  const startHooks = created.hooks?.startContainer ?? [];
   return [
     ...(command.includes("/")
       ? [
@@ -237,7 +278,18 @@ function execFifoOps(created: CreatedWait, command: string): Op[] {
           label: "wait for start on the exec fifo",
         } satisfies Op,
       ]),
-    { call: "write", args: [{ back: 1 }, new TextEncoder().encode("0"), 1], label: "tell start" },
+    // The fifo as each hook's failure report: k ops after its open.
+    ...hookOps(
+      "startContainer",
+      startHooks,
+      created.hooks?.startStateFd ?? -1,
+      (k) => ({ back: k + 1 }),
+    ),
+    {
+      call: "write",
+      args: [{ back: startHooks.length + 1 }, new TextEncoder().encode("0"), 1],
+      label: "tell start",
+    },
     { call: "close", args: [created.fifoFd], label: "close the exec fifo" },
     ...(created.fifoAt
       ? [
@@ -305,6 +357,7 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
       masked: input.masked,
       readonlyPaths: spec.linux.readonlyPaths,
       sysctl: spec.linux.sysctl,
+      beforePivot: input.created ? createHookOps(input.created) : [],
     }));
     const propagation = spec.linux.rootfsPropagation
       ? parseMountOptions([spec.linux.rootfsPropagation]).propagation
@@ -320,6 +373,7 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
     // No mount namespace: nothing can be mounted without changing the
     // host's table (the OCI loader names what is left out), but the root
     // is still root.path.
+    if (input.created) ops.push(...createHookOps(input.created));
     ops.push(
       { call: "chdir", args: [spec.root.path], label: `chdir ${spec.root.path}` },
       { call: "chroot", args: ["."], label: `chroot ${spec.root.path}` },
@@ -350,6 +404,7 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
           input.created.fifoFd,
           input.created.readyFd,
           ...(input.created.fifoAt ? [input.created.fifoAt.dirFd] : []),
+          ...(input.created.hooks?.startContainer.length ? [input.created.hooks.startStateFd] : []),
         ]
         : [],
       label: "close the runtime's files",

@@ -187,6 +187,12 @@ export interface RootfsPlan {
   readonlyPaths?: readonly string[];
   /** spec.linux.sysctl: written once /proc is mounted, before it is made read-only. */
   sysctl?: Record<string, string>;
+  /**
+   * Ops run once the mounts and devices are in place, before the masks, the
+   * read-only remount and pivot_root (OCI createContainer hooks, as runc
+   * places them): self-contained, they refer to no op of this fragment.
+   */
+  beforePivot?: readonly Op[];
 }
 
 /** The directories of an overlayfs root. */
@@ -261,6 +267,7 @@ export function rootfsOps(p: RootfsPlan): Op[] {
       p.bindDevices,
     );
   }
+  for (const op of p.beforePivot ?? []) f.push(op);
   if (p.sysctl && Object.keys(p.sysctl).length) sysctlOps(f, root, p.sysctl);
   maskOps(f, root, p.masked ?? [], p.readonlyPaths ?? []);
   if (p.readonly) {

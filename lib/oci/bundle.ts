@@ -217,15 +217,6 @@ export function loadBundle(
   for (const field of ["intelRdt", "personality", "mountLabel", "memoryPolicy"]) {
     if (rawLinux?.[field]) warn(`linux.${field} is not applied`);
   }
-  const hooks = spec.hooks ?? {};
-  for (const stage of ["createContainer", "startContainer"] as const) {
-    if (hooks[stage]?.length) {
-      throw bad(
-        `hooks.${stage}`,
-        "hooks run in the container's namespaces are not supported by this runtime",
-      );
-    }
-  }
   return spec;
 }
 

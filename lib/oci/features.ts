@@ -47,7 +47,14 @@ export function features(): Record<string, unknown> {
   return {
     ociVersionMin: "1.0.0",
     ociVersionMax: OCI_VERSION,
-    hooks: ["prestart", "createRuntime", "poststart", "poststop"],
+    hooks: [
+      "prestart",
+      "createRuntime",
+      "createContainer",
+      "startContainer",
+      "poststart",
+      "poststop",
+    ],
     mountOptions: MOUNT_OPTIONS,
     linux: {
       namespaces: ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],

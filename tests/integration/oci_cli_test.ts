@@ -677,3 +677,174 @@ Deno.test(
     }
   },
 );
+
+/** A hook running `script` in busybox sh, with `env` only. */
+function shHook(script: string, extra: Record<string, unknown> = {}) {
+  return { path: "/bin/sh", args: ["sh", "-c", script], ...extra };
+}
+
+/** The processes whose command line is exactly `args` (a hook's leftovers). */
+function processesRunning(args: string): number[] {
+  const pids: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const cmd = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).split("\0").join(" ").trim();
+      if (cmd === args) pids.push(Number(e.name));
+    } catch { /* gone */ }
+  }
+  return pids;
+}
+
+Deno.test(
+  rootOnly(
+    "oci: createContainer hooks run in the container's namespaces before pivot_root, " +
+      "startContainer hooks in its root at start; each gets the state; the order is the spec's",
+  ),
+  async () => {
+    const hk = `${DIR}/hk`;
+    try {
+      Deno.removeSync(hk, { recursive: true });
+    } catch { /* first run */ }
+    Deno.mkdirSync(hk, { recursive: true });
+    const mark = (stage: string) => `cat > /dev/null; echo ${stage} >> ${hk}/order`;
+    const b = await bundle("hooks", (c) => {
+      c.process.args = ["sh", "-c", "echo process >> /hk/order"];
+      c.mounts.push({ destination: "/hk", type: "bind", source: hk, options: ["rbind"] });
+      c.hooks = {
+        prestart: [shHook(mark("prestart"))],
+        createRuntime: [shHook(mark("createRuntime"))],
+        createContainer: [
+          shHook(
+            `cat > ${hk}/cc.state; readlink /proc/self/ns/mnt > ${hk}/cc.mnt; ` +
+              `readlink /proc/self/ns/pid > ${hk}/cc.pid; ls ${ROOTFS}/proc > ${hk}/cc.proc; ` +
+              `echo "$FOO $0" > ${hk}/cc.env; echo createContainer >> ${hk}/order`,
+            { env: ["FOO=bar"] },
+          ),
+        ],
+        startContainer: [
+          shHook(
+            "cat > /hk/sc.state; ls / > /hk/sc.root; echo startContainer >> /hk/order",
+          ),
+        ],
+      };
+    });
+    const created = await oci(["create", "--bundle", b, "--pid-file", `${DIR}/hk.pid`, "hk"]);
+    assert.equal(created.code, 0, created.err);
+    try {
+      const pid = Number(Deno.readTextFileSync(`${DIR}/hk.pid`));
+      const cc = JSON.parse(Deno.readTextFileSync(`${hk}/cc.state`));
+      assert.deepEqual([cc.id, cc.status, cc.pid, cc.bundle], ["hk", "creating", pid, b]);
+      // The container's mount and PID namespaces, the host's paths: the
+      // rootfs already has the container's /proc mounted on it.
+      const text = (f: string) => Deno.readTextFileSync(`${hk}/${f}`).trim();
+      assert.equal(text("cc.mnt"), Deno.readLinkSync(`/proc/${pid}/ns/mnt`));
+      assert.notEqual(text("cc.mnt"), Deno.readLinkSync("/proc/self/ns/mnt"));
+      assert.equal(text("cc.pid"), Deno.readLinkSync(`/proc/${pid}/ns/pid`));
+      assert.ok(text("cc.proc").split("\n").includes("1"), text("cc.proc"));
+      assert.ok(
+        ![...Deno.readDirSync(`${ROOTFS}/proc`)].length,
+        "the host sees the container's /proc",
+      );
+      assert.equal(text("cc.env"), "bar sh");
+      // startContainer waits for start.
+      assert.equal(text("order"), "prestart\ncreateRuntime\ncreateContainer");
+      const started = await oci(["start", "hk"], "hk-start");
+      assert.equal(started.code, 0, started.err);
+      const sc = JSON.parse(Deno.readTextFileSync(`${hk}/sc.state`));
+      assert.deepEqual([sc.id, sc.status, sc.pid], ["hk", "created", pid]);
+      // Resolved and run after pivot_root: "/" is the container's.
+      assert.ok(text("sc.root").split("\n").includes("hk"), text("sc.root"));
+      await waitFor(() => text("order").endsWith("process"), 5000, "the process");
+      assert.equal(
+        text("order"),
+        "prestart\ncreateRuntime\ncreateContainer\nstartContainer\nprocess",
+      );
+    } finally {
+      await oci(["delete", "--force", "hk"]);
+    }
+  },
+);
+
+Deno.test(
+  rootOnly(
+    "oci: a failing or timed-out createContainer hook fails create with a sentence, nothing left; " +
+      "a failing startContainer hook fails start and stops the container",
+  ),
+  async () => {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [shHook("exit 3"), /^minicontainer: createContainer hook \/bin\/sh: exited with status 3$/],
+      [
+        // Ignoring SIGALRM and SIGTERM does not outlive the timeout; its child goes with the container.
+        shHook("trap '' ALRM TERM; sleep 3141; true", { timeout: 1 }),
+        /^minicontainer: createContainer hook \/bin\/sh: timed out after 1 s$/,
+      ],
+      [
+        { path: "/no/such/hook" },
+        /^minicontainer: execute createContainer hook \/no\/such\/hook: No such file or directory$/,
+      ],
+    ];
+    for (const [hook, re] of cases) {
+      const b = await bundle("hookfail", (c) => {
+        c.process.args = ["true"];
+        c.hooks = { createContainer: [hook] };
+      });
+      const r = await oci(["create", "--bundle", b, "hf"]);
+      assert.equal(r.code, 125, r.err);
+      assert.match(r.err.trim(), re);
+      assert.match((await state("hf")).err, /container does not exist/);
+      assert.deepEqual(ownCgroups("hf"), [], "a cgroup was left");
+    }
+    await waitFor(() => processesRunning("sleep 3141").length === 0, 5000, "the hook's child gone");
+
+    const b = await bundle("hookfail", (c) => {
+      c.process.args = ["sh", "-c", "echo ran"];
+      c.hooks = { startContainer: [shHook("exit 4")] };
+    });
+    const created = await oci(["create", "--bundle", b, "--pid-file", `${DIR}/hf.pid`, "hf"], "hf");
+    assert.equal(created.code, 0, created.err);
+    const pid = Number(Deno.readTextFileSync(`${DIR}/hf.pid`));
+    try {
+      const started = await oci(["start", "hf"], "hf-start");
+      assert.equal(started.code, 125);
+      assert.equal(
+        started.err.trim(),
+        "minicontainer: startContainer hook /bin/sh: exited with status 4 (the container is now stopped)",
+      );
+      assert.equal(JSON.parse((await state("hf")).out).status, "stopped");
+      assert.ok(!alive(pid));
+      assert.equal(Deno.readTextFileSync(`${DIR}/hf.stdout`), "", "the process ran");
+    } finally {
+      assert.equal((await oci(["delete", "hf"])).code, 0);
+    }
+    assert.deepEqual(ownCgroups("hf"), [], "a cgroup was left");
+  },
+);
+
+Deno.test(
+  rootOnly("oci: a startContainer hook's timeout is enforced; foreground run refuses child hooks"),
+  async () => {
+    const b = await bundle("hooktime", (c) => {
+      c.process.args = ["sh", "-c", "echo ran"];
+      c.hooks = { startContainer: [shHook("sleep 3142; true", { timeout: 1 })] };
+    });
+    assert.equal((await oci(["create", "--bundle", b, "ht"], "ht")).code, 0);
+    try {
+      const started = await oci(["start", "ht"], "ht-start");
+      assert.equal(started.code, 125);
+      assert.match(started.err, /startContainer hook \/bin\/sh: timed out after 1 s/);
+      await waitFor(
+        () => processesRunning("sleep 3142").length === 0,
+        5000,
+        "the hook's child gone",
+      );
+      assert.equal(Deno.readTextFileSync(`${DIR}/ht.stdout`), "", "the process ran");
+    } finally {
+      await oci(["delete", "--force", "ht"]);
+    }
+    const run = await oci(["run", "--bundle", b, "ht2"]);
+    assert.equal(run.code, 125);
+    assert.match(run.err, /hooks.startContainer are run by create and start only/);
+    assert.match((await state("ht2")).err, /container does not exist/);
+  },
+);

@@ -3,7 +3,7 @@
 // cgroupsPath puts the cgroup, config.json checks, and the JSON of state,
 // features and spec.
 import assert from "node:assert/strict";
-import { type Op, removeOps } from "../../ffi/plan.ts";
+import { HOOK_FAILED, type Op, removeOps } from "../../ffi/plan.ts";
 import { CLONE, K } from "../../ffi/syscalls.ts";
 import { cgroupPlace } from "../../lib/container/create.ts";
 import { buildJoinPlan } from "../../lib/container/join.ts";
@@ -11,6 +11,7 @@ import { buildChildPlan, cloneFlags } from "../../lib/container/plan.ts";
 import { classifyMaskedPaths } from "../../lib/mounts/masks.ts";
 import { prepareMounts } from "../../lib/mounts/prepare.ts";
 import { loadBundle, unappliedResources } from "../../lib/oci/bundle.ts";
+import { fifoReport, hookError, hookOpError } from "../../lib/oci/hook_ops.ts";
 import { defaultConfig, features } from "../../lib/oci/features.ts";
 import { type OciRecord, OciStore } from "../../lib/oci/state.ts";
 import { unavailableCapabilities } from "../../lib/security/capabilities.ts";
@@ -130,10 +131,6 @@ Deno.test("oci bundle: each bad field is one sentence naming it", () => {
       /a new pid namespace inside a user namespace joined by path \(\/proc\/self\/ns\/user\)/,
     ],
     [(c) => (c.linux.sysctl = { "vm.swappiness": "1" }), /vm.swappiness is not namespaced/],
-    [
-      (c) => (c.hooks = { createContainer: [{ path: "/bin/true" }] }),
-      /hooks.createContainer: .* not supported/,
-    ],
     [(c) => (c.linux.seccomp = { defaultAction: "SCMP_ACT_NOPE" }), /unknown action/],
   ];
   for (const [edit, re] of cases) {
@@ -183,7 +180,14 @@ Deno.test("oci state: the runtime spec's state JSON, status from the init and th
 Deno.test("oci features and spec: the documents' shapes", () => {
   const f = features() as Record<string, Record<string, unknown>>;
   assert.equal(f.ociVersionMin, "1.0.0");
-  assert.deepEqual(f.hooks, ["prestart", "createRuntime", "poststart", "poststop"]);
+  assert.deepEqual(f.hooks, [
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+  ]);
   assert.ok((f.mountOptions as unknown as string[]).includes("rbind"));
   assert.ok((f.linux.capabilities as string[]).includes("CAP_SYS_ADMIN"));
   assert.equal((f.linux.seccomp as { enabled: boolean }).enabled, true);
@@ -361,4 +365,135 @@ Deno.test("oci exec: a container without a mount namespace is joined into its ro
   assert.ok(
     !join(["pid", "mount"]).some((op) => op.call === "chroot" || op.label.endsWith("/root")),
   );
+});
+
+const HOOKS: NonNullable<Spec["hooks"]> = {
+  prestart: [{ path: "/bin/pre" }],
+  createContainer: [
+    { path: "/bin/cc1", args: ["cc1", "-x"], env: ["A=1"], timeout: 5 },
+    { path: "/bin/cc2" },
+  ],
+  startContainer: [{ path: "/bin/sc1" }, { path: "/bin/sc2", timeout: 2.5 }],
+};
+
+function hookPlan(hooks: NonNullable<Spec["hooks"]>, pause: boolean, noMountNs = false): Op[] {
+  const dir = bundleWith((c) => {
+    c.hooks = hooks;
+    c.process.args = ["/bin/sh"];
+    c.process.user = { uid: 1000, gid: 1000 };
+    c.root.readonly = true;
+    if (noMountNs) c.linux.namespaces = c.linux.namespaces.filter((n) => n.type !== "mount");
+  });
+  const spec = loadBundle(dir, () => {});
+  Deno.removeSync(dir, { recursive: true });
+  return buildChildPlan({
+    spec,
+    mounts: prepareMounts(spec.mounts),
+    init: false,
+    securityOps: securityOps(spec, { lastCap: 40, held: (1n << 41n) - 1n }),
+    created: {
+      fifoFd: 50,
+      readyFd: 51,
+      ...(noMountNs ? { fifoAt: { dirFd: 52, name: "exec.fifo" } } : {}),
+      hooks: {
+        createContainer: hooks.createContainer ?? [],
+        startContainer: hooks.startContainer ?? [],
+        createStateFd: 60,
+        startStateFd: 61,
+        pause,
+      },
+    },
+  });
+}
+
+Deno.test("oci plan: createContainer hooks after the pause for the runtime's hooks, before masks and pivot_root", () => {
+  const plan = hookPlan(HOOKS, true);
+  const at = (label: string) => plan.findIndex((op) => op.label === label);
+  const cc1 = at("createContainer hook /bin/cc1");
+  assert.deepEqual(plan[cc1].args, ["/bin/cc1", ["cc1", "-x"], ["A=1"], 60, 5, -1]);
+  assert.deepEqual(plan[cc1 + 1].args, ["/bin/cc2", ["/bin/cc2"], [], 60, 0, -1]);
+  // The pause: byte 2 on the ready pipe, then a second byte on the sync pipe.
+  assert.deepEqual(plan.slice(cc1 - 2, cc1).map((op) => [op.call, op.args[0]]), [
+    ["write", 51],
+    ["wait_sync", undefined],
+  ]);
+  assert.deepEqual(plan[cc1 - 2].args[1], new Uint8Array([2]));
+  // In the container's mount namespace with its mounts and devices, before
+  // the masks, the read-only remount and pivot_root (runc's place).
+  assert.ok(at("mount proc on /proc") < cc1);
+  assert.ok(at("mknod /dev/null") < cc1);
+  assert.ok(cc1 + 1 < at("remount /proc/sys read-only"));
+  assert.ok(cc1 + 1 < at("remount / read-only"));
+  assert.ok(cc1 + 1 < plan.findIndex((op) => op.call === "pivot_root"));
+  // The state memfd of startContainer survives close_fds; createContainer's need not.
+  assert.deepEqual(plan.find((op) => op.call === "close_fds")!.args, [50, 51, 61]);
+});
+
+Deno.test("oci plan: startContainer hooks between the exec fifo's open and the '0' for start, reporting there", () => {
+  const plan = hookPlan(HOOKS, false);
+  const calls = plan.map((op) => op.call);
+  const exec = calls.indexOf("execve");
+  assert.deepEqual(calls.slice(exec - 6, exec + 1), [
+    "fd_path",
+    "openat",
+    "hook",
+    "hook",
+    "write",
+    "close",
+    "execve",
+  ]);
+  assert.equal(plan[exec - 5].label, "wait for start on the exec fifo");
+  assert.equal(plan[exec - 4].label, "startContainer hook /bin/sc1");
+  // Each hook and the "0" refer to the fifo's open.
+  assert.deepEqual(plan[exec - 4].args.slice(3), [61, 0, { back: 1 }]);
+  assert.deepEqual(plan[exec - 3].args.slice(3), [61, 3, { back: 2 }]);
+  assert.deepEqual(plan[exec - 2].args[0], { back: 3 });
+  // After the process's user and capabilities, like runc's.
+  assert.ok(calls.lastIndexOf("setresuid") < exec - 5);
+  assert.ok(calls.lastIndexOf("capset") < exec - 5);
+  // No pause without prestart/createRuntime hooks.
+  assert.ok(!plan.some((op) => op.label === "wait for the runtime's hooks"));
+});
+
+Deno.test("oci plan: without a mount namespace createContainer hooks run before the chroot", () => {
+  const plan = hookPlan({ createContainer: [{ path: "/bin/cc" }] }, false, true);
+  const hook = plan.findIndex((op) => op.call === "hook");
+  assert.ok(hook > 0 && hook < plan.findIndex((op) => op.call === "chroot"));
+  assert.deepEqual(plan.find((op) => op.call === "close_fds")!.args, [50, 51, 52]);
+});
+
+Deno.test("oci hooks: a failed hook op is a sentence naming the stage, the path and what happened", () => {
+  assert.equal(
+    hookError("createContainer", "/bin/x", HOOK_FAILED.STATUS | (3 << 8), 0).message,
+    "createContainer hook /bin/x: exited with status 3",
+  );
+  assert.equal(
+    hookError("startContainer", "/bin/x", HOOK_FAILED.STATUS | 9, 0).message,
+    "startContainer hook /bin/x: was killed by signal 9",
+  );
+  assert.equal(
+    hookError("createContainer", "/bin/x", HOOK_FAILED.TIMEOUT, 2).message,
+    "createContainer hook /bin/x: timed out after 2 s",
+  );
+  assert.match(
+    hookError("createContainer", "/nope", 2, 0).message,
+    /^execute createContainer hook \/nope: No such file or directory/,
+  );
+  const op = hookPlan(HOOKS, false).find((o) => o.label === "createContainer hook /bin/cc1");
+  assert.equal(
+    hookOpError(op, HOOK_FAILED.TIMEOUT)?.message,
+    "createContainer hook /bin/cc1: timed out after 5 s",
+  );
+  assert.equal(hookOpError({ call: "close", args: [3], label: "x" }, 9), undefined);
+  // What start reads on the fifo.
+  assert.deepEqual(fifoReport(new TextEncoder().encode("0"), []), { ok: true });
+  const record = new Uint8Array([0x45, 0, 0, 0, 0, ...new TextEncoder().encode("/bin/sc2")]);
+  new DataView(record.buffer).setInt32(1, HOOK_FAILED.TIMEOUT, true);
+  const report = fifoReport(record, HOOKS.startContainer!);
+  assert.equal(report?.ok, false);
+  assert.equal(
+    report?.ok === false && report.error.message,
+    "startContainer hook /bin/sc2: timed out after 3 s",
+  );
+  assert.equal(fifoReport(new Uint8Array([7]), []), undefined);
 });

@@ -1,7 +1,9 @@
 // The trampoline for real, without namespaces (no root needed): the .so is
 // loaded from its bytes through memfd_create, as a compiled binary does.
 import assert from "node:assert/strict";
-import { encodePlan, IN_ROOT, type Op } from "../../ffi/plan.ts";
+import { pipe } from "../../ffi/io.ts";
+import { closeFd, libc, writeAll } from "../../ffi/libc.ts";
+import { encodePlan, HOOK_FAILED, IN_ROOT, type Op } from "../../ffi/plan.ts";
 import { K } from "../../ffi/syscalls.ts";
 import { loadTrampolineFromBytes, TRAMPOLINE_URL } from "../../ffi/trampoline.ts";
 import { exitCodeOf } from "../../lib/container/exit_status.ts";
@@ -228,5 +230,82 @@ Deno.test("trampoline: an op referring to a tolerated failure is skipped; fd_pat
     assert.equal(Deno.readTextFileSync(file), "via fd");
   } finally {
     Deno.removeSync(file);
+  }
+});
+
+// The OCI hook op (createContainer/startContainer hooks): fork, the state
+// memfd on stdin from its start, its args and env only, its wait status,
+// its timeout, and its failure written to a report fd for `start`.
+function stateMemfd(text: string): number {
+  const fd = libc().memfd_create(new TextEncoder().encode("state\0"), 1);
+  assert.ok(fd >= 0);
+  writeAll(fd, new TextEncoder().encode(text));
+  return fd;
+}
+
+const hookOp = (script: string, stateFd: number, timeout = 0, report: number = -1): Op => ({
+  call: "hook",
+  args: ["/bin/sh", ["sh", "-c", script, "arg0"], ["FOO=bar"], stateFd, timeout, report],
+  label: "createContainer hook /bin/sh",
+});
+
+const TRUE: Op = { call: "execve", args: ["/bin/true", ["true"], []], label: "exec", exec: true };
+
+Deno.test("trampoline: a hook reads the state on stdin (each hook from its start), gets its args and env", async () => {
+  const out = Deno.makeTempFileSync();
+  const state = stateMemfd('{"id":"c1","status":"creating"}');
+  try {
+    const script = `cat >> ${out}; echo " $0 $FOO $HOME" >> ${out}`;
+    const r = await spawn([WAIT, hookOp(script, state), hookOp(script, state), TRUE]);
+    assert.deepEqual(r.failed, null);
+    assert.equal(r.code, 0);
+    const line = '{"id":"c1","status":"creating"} arg0 bar \n';
+    assert.equal(Deno.readTextFileSync(out), line + line);
+  } finally {
+    closeFd(state);
+    Deno.removeSync(out);
+  }
+});
+
+Deno.test("trampoline: a failing hook fails its op with its wait status, or its errno when not executable", async () => {
+  const state = stateMemfd("{}");
+  try {
+    const r = await spawn([WAIT, hookOp("exit 3", state), TRUE]);
+    assert.deepEqual(r.failed, { op: 1, errno: HOOK_FAILED.STATUS | (3 << 8) });
+    assert.equal(r.code, 125);
+    const killed = await spawn([WAIT, hookOp("kill -9 $$", state), TRUE]);
+    assert.deepEqual(killed.failed, { op: 1, errno: HOOK_FAILED.STATUS | 9 });
+    const missing = await spawn([
+      WAIT,
+      { ...hookOp("", state), args: ["/nonexistent/hook", ["x"], [], state, 0, -1] },
+      TRUE,
+    ]);
+    assert.deepEqual(missing.failed, { op: 1, errno: 2 });
+  } finally {
+    closeFd(state);
+  }
+});
+
+Deno.test("trampoline: a hook past its timeout is killed (SIGALRM and SIGTERM ignored or not) and reported", async () => {
+  const state = stateMemfd("{}");
+  const [reportR, reportW] = pipe();
+  try {
+    const r = await spawn([
+      WAIT,
+      hookOp("trap '' ALRM TERM; sleep 30", state, 1, reportW),
+      TRUE,
+    ]);
+    assert.deepEqual(r.failed, { op: 1, errno: HOOK_FAILED.TIMEOUT });
+    closeFd(reportW);
+    const record = await t.readFull(reportR, 64);
+    assert.equal(record[0], "E".charCodeAt(0));
+    assert.equal(
+      new DataView(record.buffer, record.byteOffset + 1, 4).getInt32(0, true),
+      HOOK_FAILED.TIMEOUT,
+    );
+    assert.equal(new TextDecoder().decode(record.subarray(5)), "/bin/sh");
+  } finally {
+    closeFd(state);
+    closeFd(reportR);
   }
 });
