@@ -293,7 +293,6 @@ export function inPidNamespace<T>(path: string, spawn: () => T): T {
       if (libc().setns(own, CLONE_NEWPID) !== 0) {
         // Later containers would be born in the joined namespace: stop here,
         // whatever spawn's outcome (this error replaces it on purpose).
-        // deno-lint-ignore no-unsafe-finally
         throw new SysError("return to the runtime's pid namespace", errno());
       }
     };
