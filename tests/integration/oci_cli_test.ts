@@ -7,6 +7,11 @@
  */
 
 import assert from "node:assert/strict";
+import { encodePlan } from "../../ffi/plan.ts";
+import { K } from "../../ffi/syscalls.ts";
+import { trampoline } from "../../ffi/trampoline.ts";
+import { exitCodeOf } from "../../lib/container/exit_status.ts";
+import { seccompOps } from "../../lib/security/seccomp.ts";
 import {
   containerCgroups,
   LAUNCHER,
@@ -681,6 +686,86 @@ Deno.test(
       assert.equal(ur.out, "0 0\n65534 65534\n");
       const g = Deno.statSync(`${src}/g`);
       assert.deepEqual([g.uid, g.gid], [0, 0], "the container's root wrote as the on-disk root");
+    } finally {
+      Deno.removeSync(src, { recursive: true });
+    }
+  },
+);
+
+Deno.test(
+  rootOnly("oci: on a kernel without mount_setattr (ENOSYS) rro and idmap are errors naming it"),
+  async () => {
+    // The runtime and everything it starts under a filter that makes
+    // mount_setattr ENOSYS, as a kernel before 5.12 answers.
+    const filter = seccompOps({
+      defaultAction: "SCMP_ACT_ALLOW",
+      syscalls: [{ names: ["mount_setattr"], action: "SCMP_ACT_ERRNO", errnoRet: 38 }],
+    });
+    const t = trampoline();
+    const underFilter = async (args: string[], name: string) => {
+      const env = Object.entries(Deno.env.toObject()).map(([k, v]) => `${k}=${v}`);
+      const out = `${DIR}/${name}.stdout`;
+      const err = `${DIR}/${name}.stderr`;
+      const child = t.spawn(
+        0,
+        encodePlan([
+          { call: "wait_sync", args: [], label: "wait" },
+          { call: "prctl", args: [K.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0], label: "no_new_privs" },
+          ...filter,
+          {
+            call: "execve",
+            args: [
+              "/bin/sh",
+              [
+                "sh",
+                "-c",
+                'o=$1; e=$2; shift 2; exec "$@" >"$o" 2>"$e" </dev/null',
+                "sh",
+                out,
+                err,
+                LAUNCHER,
+                ...args,
+              ],
+              env,
+            ],
+            label: "exec",
+            exec: true,
+          },
+        ]),
+        -1,
+      );
+      t.release(child.syncFd);
+      t.close(child.errorFd);
+      const status = await t.wait(child.pid);
+      return { code: exitCodeOf(status), err: Deno.readTextFileSync(err) };
+    };
+    const src = `${DIR}/enosys-src`;
+    Deno.mkdirSync(src, { recursive: true });
+    try {
+      const rro = await bundle("enosys-rro", (c) => {
+        c.process.args = ["true"];
+        c.mounts.push({ destination: "/mnt", source: src, options: ["rbind", "rro"] });
+      });
+      const r = await underFilter(["run", "--bundle", rro, "enosys-rro"], "enosys-rro");
+      assert.equal(r.code, 125, r.err);
+      assert.match(
+        r.err,
+        /^minicontainer: apply rro to \/mnt and the mounts below it \(mount_setattr, Linux 5\.12 or later\): Function not implemented\n$/,
+      );
+      const idmap = await bundle("enosys-idmap", (c) => {
+        c.process.args = ["true"];
+        c.mounts.push({
+          destination: "/mnt",
+          source: src,
+          options: ["rbind", "idmap"],
+          uidMappings: [{ containerID: 0, hostID: 1000, size: 1 }],
+          gidMappings: [{ containerID: 0, hostID: 1000, size: 1 }],
+        });
+      });
+      const i = await underFilter(["run", "--bundle", idmap, "enosys-idmap"], "enosys-idmap");
+      assert.equal(i.code, 125, i.err);
+      assert.match(i.err, /idmap mount of .* on \/mnt: idmapped mounts need Linux 5\.12 or later/);
+      assert.notEqual((await state("enosys-rro")).code, 0, "nothing left behind");
     } finally {
       Deno.removeSync(src, { recursive: true });
     }
