@@ -115,7 +115,6 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
     const pidns = spec.linux.namespaces.find((n) => n.type === "pid" && n.path)?.path;
     ({ pid, errorFd, syncFd } = pidns ? inPidNamespace(pidns, spawn) : spawn());
     closeFd(readyW);
-    closeMountFds(mounts);
     try {
       if (userns) {
         await writeMappings(pid, {
