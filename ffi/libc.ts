@@ -35,6 +35,12 @@ const SYMBOLS = {
   setns: { parameters: ["i32", "i32"], result: "i32" },
   // openat2 has no C library wrapper: syscall(SYS_openat2, dirfd, path, &how, sizeof how).
   syscall: { parameters: ["i64", "i64", "buffer", "buffer", "usize"], result: "i64" },
+  // open_tree and mount_setattr: (dirfd, path, flags[, struct, size]).
+  syscall_at: {
+    name: "syscall",
+    parameters: ["i64", "i64", "buffer", "u64", "buffer", "usize"],
+    result: "i64",
+  },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -309,4 +315,30 @@ export function inPidNamespace<T>(path: string, spawn: () => T): T {
     libc().close(target);
     libc().close(own);
   }
+}
+
+/**
+ * open_tree(2) with OPEN_TREE_CLONE: a detached copy of the mount tree at
+ * `path` (with its submounts when `flags` has AT_RECURSIVE), or -errno.
+ */
+export function openTree(path: string, flags: number): number {
+  const fd = Number(
+    libc().syscall_at(428n, -100n, /* AT_FDCWD */ cpath(path), BigInt(flags), null, 0n),
+  );
+  return fd < 0 ? -errno() : fd;
+}
+
+/** mount_setattr(2) on the mount fd `fd` (AT_EMPTY_PATH) with struct mount_attr `attr`: 0 or -errno. */
+export function mountSetattrFd(fd: number, flags: number, attr: Uint8Array): number {
+  const r = Number(
+    libc().syscall_at(
+      442n,
+      BigInt(fd),
+      cpath(""),
+      BigInt(flags | 0x1000 /* AT_EMPTY_PATH */),
+      attr,
+      BigInt(attr.length),
+    ),
+  );
+  return r < 0 ? -errno() : 0;
 }

@@ -45,6 +45,7 @@ const X86_64 = {
   dup3: 292,
   open_tree: 428,
   move_mount: 429,
+  mount_setattr: 442,
   faccessat: 269,
 } as const;
 
@@ -89,6 +90,7 @@ const AARCH64: Record<SyscallName, number> = {
   dup3: 24,
   open_tree: 428,
   move_mount: 429,
+  mount_setattr: 442,
   faccessat: 48,
 };
 
@@ -116,13 +118,44 @@ export const MS = {
   NOSUID: 2,
   NODEV: 4,
   NOEXEC: 8,
+  SYNCHRONOUS: 16,
   REMOUNT: 32,
+  MANDLOCK: 64,
+  DIRSYNC: 128,
+  NOSYMFOLLOW: 256,
+  NOATIME: 1024,
+  NODIRATIME: 2048,
   BIND: 4096,
   REC: 16384,
+  SILENT: 32768,
+  UNBINDABLE: 1 << 17,
   PRIVATE: 1 << 18,
   SLAVE: 1 << 19,
+  SHARED: 1 << 20,
+  RELATIME: 1 << 21,
+  I_VERSION: 1 << 23,
   STRICTATIME: 1 << 24,
+  LAZYTIME: 1 << 25,
 } as const;
+
+/** mount_setattr(2) attribute bits (struct mount_attr's attr_set and attr_clr). */
+export const MOUNT_ATTR = {
+  RDONLY: 0x1,
+  NOSUID: 0x2,
+  NODEV: 0x4,
+  NOEXEC: 0x8,
+  /** The atime mode: an enum in these bits, cleared whole to set one. */
+  _ATIME: 0x70,
+  RELATIME: 0,
+  NOATIME: 0x10,
+  STRICTATIME: 0x20,
+  NODIRATIME: 0x80,
+  IDMAP: 0x100000,
+  NOSYMFOLLOW: 0x200000,
+} as const;
+
+/** sizeof(struct mount_attr): attr_set, attr_clr, propagation, userns_fd, each a u64. */
+export const MOUNT_ATTR_SIZE = 32;
 
 /** Miscellaneous constants used by plans. */
 export const K = {

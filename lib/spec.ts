@@ -12,6 +12,9 @@ export interface Mount {
   source?: string;
   type?: string;
   options?: string[];
+  /** With the `idmap`/`ridmap` options: on-disk ids (containerID) to the ids they show as (hostID). */
+  uidMappings?: IdMapping[];
+  gidMappings?: IdMapping[];
 }
 
 /** A POSIX rlimit (config.md "POSIX process"). */

@@ -14,7 +14,7 @@ import { K } from "../../ffi/syscalls.ts";
 import { trampoline } from "../../ffi/trampoline.ts";
 import { ContainerError } from "../errors.ts";
 import { classifyMaskedPaths } from "../mounts/masks.ts";
-import { checkDevices, prepareMounts } from "../mounts/prepare.ts";
+import { checkDevices, closeMountFds, prepareMounts } from "../mounts/prepare.ts";
 import { hookOpError } from "../oci/hook_ops.ts";
 import { securityOps } from "../security/process_ops.ts";
 import type { Spec } from "../spec.ts";
@@ -99,7 +99,7 @@ export function cgroupPlace(
 /** Creates the container of `spec`; resolves once its init waits on the exec fifo. */
 export async function createContainer(spec: Spec, opts: CreateOptions): Promise<Created> {
   checkRootfs(spec.root.path);
-  const mounts = prepareMounts(spec.mounts);
+  const mounts = prepareMounts(spec.mounts, spec.linux);
   checkDevices(spec.linux.devices ?? []);
   const debug = opts.debug ?? false;
   const userns = spec.linux.namespaces.some((n) => n.type === "user" && !n.path);
@@ -209,6 +209,7 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
       }
       cg?.destroy();
     }
+    closeMountFds(mounts);
     closeFd(fifoFd);
     if (fifoAt) closeFd(fifoAt.dirFd);
     closeFd(readyR);

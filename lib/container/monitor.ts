@@ -17,7 +17,7 @@ import { trampoline } from "../../ffi/trampoline.ts";
 import { ContainerError } from "../errors.ts";
 import { classifyMaskedPaths } from "../mounts/masks.ts";
 import type { RootOverlay } from "../mounts/plan.ts";
-import { checkDevices, prepareMounts } from "../mounts/prepare.ts";
+import { checkDevices, closeMountFds, prepareMounts } from "../mounts/prepare.ts";
 import { securityOps } from "../security/process_ops.ts";
 import type { Spec } from "../spec.ts";
 import { writeMappings } from "../userns/mappings.ts";
@@ -87,6 +87,16 @@ function planBase(): number {
 export async function startMonitored(spec: Spec, o: MonitorOptions): Promise<Monitored> {
   checkRootfs(spec.root.path);
   const mounts = prepareMounts(spec.mounts);
+  if (mounts.some((m) => m.treeFd !== undefined)) {
+    // The monitor clones the container: the runtime's fds are not its.
+    closeMountFds(mounts);
+    throw new ContainerError(
+      "mount",
+      undefined,
+      undefined,
+      "idmapped mounts are not supported for detached containers",
+    );
+  }
   checkDevices(spec.linux.devices ?? []);
   const cg = await makeCgroup(spec, o.id, false);
   const t = trampoline();

@@ -10,7 +10,7 @@ import { debugLine } from "../debug.ts";
 import { ContainerError, fromDenoError } from "../errors.ts";
 import type { RootOverlay } from "../mounts/plan.ts";
 import { classifyMaskedPaths } from "../mounts/masks.ts";
-import { checkDevices, prepareMounts } from "../mounts/prepare.ts";
+import { checkDevices, closeMountFds, prepareMounts } from "../mounts/prepare.ts";
 import { type NetSetup, removeNetDirAsync } from "../net/etc_files.ts";
 import { securityOps } from "../security/process_ops.ts";
 import type { Spec } from "../spec.ts";
@@ -162,16 +162,17 @@ async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
   // caller counts on it: see RunOptions.net).
   let netReleased: Promise<void> | undefined;
   const release = () => (netReleased ??= releaseNetwork(opts.net));
-  let mounts: ReturnType<typeof prepareMounts>;
+  let mounts: ReturnType<typeof prepareMounts> = [];
   let cg: Awaited<ReturnType<typeof makeCgroup>>;
   const id = opts.id ?? newId();
   try {
     checkRootfs(spec.root.path);
-    mounts = prepareMounts(spec.mounts);
+    mounts = prepareMounts(spec.mounts, spec.linux);
     checkDevices(spec.linux.devices ?? []);
     if (opts.debug) debugLine("rootfs, mounts and devices checked");
     cg = await makeCgroup(spec, id, opts.debug ?? false);
   } catch (e) {
+    closeMountFds(mounts);
     await release();
     throw e;
   }
@@ -262,6 +263,7 @@ async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
       },
     });
   } finally {
+    closeMountFds(mounts);
     // Idempotent; covers failures before launch could run its own cleanup.
     if (!cgGone) cg?.destroy();
     await release();

@@ -12,11 +12,12 @@
  * @module
  */
 
-import type { Op } from "../../ffi/plan.ts";
-import { K, makedev, MS } from "../../ffi/syscalls.ts";
+import type { Op, Ref } from "../../ffi/plan.ts";
+import { K, makedev, MOUNT_ATTR_SIZE, MS } from "../../ffi/syscalls.ts";
 import type { Device } from "../spec.ts";
 import { containerPath, Fragment, IN_ROOT, pathBuffer } from "./in_root.ts";
 import { type MaskedPath, maskOps, sysctlOps } from "./masks.ts";
+import { mountAttr } from "./options.ts";
 import type { PreparedMount } from "./prepare.ts";
 
 /** Symlinks every /dev gets, as runc makes them (name in /dev, target). */
@@ -39,8 +40,11 @@ const MOVE_EMPTY = K.MOVE_MOUNT_F_EMPTY_PATH | K.MOVE_MOUNT_T_EMPTY_PATH;
 /**
  * Mounts one prepared mount on its target, resolved (and created) below the
  * root fd of op `root`. A bind is a detached copy of the source tree
- * (open_tree) moved onto the target's fd, then remounted through the copy's
- * own fd: the flags reach exactly that mount.
+ * (open_tree; for an idmapped bind, the copy the runtime made and
+ * idmapped: `m.treeFd`, inherited) moved onto the target's fd, then
+ * remounted through the copy's own fd: the flags reach exactly that mount.
+ * Recursive attributes (rro, rnoexec...) come last, with mount_setattr(2)
+ * on the whole tree: a remount after them would reset the top mount's.
  */
 export function mountOps(f: Fragment, root: number, m: PreparedMount): void {
   const flags = IN_ROOT.MKDIR | (m.fileTarget ? IN_ROOT.FILE : 0);
@@ -51,24 +55,30 @@ export function mountOps(f: Fragment, root: number, m: PreparedMount): void {
     f.push({
       call: "mount",
       args: [m.source, path, m.type, m.flags, m.data],
-      label: `mount ${m.type ?? m.source} on ${m.destination}`,
+      label: `mount ${m.type ?? m.source} on ${m.destination}${
+        m.data ? ` with file-system options ${m.data}` : ""
+      }`,
     });
-    if (m.propagation) {
+    if (m.propagation || m.recursive) {
       // The target's fd is the directory under the new mount, not the
-      // mount: look the mount up again. Propagation is all this can change
-      // (the file system is in place already), and only inside the root.
+      // mount: look the mount up again. Propagation and mount attributes
+      // are all this can change (the file system is in place already),
+      // and only inside the root.
       const mounted = pathBuffer();
-      f.open(root, m.inRoot, 0, `resolve ${m.destination} again`, { path: mounted });
-      f.push({
-        call: "mount",
-        args: [null, mounted, null, m.propagation, null],
-        label: `set propagation of ${m.destination}`,
-      });
+      const top = f.open(root, m.inRoot, 0, `resolve ${m.destination} again`, { path: mounted });
+      if (m.recursive) recursiveAttrOp(f, f.at(top), "", K.AT_EMPTY_PATH, m);
+      if (m.propagation) {
+        f.push({
+          call: "mount",
+          args: [null, mounted, null, m.propagation, null],
+          label: `set propagation of ${m.destination}`,
+        });
+      }
     }
     return;
   }
   const target = f.open(root, m.inRoot, flags, label);
-  const tree = f.push({
+  const tree = m.treeFd !== undefined ? -1 : f.push({
     call: "open_tree",
     args: [
       K.AT_FDCWD,
@@ -77,15 +87,20 @@ export function mountOps(f: Fragment, root: number, m: PreparedMount): void {
     ],
     label: `open ${m.source} to bind on ${m.destination}`,
   });
+  const treeArg = () => m.treeFd ?? f.at(tree);
   f.push({
     call: "move_mount",
-    args: [f.at(tree), "", f.at(target), "", MOVE_EMPTY],
+    args: [treeArg(), "", f.at(target), "", MOVE_EMPTY],
     label: `bind ${m.source} on ${m.destination}`,
   });
   // A bind ignores every flag but MS_BIND|MS_REC: the rest needs a remount.
   const extra = m.flags & ~(MS.BIND | MS.REC);
-  if (!extra && !m.propagation) return;
-  const path = f.fdPath(tree);
+  if (!extra && !m.propagation && !m.recursive) return;
+  const path = f.push({
+    call: "fd_path",
+    args: [pathBuffer(), treeArg()],
+    label: "name the fd",
+  });
   if (extra) {
     f.push({
       call: "mount",
@@ -93,6 +108,7 @@ export function mountOps(f: Fragment, root: number, m: PreparedMount): void {
       label: `remount ${m.destination}${extra & MS.RDONLY ? " read-only" : ""}`,
     });
   }
+  if (m.recursive) recursiveAttrOp(f, treeArg(), "", K.AT_EMPTY_PATH, m);
   if (m.propagation) {
     f.push({
       call: "mount",
@@ -100,6 +116,27 @@ export function mountOps(f: Fragment, root: number, m: PreparedMount): void {
       label: `set propagation of ${m.destination}`,
     });
   }
+}
+
+/**
+ * mount_setattr(2) with AT_RECURSIVE: the mount's recursive attributes on
+ * it and every mount below it. Its label names the options and the kernel
+ * they need, the words of the error where the kernel lacks the call.
+ */
+function recursiveAttrOp(
+  f: Fragment,
+  dirFd: number | Ref,
+  path: string,
+  atFlags: number,
+  m: PreparedMount,
+): void {
+  const r = m.recursive!;
+  f.push({
+    call: "mount_setattr",
+    args: [dirFd, path, atFlags | K.AT_RECURSIVE, mountAttr(r.set, r.clear), MOUNT_ATTR_SIZE],
+    label: `apply ${r.options.join(",")} to ${m.destination} and the mounts below it ` +
+      "(mount_setattr, Linux 5.12 or later)",
+  });
 }
 
 /**

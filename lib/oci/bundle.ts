@@ -25,7 +25,14 @@ const NAMESPACE_TYPES: readonly Namespace["type"][] = [
 ];
 
 /** Mount options podman and others pass that are the runtime's to act on, not mount(2)'s. */
-const RUNTIME_MOUNT_OPTIONS = new Set(["tmpcopyup", "notmpcopyup", "copy", "nocopy", "z", "Z"]);
+export const RUNTIME_MOUNT_OPTIONS: ReadonlySet<string> = new Set([
+  "tmpcopyup",
+  "notmpcopyup",
+  "copy",
+  "nocopy",
+  "z",
+  "Z",
+]);
 
 /** Sysctl prefixes that live in a namespace, with the namespace (runc's list). */
 const NAMESPACED_SYSCTLS: readonly [RegExp, Namespace["type"]][] = [
@@ -263,6 +270,18 @@ function mountOf(
     if (o === "tmpcopyup") warn(`${m.destination}: option tmpcopyup is not applied`);
     return false;
   });
+  for (const key of ["uidMappings", "gidMappings"] as const) {
+    const maps = m[key] as unknown;
+    if (maps === undefined || maps === null) continue;
+    if (!Array.isArray(maps)) throw bad(`${field}.${key}`, "must be a list");
+    maps.forEach((x, k) => {
+      const at = `${field}.${key}[${k}]`;
+      if (!isObject(x)) throw bad(at, "must be an object");
+      uint(x.containerID, `${at}.containerID`);
+      uint(x.hostID, `${at}.hostID`);
+      if (!uint(x.size, `${at}.size`)) throw bad(`${at}.size`, "must be at least 1");
+    });
+  }
   const bind = options.includes("bind") || options.includes("rbind");
   if (m.type === "bind" && !bind) options.push("rbind");
   if (m.type === "cgroup") return cgroupMounts(m, options, cgroupns, warn);

@@ -7,40 +7,28 @@
 import { defaultMounts, defaultSpec } from "../container/default_spec.ts";
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES } from "../security/capabilities.ts";
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from "../security/paths.ts";
+import { KNOWN_MOUNT_OPTIONS } from "../mounts/options.ts";
+import { RUNTIME_MOUNT_OPTIONS } from "./bundle.ts";
 import { OCI_VERSION, type Spec } from "../spec.ts";
 
-/** The mount options parseMountOptions knows (the rest go to the file system as data). */
-const MOUNT_OPTIONS = [
-  "async",
-  "atime",
-  "bind",
-  "defaults",
-  "dev",
-  "diratime",
-  "dirsync",
-  "exec",
-  "mand",
-  "noatime",
-  "nodev",
-  "nodiratime",
-  "noexec",
-  "nosuid",
-  "private",
-  "rbind",
-  "relatime",
-  "ro",
-  "rprivate",
-  "rshared",
-  "rslave",
-  "runbindable",
-  "rw",
-  "shared",
-  "slave",
-  "strictatime",
-  "suid",
-  "sync",
-  "unbindable",
-];
+/**
+ * The mount options this runtime acts on (lib/mounts/options.ts) and those
+ * it accepts for podman (tmpcopyup, with a warning); the rest go to the
+ * file system as data, and a bind mount refuses them. idmap and ridmap are told by
+ * mountExtensions, as runc does.
+ */
+const MOUNT_OPTIONS = [...KNOWN_MOUNT_OPTIONS, ...RUNTIME_MOUNT_OPTIONS].sort();
+
+/**
+ * Whether this runtime can make idmapped mounts here: it makes them itself,
+ * as root, with mount_setattr(2) (Linux 5.12). A file system may still
+ * refuse one; that mount then fails naming it.
+ */
+function idmapEnabled(): boolean {
+  if (Deno.uid() !== 0) return false;
+  const [major, minor] = Deno.osRelease().split(".").map((n) => parseInt(n, 10));
+  return major > 5 || (major === 5 && minor >= 12);
+}
 
 /** The features document. */
 export function features(): Record<string, unknown> {
@@ -88,7 +76,7 @@ export function features(): Record<string, unknown> {
       apparmor: { enabled: false },
       selinux: { enabled: false },
       intelRdt: { enabled: false },
-      mountExtensions: { idmap: { enabled: false } },
+      mountExtensions: { idmap: { enabled: idmapEnabled() } },
     },
     annotations: { "org.opencontainers.runtime-spec.features.implementation": "minicontainer" },
   };

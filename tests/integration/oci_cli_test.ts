@@ -7,6 +7,11 @@
  */
 
 import assert from "node:assert/strict";
+import { encodePlan } from "../../ffi/plan.ts";
+import { K } from "../../ffi/syscalls.ts";
+import { trampoline } from "../../ffi/trampoline.ts";
+import { exitCodeOf } from "../../lib/container/exit_status.ts";
+import { seccompOps } from "../../lib/security/seccomp.ts";
 import {
   containerCgroups,
   LAUNCHER,
@@ -572,6 +577,228 @@ Deno.test(
     } finally {
       Deno.removeSync(dir, { recursive: true });
       Deno.removeSync(`${ROOTFS}/mc-masked-file`);
+    }
+  },
+);
+
+/**
+ * A host directory with a tmpfs mounted on its `sub` (holding an executable
+ * script), for a recursive option to reach; `use` runs while it is there.
+ */
+async function withSubmount(name: string, use: (src: string) => Promise<void>): Promise<void> {
+  const src = `${DIR}/${name}-src`;
+  Deno.mkdirSync(`${src}/sub`, { recursive: true });
+  const mount = (args: string[]) => new Deno.Command("mount", { args }).outputSync();
+  assert.equal(mount(["-t", "tmpfs", "-o", "size=1m", "tmpfs", `${src}/sub`]).code, 0);
+  try {
+    Deno.writeTextFileSync(`${src}/sub/run.sh`, "#!/bin/sh\necho ran\n", { mode: 0o755 });
+    await use(src);
+  } finally {
+    new Deno.Command("umount", { args: [`${src}/sub`] }).outputSync();
+    Deno.removeSync(src, { recursive: true });
+  }
+}
+
+Deno.test(
+  rootOnly("oci: rro makes a bind's submounts read-only too, where ro leaves them writable"),
+  async () => {
+    await withSubmount("rro", async (src) => {
+      const b = await bundle("rro", (c) => {
+        c.process.args = [
+          "sh",
+          "-c",
+          "touch /mnt/ro/sub/a && echo ro sub writable; touch /mnt/ro/top; " +
+          "touch /mnt/rro/sub/b; touch /mnt/rro/top; echo done",
+        ];
+        c.mounts.push(
+          { destination: "/mnt/ro", type: "bind", source: src, options: ["rbind", "ro"] },
+          { destination: "/mnt/rro", type: "bind", source: src, options: ["rbind", "rro"] },
+        );
+      });
+      const r = await oci(["run", "--bundle", b, "rro"], "rro");
+      assert.equal(r.code, 0, r.err);
+      assert.equal(r.out, "ro sub writable\ndone\n");
+      assert.match(r.err, /\/mnt\/ro\/top: Read-only file system/);
+      assert.match(r.err, /\/mnt\/rro\/sub\/b: Read-only file system/);
+      assert.match(r.err, /\/mnt\/rro\/top: Read-only file system/);
+      assert.ok(Deno.statSync(`${src}/sub/a`).isFile, "the ro bind's submount took the write");
+    });
+  },
+);
+
+Deno.test(
+  rootOnly("oci: rnoexec refuses exec in a bind's submount; a plain rbind runs it"),
+  async () => {
+    await withSubmount("rnoexec", async (src) => {
+      const b = await bundle("rnoexec", (c) => {
+        c.process.args = ["sh", "-c", "/mnt/x/sub/run.sh; /mnt/nx/sub/run.sh; echo $?"];
+        c.mounts.push(
+          { destination: "/mnt/x", source: src, options: ["rbind"] },
+          { destination: "/mnt/nx", source: src, options: ["rbind", "rnoexec", "rnosuid"] },
+        );
+      });
+      const r = await oci(["run", "--bundle", b, "rnoexec"], "rnoexec");
+      assert.equal(r.code, 0, r.err);
+      assert.equal(r.out, "ran\n126\n");
+      assert.match(r.err, /\/mnt\/nx\/sub\/run.sh: Permission denied/);
+    });
+  },
+);
+
+Deno.test(
+  rootOnly("oci: an idmap bind shows the files as the mount's maps say, the container's without"),
+  async () => {
+    const src = `${DIR}/idmap-src`;
+    Deno.mkdirSync(src, { recursive: true });
+    Deno.writeTextFileSync(`${src}/f`, "");
+    Deno.chownSync(`${src}/f`, 0, 0);
+    try {
+      const b = await bundle("idmap", (c) => {
+        c.process.args = ["stat", "-c", "%u %g", "/mnt/id/f", "/mnt/plain/f"];
+        c.mounts.push({
+          destination: "/mnt/id",
+          source: src,
+          options: ["rbind", "idmap"],
+          uidMappings: [{ containerID: 0, hostID: 1234, size: 1 }],
+          gidMappings: [{ containerID: 0, hostID: 5678, size: 1 }],
+        }, { destination: "/mnt/plain", source: src, options: ["rbind"] });
+      });
+      const r = await oci(["run", "--bundle", b, "idmap"], "idmap");
+      assert.equal(r.code, 0, r.err);
+      assert.equal(r.out, "1234 5678\n0 0\n");
+      // In a user namespace (0 -> 100000), with the container's maps: the
+      // on-disk root shows as the container's root, the rest as nobody.
+      // Its root needs the mount points made beforehand (its root is not its own).
+      Deno.mkdirSync(`${ROOTFS}/mnt/id`, { recursive: true });
+      Deno.mkdirSync(`${ROOTFS}/mnt/plain`, { recursive: true });
+      const u = await bundle("idmap-userns", (c) => {
+        c.process.args = ["sh", "-c", "stat -c '%u %g' /mnt/id/f /mnt/plain/f; touch /mnt/id/g"];
+        c.linux.namespaces.push({ type: "user" });
+        c.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+        c.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+        c.mounts.push(
+          { destination: "/mnt/id", source: src, options: ["rbind", "ridmap"] },
+          { destination: "/mnt/plain", source: src, options: ["rbind"] },
+        );
+      });
+      const ur = await oci(["run", "--bundle", u, "idmap-userns"], "idmap-userns");
+      assert.equal(ur.code, 0, ur.err);
+      assert.equal(ur.out, "0 0\n65534 65534\n");
+      const g = Deno.statSync(`${src}/g`);
+      assert.deepEqual([g.uid, g.gid], [0, 0], "the container's root wrote as the on-disk root");
+    } finally {
+      Deno.removeSync(src, { recursive: true });
+    }
+  },
+);
+
+Deno.test(
+  rootOnly("oci: on a kernel without mount_setattr (ENOSYS) rro and idmap are errors naming it"),
+  async () => {
+    // The runtime and everything it starts under a filter that makes
+    // mount_setattr ENOSYS, as a kernel before 5.12 answers.
+    const filter = seccompOps({
+      defaultAction: "SCMP_ACT_ALLOW",
+      syscalls: [{ names: ["mount_setattr"], action: "SCMP_ACT_ERRNO", errnoRet: 38 }],
+    });
+    const t = trampoline();
+    const underFilter = async (args: string[], name: string) => {
+      const env = Object.entries(Deno.env.toObject()).map(([k, v]) => `${k}=${v}`);
+      const out = `${DIR}/${name}.stdout`;
+      const err = `${DIR}/${name}.stderr`;
+      const child = t.spawn(
+        0,
+        encodePlan([
+          { call: "wait_sync", args: [], label: "wait" },
+          { call: "prctl", args: [K.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0], label: "no_new_privs" },
+          ...filter,
+          {
+            call: "execve",
+            args: [
+              "/bin/sh",
+              [
+                "sh",
+                "-c",
+                'o=$1; e=$2; shift 2; exec "$@" >"$o" 2>"$e" </dev/null',
+                "sh",
+                out,
+                err,
+                LAUNCHER,
+                ...args,
+              ],
+              env,
+            ],
+            label: "exec",
+            exec: true,
+          },
+        ]),
+        -1,
+      );
+      t.release(child.syncFd);
+      t.close(child.errorFd);
+      const status = await t.wait(child.pid);
+      return { code: exitCodeOf(status), err: Deno.readTextFileSync(err) };
+    };
+    const src = `${DIR}/enosys-src`;
+    Deno.mkdirSync(src, { recursive: true });
+    try {
+      const rro = await bundle("enosys-rro", (c) => {
+        c.process.args = ["true"];
+        c.mounts.push({ destination: "/mnt", source: src, options: ["rbind", "rro"] });
+      });
+      const r = await underFilter(["run", "--bundle", rro, "enosys-rro"], "enosys-rro");
+      assert.equal(r.code, 125, r.err);
+      assert.match(
+        r.err,
+        /^minicontainer: apply rro to \/mnt and the mounts below it \(mount_setattr, Linux 5\.12 or later\): Function not implemented\n$/,
+      );
+      const idmap = await bundle("enosys-idmap", (c) => {
+        c.process.args = ["true"];
+        c.mounts.push({
+          destination: "/mnt",
+          source: src,
+          options: ["rbind", "idmap"],
+          uidMappings: [{ containerID: 0, hostID: 1000, size: 1 }],
+          gidMappings: [{ containerID: 0, hostID: 1000, size: 1 }],
+        });
+      });
+      const i = await underFilter(["run", "--bundle", idmap, "enosys-idmap"], "enosys-idmap");
+      assert.equal(i.code, 125, i.err);
+      assert.match(i.err, /idmap mount of .* on \/mnt: idmapped mounts need Linux 5\.12 or later/);
+      assert.notEqual((await state("enosys-rro")).code, 0, "nothing left behind");
+    } finally {
+      Deno.removeSync(src, { recursive: true });
+    }
+  },
+);
+
+Deno.test(
+  rootOnly("oci: an option a mount cannot take is one sentence naming it, nothing left"),
+  async () => {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [
+        { destination: "/mnt", source: "/tmp", options: ["rbind", "rro", "bogus"] },
+        /^minicontainer: mount \/mnt: unknown option bogus \(a bind mount takes no file-system options\)\n$/,
+      ],
+      [
+        { destination: "/mnt", type: "tmpfs", source: "tmpfs", options: ["bogus"] },
+        /^minicontainer: mount tmpfs on \/mnt with file-system options bogus: Invalid argument\n$/,
+      ],
+      [
+        { destination: "/mnt", type: "tmpfs", source: "tmpfs", options: ["idmap"] },
+        /^minicontainer: mount \/mnt: option idmap needs a bind mount\n$/,
+      ],
+    ];
+    for (const [mount, re] of cases) {
+      const b = await bundle("badopt", (c) => {
+        c.process.args = ["true"];
+        c.mounts.push(mount);
+      });
+      const r = await oci(["run", "--bundle", b, "badopt"], "badopt");
+      assert.equal(r.code, 125);
+      assert.match(r.err, re);
+      assert.notEqual((await state("badopt")).code, 0, "nothing left behind");
+      assert.deepEqual(ownCgroups("badopt"), []);
     }
   },
 );
