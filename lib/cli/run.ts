@@ -814,6 +814,10 @@ export async function main(
     await store.create(state);
     let code: number;
     let oomKilled = false;
+    // A kept container's /etc files are its own once it has started; a start
+    // that fails takes them with it (runContainer releases the network).
+    const keepNet = net.setup.keep;
+    net.setup.keep = false;
     // A kept container's output passes through the log copier (mcmonitor --tee).
     let tee: Awaited<ReturnType<typeof import("../container/monitor.ts").startLogTee>> | undefined;
     try {
@@ -840,6 +844,7 @@ export async function main(
             if (!keep && ownDir && !(image && hooks.keepImageRoot)) dropOwnDir();
           },
           started(pid) {
+            net.setup.keep = keepNet;
             // The one write on the way in: what ps, exec and stop need.
             state = {
               ...state,

@@ -324,7 +324,7 @@ test("network: rootless (nobody) gets a routed interface, outbound connections a
       const port = (probe.addr as Deno.NetAddr).port;
       probe.close();
       const name = `${tag}-rl-${tool}`;
-      await asNobody([
+      const id = (await asNobody([
         "run",
         "-d",
         "--name",
@@ -334,7 +334,7 @@ test("network: rootless (nobody) gets a routed interface, outbound connections a
         "sh",
         "-c",
         `echo rootless ${tool} > /tmp/i; exec httpd -f -p 80 -h /tmp`,
-      ], env);
+      ], env)).trim();
       let body = "";
       for (let k = 0; k < 50 && !body; k++) {
         try {
@@ -345,11 +345,7 @@ test("network: rootless (nobody) gets a routed interface, outbound connections a
       }
       assert.equal(body, `rootless ${tool}\n`);
       const helper = Number(
-        Deno.readTextFileSync(
-          `${home}/data/net/${
-            [...Deno.readDirSync(`${home}/data/net`)].find((e) => e.isDirectory)!.name
-          }/record.json`,
-        ).match(/"helperPid": (\d+)/)![1],
+        Deno.readTextFileSync(`${home}/data/net/${id}/record.json`).match(/"helperPid": (\d+)/)![1],
       );
       await asNobody(["rm", "-f", name]);
       // The helper goes with the container.
