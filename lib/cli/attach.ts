@@ -168,46 +168,50 @@ export async function attachTerminal(
   // Sized before a key is relayed: a command typed at once sees our size.
   const stopSizes = await forwardWindowSize(store, id, ref);
   const { enterRawMode, restoreTerminal } = await import("../tty/console.ts");
-  if (input && Deno.stdin.isTerminal()) enterRawMode();
   let detached = false;
-  const output = (async () => {
-    // What came with the greeting: the line the terminal has not ended.
-    if (got > 16) await Deno.stdout.write(buf.subarray(16, got));
-    for (;;) {
-      const n = await conn.read(buf).catch(() => null);
-      if (n === null) return;
-      await Deno.stdout.write(buf.subarray(0, n));
-    }
-  })();
-  // stdin to the container; the detach sequence ends the attachment, not the container.
-  const typed = async () => {
-    const buf = new Uint8Array(4096);
-    let matched = 0;
-    for (;;) {
-      const n = await Deno.stdin.read(buf);
-      if (n === null) return;
-      const out: number[] = [];
-      for (const b of buf.subarray(0, n)) {
-        if (b === keys[matched]) {
-          if (++matched === keys.length) {
-            detached = true;
-            return;
-          }
-          continue;
-        }
-        // A partial sequence that did not finish goes through as typed.
-        out.push(...keys.slice(0, matched), b);
-        matched = 0;
+  try {
+    if (input && Deno.stdin.isTerminal()) enterRawMode();
+    const output = (async () => {
+      // What came with the greeting: the line the terminal has not ended.
+      if (got > 16) await Deno.stdout.write(buf.subarray(16, got));
+      for (;;) {
+        const n = await conn.read(buf).catch(() => null);
+        if (n === null) return;
+        await Deno.stdout.write(buf.subarray(0, n));
       }
-      if (!out.length) continue;
-      // All of it; refused once the monitor is gone: its last output still comes.
-      const sent = await writeAll(conn, new Uint8Array(out)).then(() => true, () => false);
-      if (!sent) return await output;
-    }
-  };
-  await Promise.race(input ? [output, typed()] : [output]);
-  stopSizes();
-  restoreTerminal();
+    })();
+    // stdin to the container; the detach sequence ends the attachment, not the container.
+    const typed = async () => {
+      const buf = new Uint8Array(4096);
+      let matched = 0;
+      for (;;) {
+        const n = await Deno.stdin.read(buf);
+        if (n === null) return;
+        const out: number[] = [];
+        for (const b of buf.subarray(0, n)) {
+          if (b === keys[matched]) {
+            if (++matched === keys.length) {
+              detached = true;
+              return;
+            }
+            continue;
+          }
+          // A partial sequence that did not finish goes through as typed.
+          out.push(...keys.slice(0, matched), b);
+          matched = 0;
+        }
+        if (!out.length) continue;
+        // All of it; refused once the monitor is gone: its last output still comes.
+        const sent = await writeAll(conn, new Uint8Array(out)).then(() => true, () => false);
+        if (!sent) return await output;
+      }
+    };
+    await Promise.race(input ? [output, typed()] : [output]);
+  } finally {
+    // Every way out: our SIGWINCH is ours again, and so is our terminal's mode.
+    stopSizes();
+    restoreTerminal();
+  }
   try {
     conn.close();
   } catch { /* closed by the monitor */ }
