@@ -147,13 +147,19 @@ test("monitor: the window-size socket drops bad clients; sizes in pieces or in b
   const id = r.stdout.trim();
   // Relative to its folder, as attach.ts connects: the full path is too long for a socket address.
   const dir = `${TEST_HOME}/state/${id}`;
-  const connect = async () => {
-    const cwd = Deno.cwd();
-    Deno.chdir(dir);
-    try {
-      return await Deno.connect({ transport: "unix", path: "attach.winsize" });
-    } finally {
-      Deno.chdir(cwd);
+  // A full backlog (connects faster than the monitor accepts) is EAGAIN: tried again.
+  const connect = async (): Promise<Deno.UnixConn> => {
+    for (let i = 0;; i++) {
+      const cwd = Deno.cwd();
+      Deno.chdir(dir);
+      try {
+        return await Deno.connect({ transport: "unix", path: "attach.winsize" });
+      } catch (e) {
+        if (!(e instanceof Deno.errors.WouldBlock) || i === 100) throw e;
+      } finally {
+        Deno.chdir(cwd);
+      }
+      await new Promise((r) => setTimeout(r, 20));
     }
   };
   const record = (rows: number, cols: number) =>

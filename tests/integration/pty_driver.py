@@ -1,5 +1,6 @@
 """Drives `minicontainer run -it ... sh` from a real pty, as a person at a
-terminal would, and prints what it saw as JSON (used by tty_test.ts).
+terminal would, and prints what it saw as JSON (used by tty_test.ts, and by
+monitor_test.ts and lifecycle_test.ts for attach).
 
 usage: pty_driver.py LAUNCHER ARGS...   (e.g. run -it sh, or exec -it NAME sh)
 PTY_MODE=attach: ARGS attach to a running shell (attach NAME, start -ai NAME);
