@@ -26,6 +26,8 @@
 //   container's, closed here once cloned)
 // Attach clients are greeted (greet()) with where the log stands and the
 // terminal's unfinished line, then get what the container writes.
+// With a pty, a second socket beside ATTACH (ATTACH.winsize) takes window
+// sizes: fixed 8-byte struct winsize records (see struct sizer).
 // Control protocol (little-endian): the launcher sends {u64 clone flags,
 // u64 plan address, u64 plan bytes, u32 ops, u32 0} and the plan, laid out
 // for that address (ffi/plan.ts encodes it for a given base); the monitor
@@ -75,6 +77,20 @@ static char stamp[96]; // the time of the current read, RFC 3339 with nanosecond
 
 static int clients[MAX_CLIENTS];
 static int nclients;
+
+// Window sizes from attach clients (lib/cli/attach.ts), each applied to the
+// pty master with TIOCSWINSZ (the kernel then signals SIGWINCH to the
+// container's foreground job). They come on a socket of their own, not
+// framed into the attach stream, so that no byte a user types can ever be
+// taken for one. A client's records are native struct winsize, 8 bytes
+// each; `part` keeps a record that came in pieces.
+struct sizer {
+  int fd;
+  size_t have;
+  unsigned char part[sizeof(struct winsize)];
+};
+static struct sizer sizers[MAX_CLIENTS];
+static int nsizers;
 
 // TTY 2: the container's stdin (a pipe's write end, non-blocking), what a
 // client sent that it has not taken yet, and whether a client ended its
@@ -260,6 +276,38 @@ static void drop_client(int i) {
   clients[i] = clients[--nclients];
 }
 
+// One read of sizer i's records: only the last whole one matters (a
+// terminal dragged wider sends many), and one read a wake-up keeps a client
+// that never stops sending from starving the log. A client that ends, fails
+// or whose last size is zero (no terminal has one) is dropped.
+static void read_sizes(int i, int master) {
+  struct sizer *z = &sizers[i];
+  unsigned char buf[64 * sizeof(struct winsize)];
+  memcpy(buf, z->part, z->have);
+  ssize_t n;
+  do n = read(z->fd, buf + z->have, sizeof buf - z->have);
+  while (n < 0 && errno == EINTR);
+  if (n < 0 && errno == EAGAIN) return;
+  if (n <= 0) {
+    close(z->fd);
+    *z = sizers[--nsizers];
+    return;
+  }
+  size_t total = z->have + (size_t)n, whole = total - total % sizeof(struct winsize);
+  if (whole) {
+    struct winsize ws;
+    memcpy(&ws, buf + whole - sizeof ws, sizeof ws);
+    if (!ws.ws_row || !ws.ws_col) {
+      close(z->fd);
+      *z = sizers[--nsizers];
+      return;
+    }
+    if (master >= 0) ioctl(master, TIOCSWINSZ, &ws); // fails only once the pty is gone
+  }
+  z->have = total - whole;
+  memcpy(z->part, buf + whole, z->have);
+}
+
 // Reads what the container wrote; 0 at its end (EOF, or EIO from a pty
 // master once no slave is open). With `echo` (>= 0) the bytes go there too
 // (--tee); once it fails (a closed pipe) the stream is closed, so that the
@@ -433,6 +481,9 @@ int main(int argc, char **argv) {
   // The attach socket (a pty's, or a stdin's: TTY 2) listens before the
   // container is released: an attach right after the start finds it.
   int lfd = tty ? listen_attach(attach_path) : -1;
+  char size_path[4200];
+  snprintf(size_path, sizeof size_path, "%s.winsize", attach_path);
+  int zfd = tty == 1 ? listen_attach(size_path) : -1;
 
   // 1. The plan, at the address it was laid out for.
   uint64_t head[4];
@@ -488,7 +539,7 @@ int main(int argc, char **argv) {
   int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
   int ctl = CTL, status = -1, recorded = 0, first = 1;
   while (status < 0 || streams[0].fd >= 0 || streams[1].fd >= 0 || ctl >= 0) {
-    struct pollfd p[6 + MAX_CLIENTS];
+    struct pollfd p[7 + 2 * MAX_CLIENTS];
     int np = 0;
     p[np++] = (struct pollfd){.fd = sfd, .events = POLLIN};
     p[np++] = (struct pollfd){.fd = ctl, .events = POLLIN};
@@ -502,6 +553,9 @@ int main(int argc, char **argv) {
     }
     int inpos = np;
     p[np++] = (struct pollfd){.fd = waiting ? in.fd : -1, .events = POLLOUT};
+    int zpos = np;
+    p[np++] = (struct pollfd){.fd = zfd, .events = POLLIN};
+    for (int i = 0; i < nsizers; i++) p[np++] = (struct pollfd){.fd = sizers[i].fd, .events = POLLIN};
     // After the exit, output still buffered in the pipes is read; a stray
     // holder of a pipe (there is none once the PID namespace is gone) gets 2 s.
     // While it runs, waitpid is also tried every second: a SIGCHLD that the
@@ -541,6 +595,18 @@ int main(int argc, char **argv) {
       if (p[2 + k].revents && streams[k].fd >= 0) pump(&streams[k], -1);
     }
     if (p[inpos].revents) feed_stdin();
+    // Sizes before typed input: a client sends its size before it relays a
+    // key, so a command typed at once (`stty size`) already sees the size.
+    for (int i = nsizers - 1; i >= 0; i--) {
+      if (p[zpos + 1 + i].revents) read_sizes(i, streams[0].fd);
+    }
+    if (p[zpos].revents & POLLIN) {
+      int c = accept4(zfd, 0, 0, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (c >= 0 && nsizers < MAX_CLIENTS) {
+        sizers[nsizers++] = (struct sizer){.fd = c};
+        read_sizes(nsizers - 1, streams[0].fd); // the first size is likely there already
+      } else if (c >= 0) close(c);
+    }
     // What an attached client types goes to the terminal (or, TTY 2, to the container's stdin).
     for (int i = nclients - 1; i >= 0; i--) {
       if (!p[5 + i].revents || in.off < in.len) continue;
@@ -569,6 +635,7 @@ int main(int argc, char **argv) {
   }
   if (status < 0) waitpid(pid, &status, 0);
   if (lfd >= 0) unlink(attach_path);
+  if (zfd >= 0) unlink(size_path);
   if (in.fd >= 0) close(in.fd);
   int oom = oom_killed(oom_path);
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

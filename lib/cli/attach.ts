@@ -11,6 +11,7 @@ import { ContainerError, usageError } from "../errors.ts";
 import { StateStore } from "../state/store.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { globalOptions } from "./global.ts";
+import type { WindowSize } from "../tty/pty_ops.ts";
 
 const FLAGS: FlagDef[] = [
   {
@@ -22,17 +23,21 @@ const FLAGS: FlagDef[] = [
   { name: "help", help: "Show this help" },
 ];
 
-/** Connects to container `id`'s attach socket, which its monitor serves. */
+/**
+ * Connects to container `id`'s attach socket, which its monitor serves, or
+ * with `name` to another socket of its monitor's.
+ */
 export async function connectAttach(
   store: StateStore,
   id: string,
   ref: string,
+  name = "attach",
 ): Promise<Deno.UnixConn> {
   // Relative to its folder: a long state root does not fit a socket address.
   const cwd = Deno.cwd();
   try {
     Deno.chdir(store.dir(id));
-    return await Deno.connect({ transport: "unix", path: "attach" });
+    return await Deno.connect({ transport: "unix", path: name });
   } catch (e) {
     throw new ContainerError(
       "attach",
@@ -49,6 +54,47 @@ export async function connectAttach(
 export interface LogPosition {
   inode: number;
   size: number;
+}
+
+/** Writes all of `bytes` (a socket may take part of a write). */
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let done = 0; done < bytes.length;) done += await conn.write(bytes.subarray(done));
+}
+
+/**
+ * Keeps container `id`'s terminal the size of ours, as docker does: the
+ * size now, then on each SIGWINCH, as 8-byte struct winsize records on the
+ * monitor's window-size socket (ffi/monitor.c, struct sizer). Resolves once
+ * the first size is sent, to the function that stops it. Nothing is
+ * followed when our stdout is no terminal (no size to give), or when the
+ * monitor does not take sizes (it ended meanwhile): the attachment goes on.
+ */
+async function forwardWindowSize(
+  store: StateStore,
+  id: string,
+  ref: string,
+): Promise<() => void> {
+  if (!Deno.stdout.isTerminal()) return () => {};
+  const { followWindowSize, hostWindowSize } = await import("../tty/console.ts");
+  const { winsize } = await import("../tty/pty_ops.ts");
+  const conn = await connectAttach(store, id, ref, "attach.winsize").catch(() => undefined);
+  if (!conn) return () => {};
+  // One send at a time, in order: the last size sent is the terminal's.
+  let sending = Promise.resolve();
+  const send = (size: WindowSize) => {
+    sending = sending.then(() => writeAll(conn, winsize(size))).catch(() => {});
+    return sending;
+  };
+  await send(hostWindowSize());
+  const unfollow = followWindowSize(send);
+  return () => {
+    unfollow();
+    sending.finally(() => {
+      try {
+        conn.close();
+      } catch { /* closed by the monitor */ }
+    });
+  };
 }
 
 /** docker's --detach-keys form: "ctrl-p,ctrl-q", "ctrl-@", "a,b". */
@@ -119,43 +165,53 @@ export async function attachTerminal(
       size: Number(view.getBigUint64(8, true)),
     });
   }
+  // Sized before a key is relayed: a command typed at once sees our size.
+  const stopSizes = await forwardWindowSize(store, id, ref);
   const { enterRawMode, restoreTerminal } = await import("../tty/console.ts");
-  if (input && Deno.stdin.isTerminal()) enterRawMode();
   let detached = false;
-  const output = (async () => {
-    // What came with the greeting: the line the terminal has not ended.
-    if (got > 16) await Deno.stdout.write(buf.subarray(16, got));
-    for (;;) {
-      const n = await conn.read(buf).catch(() => null);
-      if (n === null) return;
-      await Deno.stdout.write(buf.subarray(0, n));
-    }
-  })();
-  // stdin to the container; the detach sequence ends the attachment, not the container.
-  const typed = async () => {
-    const buf = new Uint8Array(4096);
-    let matched = 0;
-    for (;;) {
-      const n = await Deno.stdin.read(buf);
-      if (n === null) return;
-      const out: number[] = [];
-      for (const b of buf.subarray(0, n)) {
-        if (b === keys[matched]) {
-          if (++matched === keys.length) {
-            detached = true;
-            return;
-          }
-          continue;
-        }
-        // A partial sequence that did not finish goes through as typed.
-        out.push(...keys.slice(0, matched), b);
-        matched = 0;
+  try {
+    if (input && Deno.stdin.isTerminal()) enterRawMode();
+    const output = (async () => {
+      // What came with the greeting: the line the terminal has not ended.
+      if (got > 16) await Deno.stdout.write(buf.subarray(16, got));
+      for (;;) {
+        const n = await conn.read(buf).catch(() => null);
+        if (n === null) return;
+        await Deno.stdout.write(buf.subarray(0, n));
       }
-      await conn.write(new Uint8Array(out)).catch(() => {});
-    }
-  };
-  await Promise.race(input ? [output, typed()] : [output]);
-  restoreTerminal();
+    })();
+    // stdin to the container; the detach sequence ends the attachment, not the container.
+    const typed = async () => {
+      const buf = new Uint8Array(4096);
+      let matched = 0;
+      for (;;) {
+        const n = await Deno.stdin.read(buf);
+        if (n === null) return;
+        const out: number[] = [];
+        for (const b of buf.subarray(0, n)) {
+          if (b === keys[matched]) {
+            if (++matched === keys.length) {
+              detached = true;
+              return;
+            }
+            continue;
+          }
+          // A partial sequence that did not finish goes through as typed.
+          out.push(...keys.slice(0, matched), b);
+          matched = 0;
+        }
+        if (!out.length) continue;
+        // All of it; refused once the monitor is gone: its last output still comes.
+        const sent = await writeAll(conn, new Uint8Array(out)).then(() => true, () => false);
+        if (!sent) return await output;
+      }
+    };
+    await Promise.race(input ? [output, typed()] : [output]);
+  } finally {
+    // Every way out: our SIGWINCH is ours again, and so is our terminal's mode.
+    stopSizes();
+    restoreTerminal();
+  }
   try {
     conn.close();
   } catch { /* closed by the monitor */ }

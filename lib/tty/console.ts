@@ -17,6 +17,16 @@ export function hostWindowSize(): WindowSize {
   return { rows: 24, cols: 80 };
 }
 
+/**
+ * Calls `apply` with the host terminal's size on each SIGWINCH; returns the
+ * function that stops it.
+ */
+export function followWindowSize(apply: (size: WindowSize) => void): () => void {
+  const onWinch = () => apply(hostWindowSize());
+  Deno.addSignalListener("SIGWINCH", onWinch);
+  return () => Deno.removeSignalListener("SIGWINCH", onWinch);
+}
+
 let restoreRaw: (() => void) | undefined;
 
 /**
@@ -61,13 +71,11 @@ export interface Console {
  * it on to stdout) and, with `input`, stdin to `master`; follows SIGWINCH.
  */
 export function attachConsole(master: number, input: boolean, out?: number): Console {
-  const onWinch = () => {
-    const size = hostWindowSize();
+  const unfollow = followWindowSize((size) => {
     try {
       setWindowSize(master, size.rows, size.cols);
     } catch { /* the container is gone */ }
-  };
-  Deno.addSignalListener("SIGWINCH", onWinch);
+  });
   let stopped = false;
 
   const output = (async () => {
@@ -107,7 +115,7 @@ export function attachConsole(master: number, input: boolean, out?: number): Con
     done: output,
     detach() {
       stopped = true;
-      Deno.removeSignalListener("SIGWINCH", onWinch);
+      unfollow();
     },
   };
 }

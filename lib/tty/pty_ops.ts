@@ -15,7 +15,8 @@ export interface WindowSize {
   cols: number;
 }
 
-function winsize(size: WindowSize): Uint8Array {
+/** `size` as a struct winsize (rows, columns, no pixels): what TIOCSWINSZ takes. */
+export function winsize(size: WindowSize): Uint8Array {
   const bytes = new Uint8Array(8);
   const view = new DataView(bytes.buffer);
   view.setUint16(0, size.rows, true);

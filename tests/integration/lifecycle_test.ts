@@ -7,6 +7,7 @@ import {
   mc,
   newCgroups,
   processesWith,
+  REPO,
   rootOnly,
   waitFor,
 } from "./helpers.ts";
@@ -406,6 +407,34 @@ withRoot(
     assert.equal(paused.code, 125);
     assert.match(paused.stderr, /it is paused; unpause it instead/);
     assert.equal((await m(["unpause", "frozen"])).code, 0);
+  },
+);
+
+withRoot(
+  "start -ai of a -t shell: our size, then resized, as we resize; Ctrl-P Ctrl-Q leaves it running",
+  async (m, root) => {
+    assert.equal((await m(["create", "-it", "--name", "sized", "sh"])).code, 0);
+    const out = await new Deno.Command("python3", {
+      args: [
+        `${REPO}tests/integration/pty_driver.py`,
+        LAUNCHER,
+        "--root",
+        root,
+        "start",
+        "-ai",
+        "sized",
+      ],
+      env: { PTY_MODE: "attach" },
+      stdout: "piped",
+    }).output();
+    const r = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
+    assert.equal(r.error, undefined, `${r.error}\n${r.output}`);
+    assert.equal(r.size, "40 132", "the container's terminal took ours at attach");
+    assert.equal(r.resized, "50 160", "and followed our SIGWINCH");
+    assert.equal(r.exit, 0);
+    assert.equal(r.mode_restored, true);
+    const status = await m(["inspect", "-f", "{{.State.Status}}", "sized"]);
+    assert.equal(status.stdout.trim(), "running", status.stderr);
   },
 );
 

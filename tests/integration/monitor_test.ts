@@ -114,7 +114,7 @@ test("monitor: wait prints the exit code; --restart on-failure:2 restarts twice,
   }
 });
 
-test("monitor: attach to a -dit shell runs a typed command; Ctrl-P Ctrl-Q leaves it running", async () => {
+test("monitor: attach to a -dit shell: our size, then resized; a typed command; Ctrl-P Ctrl-Q leaves it running", async () => {
   const r = await mc(["run", "-dit", "--name", "shell", "sh"]);
   assert.equal(r.code, 0, r.stderr);
   try {
@@ -130,12 +130,83 @@ test("monitor: attach to a -dit shell runs a typed command; Ctrl-P Ctrl-Q leaves
     }).output();
     const result = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
     assert.equal(result.error, undefined, `${result.error}\n${result.output}`);
+    assert.equal(result.size, "40 132", "the container's terminal took ours at attach");
+    assert.equal(result.resized, "50 160", "and followed our SIGWINCH");
     assert.equal(result.exit, 0);
     assert.equal(result.mode_restored, true);
     assert.equal((await inspect("shell")).State.Status, "running");
     assert.match((await mc(["logs", "shell"])).stdout, /attached-42/);
   } finally {
     await mc(["rm", "-f", "shell"]);
+  }
+});
+
+test("monitor: the window-size socket drops bad clients; sizes in pieces or in bursts apply", async () => {
+  const r = await mc(["run", "-dit", "--name", "sizes", "sh"]);
+  assert.equal(r.code, 0, r.stderr);
+  const id = r.stdout.trim();
+  // Relative to its folder, as attach.ts connects: the full path is too long for a socket address.
+  const dir = `${TEST_HOME}/state/${id}`;
+  // A full backlog (connects faster than the monitor accepts) is EAGAIN: tried again.
+  const connect = async (): Promise<Deno.UnixConn> => {
+    for (let i = 0;; i++) {
+      const cwd = Deno.cwd();
+      Deno.chdir(dir);
+      try {
+        return await Deno.connect({ transport: "unix", path: "attach.winsize" });
+      } catch (e) {
+        if (!(e instanceof Deno.errors.WouldBlock) || i === 100) throw e;
+      } finally {
+        Deno.chdir(cwd);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  const record = (rows: number, cols: number) =>
+    new Uint8Array(new Uint16Array([rows, cols, 0, 0]).buffer);
+  const size = async () =>
+    (await mc(["exec", "sizes", "stty", "-F", "/dev/pts/0", "size"])).stdout.trim();
+  const ended = (c: Deno.Conn) => c.read(new Uint8Array(8)).then((n) => n === null, () => true);
+  try {
+    const pid = (await inspect("sizes")).State.Pid;
+    // A size of zero is none a terminal has: that client is dropped, the size kept.
+    const zero = await connect();
+    await zero.write(record(0, 0));
+    assert.equal(await ended(zero), true, "a zero size drops its client");
+    zero.close();
+    // More clients than it serves: the extra ones are closed at once.
+    const idle = [];
+    for (let i = 0; i < 10; i++) idle.push(await connect());
+    assert.equal(await ended(idle[9]), true, "a client past the limit is closed");
+    for (const c of idle) c.close();
+    // A megabyte of noise, then gone: whatever it said, the monitor lives on.
+    const noisy = await connect();
+    const noise = new Uint8Array(1 << 20).fill(0x41);
+    for (let done = 0; done < noise.length;) done += await noisy.write(noise.subarray(done));
+    noisy.close();
+    // A burst (the last size counts) whose last record comes in two pieces.
+    let good: Deno.UnixConn | undefined;
+    for (let i = 0; i < 50 && !good; i++) {
+      // The idle ones may not all be dropped yet: a turned-away client retries.
+      const c = await connect();
+      const both = new Uint8Array([...record(20, 30), ...record(33, 77)]);
+      await c.write(both.subarray(0, 12));
+      await new Promise((r) => setTimeout(r, 100));
+      if (await c.write(both.subarray(12)).then(() => true, () => false)) good = c;
+      else c.close();
+    }
+    assert.ok(good, "a well-behaved client is served");
+    let seen = "";
+    for (let i = 0; i < 50 && (seen = await size()) !== "33 77"; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(seen, "33 77");
+    good.close();
+    const now = await inspect("sizes");
+    assert.equal(now.State.Status, "running");
+    assert.equal(now.State.Pid, pid, "the same container, never restarted");
+  } finally {
+    await mc(["rm", "-f", "sizes"]);
   }
 });
 

@@ -1,13 +1,18 @@
 """Drives `minicontainer run -it ... sh` from a real pty, as a person at a
-terminal would, and prints what it saw as JSON (used by tty_test.ts).
+terminal would, and prints what it saw as JSON (used by tty_test.ts, and by
+monitor_test.ts and lifecycle_test.ts for attach).
 
 usage: pty_driver.py LAUNCHER ARGS...   (e.g. run -it sh, or exec -it NAME sh)
+PTY_MODE=attach: ARGS attach to a running shell (attach NAME, start -ai NAME);
+its size is checked at 40x132 and after a resize, then Ctrl-P Ctrl-Q detaches.
 """
 import json, os, select, signal, struct, sys, termios, time, fcntl
 
 launcher, args = sys.argv[1], sys.argv[2:]
 master, slave = os.openpty()
-fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+attach = os.environ.get("PTY_MODE") == "attach"
+rows, cols = (40, 132) if attach else (30, 100)
+fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 mode_before = termios.tcgetattr(slave)
 
 pid = os.fork()
@@ -44,8 +49,20 @@ def after(marker):
     return lines[i - 1]
 
 result = {}
-if os.environ.get("PTY_MODE") == "attach":
-    # attach NAME: a typed command runs in the container; Ctrl-P Ctrl-Q detaches.
+if attach:
+    # The size it had at attach: checked once, as the first command typed.
+    send("stty size; echo S$((1))\n"); read_until(b"S1\r\n")
+    result["size"] = after("S1")
+    # Resized: the kernel sends the client SIGWINCH, which it forwards; it
+    # may land a moment after the next command, hence a few tries.
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
+    for k in range(2, 22):
+        send("stty size; echo S$((%d))\n" % k); read_until(b"S%d\r\n" % k)
+        result["resized"] = after("S%d" % k)
+        if result["resized"] == "50 160":
+            break
+        time.sleep(0.25)
+    # A typed command runs in the container; Ctrl-P Ctrl-Q detaches.
     send("echo attached-$((6*7))\n"); read_until(b"attached-42\r\n")
     send("\x10\x11")
     _, status = os.waitpid(pid, 0)
