@@ -45,6 +45,10 @@ export interface Process {
   noNewPrivileges?: boolean;
   oomScoreAdj?: number;
   consoleSize?: { height: number; width: number };
+  ioPriority?: {
+    class: "IOPRIO_CLASS_RT" | "IOPRIO_CLASS_BE" | "IOPRIO_CLASS_IDLE";
+    priority: number;
+  };
 }
 
 /** A namespace to create (no path) or join (path). */
@@ -166,6 +170,7 @@ export interface Linux {
   readonlyPaths?: string[];
   rootfsPropagation?: string;
   sysctl?: Record<string, string>;
+  personality?: { domain: "LINUX" | "LINUX32"; flags?: string[] };
 }
 
 /** A hook (config.md "POSIX-platform Hooks"). */

@@ -340,6 +340,7 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
   if (proc.oomScoreAdj !== undefined) {
     ops.push(...writeFileOps("/proc/self/oom_score_adj", `${proc.oomScoreAdj}`, "oom_score_adj"));
   }
+  ops.push(...processAttributeOps(spec));
   ops.push(
     { call: "setsid", args: [], label: "start a new session" },
     { call: "umask", args: [0], label: "umask 0 for device nodes" },
@@ -438,4 +439,35 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
     ...(input.created && !proc.args.length ? [] : execOps(proc.args, proc.env ?? [])),
   );
   return input.created ? removeOps(ops, isParentDeathOp) : ops;
+}
+
+/** ioprio_set(2)'s classes (linux/ioprio.h), shifted into place by IOPRIO_CLASS_SHIFT (13). */
+const IOPRIO_CLASS = { IOPRIO_CLASS_RT: 1, IOPRIO_CLASS_BE: 2, IOPRIO_CLASS_IDLE: 3 } as const;
+
+/**
+ * The process attributes the spec sets by system call: its I/O priority and
+ * personality (execution domain). Early, while the child is still root with
+ * every capability (the real-time I/O class needs CAP_SYS_ADMIN) and before
+ * the seccomp filter, which allows only a few personality values.
+ */
+export function processAttributeOps(spec: Spec): Op[] {
+  const ops: Op[] = [];
+  const io = spec.process.ioPriority;
+  if (io) {
+    ops.push({
+      call: "ioprio_set",
+      // IOPRIO_WHO_PROCESS (1), this process (0): its children inherit it.
+      args: [1, 0, (IOPRIO_CLASS[io.class] << 13) | io.priority],
+      label: `set I/O priority ${io.class} ${io.priority}`,
+    });
+  }
+  const persona = spec.linux.personality;
+  if (persona) {
+    ops.push({
+      call: "personality",
+      args: [persona.domain === "LINUX32" ? 0x0008 /* PER_LINUX32 */ : 0 /* PER_LINUX */],
+      label: `set personality ${persona.domain}`,
+    });
+  }
+  return ops;
 }

@@ -154,7 +154,7 @@ export function loadBundle(
   for (const field of ["apparmorProfile", "selinuxLabel"]) {
     if (raw_[field]) warn(`process.${field} is not applied: this runtime has no LSM support`);
   }
-  if (raw_.ioPriority) warn("process.ioPriority is not applied");
+  if (raw_.ioPriority !== undefined) checkIoPriority(raw_.ioPriority);
   if (raw_.scheduler) warn("process.scheduler is not applied");
 
   spec.root = {
@@ -221,9 +221,10 @@ export function loadBundle(
   }
   l.resources.devices = [...(l.resources.devices ?? []), ...defaultDeviceRules().slice(1)];
   const rawLinux = raw.linux as Record<string, unknown> | undefined;
-  for (const field of ["intelRdt", "personality", "mountLabel", "memoryPolicy"]) {
+  for (const field of ["intelRdt", "mountLabel", "memoryPolicy"]) {
     if (rawLinux?.[field]) warn(`linux.${field} is not applied`);
   }
+  if (rawLinux?.personality !== undefined) checkPersonality(rawLinux.personality, warn);
   return spec;
 }
 
@@ -268,6 +269,10 @@ function mountOf(
   const options = (stringList(m.options, `${field}.options`) ?? []).filter((o) => {
     if (!RUNTIME_MOUNT_OPTIONS.has(o)) return true;
     if (o === "tmpcopyup") warn(`${m.destination}: option tmpcopyup is not applied`);
+    // The caller's (podman's) to do, this runtime has no SELinux labelling: said, not dropped.
+    if (o === "z" || o === "Z") {
+      warn(`${m.destination}: option ${o} (SELinux relabelling) is not applied`);
+    }
     return false;
   });
   for (const key of ["uidMappings", "gidMappings"] as const) {
@@ -399,4 +404,35 @@ export function unappliedResources(r: Record<string, unknown>): string[] {
     }
   }
   return out;
+}
+
+/** process.ioPriority: one of ioprio_set(2)'s classes and a level of 0 to 7. */
+function checkIoPriority(io: unknown): void {
+  if (!isObject(io)) throw bad("process.ioPriority", "must be an object");
+  const classes = ["IOPRIO_CLASS_RT", "IOPRIO_CLASS_BE", "IOPRIO_CLASS_IDLE"];
+  if (!classes.includes(io.class as string)) {
+    throw bad(
+      "process.ioPriority.class",
+      `${JSON.stringify(io.class)} is not one of ${classes.join(", ")}`,
+    );
+  }
+  const p = io.priority ?? 0;
+  if (typeof p !== "number" || !Number.isInteger(p) || p < 0 || p > 7) {
+    throw bad("process.ioPriority.priority", `${JSON.stringify(p)} is not a level from 0 to 7`);
+  }
+  io.priority = p;
+}
+
+/** linux.personality: the spec's two domains; it defines no flag values, so any is said. */
+function checkPersonality(persona: unknown, warn: (message: string) => void): void {
+  if (!isObject(persona)) throw bad("linux.personality", "must be an object");
+  if (persona.domain !== "LINUX" && persona.domain !== "LINUX32") {
+    throw bad(
+      "linux.personality.domain",
+      `${JSON.stringify(persona.domain)} is not LINUX or LINUX32`,
+    );
+  }
+  const flags = persona.flags ?? [];
+  if (!Array.isArray(flags)) throw bad("linux.personality.flags", "must be a list");
+  if (flags.length) warn(`linux.personality.flags ${flags.join(", ")} are not applied`);
 }

@@ -1075,3 +1075,47 @@ Deno.test(
     assert.match((await state("ht2")).err, /container does not exist/);
   },
 );
+
+Deno.test(
+  rootOnly("oci: linux.personality LINUX32 and process.ioPriority reach the container's process"),
+  async () => {
+    const b = await bundle("persona", (c) => {
+      c.process.args = ["sh", "-c", "uname -m; ionice"];
+      c.linux.personality = { domain: "LINUX32" };
+      c.process.ioPriority = { class: "IOPRIO_CLASS_IDLE", priority: 0 };
+    });
+    const r = await oci(["run", "--bundle", b, "persona"], "persona");
+    assert.equal(r.code, 0, r.err);
+    // The host's x86_64 (or aarch64) reads as its 32-bit self under PER_LINUX32.
+    assert.match(r.out, /^(i686|armv8l)\n/);
+    assert.match(r.out, /^idle/m);
+    const plain = await bundle(
+      "persona-none",
+      (c) => (c.process.args = ["sh", "-c", "uname -m; ionice"]),
+    );
+    const p = await oci(["run", "--bundle", plain, "persona-none"], "persona-none");
+    assert.equal(p.code, 0, p.err);
+    assert.match(p.out, /^(x86_64|aarch64)\n/);
+    assert.doesNotMatch(p.out, /^idle/m);
+    // Bad values are one sentence naming the field, nothing made.
+    for (
+      const [edit, message] of [
+        [
+          (c: Config) => (c.linux.personality = { domain: "BSD" }),
+          /linux.personality.domain: "BSD"/,
+        ],
+        [
+          (c: Config) => (c.process.ioPriority = { class: "IOPRIO_CLASS_BE", priority: 8 }),
+          /process.ioPriority.priority: 8 is not a level from 0 to 7/,
+        ],
+      ] as [(c: Config) => void, RegExp][]
+    ) {
+      const bad = await bundle("persona-bad", edit);
+      const r = await oci(["create", "--bundle", bad, "persona-bad"], "persona-bad");
+      assert.notEqual(r.code, 0);
+      assert.equal(r.err.trim().split("\n").length, 1, r.err);
+      assert.match(r.err, message);
+      assert.notEqual((await state("persona-bad")).code, 0, "nothing was created");
+    }
+  },
+);

@@ -7,7 +7,7 @@ import { HOOK_FAILED, type Op, removeOps } from "../../ffi/plan.ts";
 import { CLONE, K } from "../../ffi/syscalls.ts";
 import { cgroupPlace } from "../../lib/container/create.ts";
 import { buildJoinPlan } from "../../lib/container/join.ts";
-import { buildChildPlan, cloneFlags } from "../../lib/container/plan.ts";
+import { buildChildPlan, cloneFlags, processAttributeOps } from "../../lib/container/plan.ts";
 import { classifyMaskedPaths } from "../../lib/mounts/masks.ts";
 import { prepareMounts } from "../../lib/mounts/prepare.ts";
 import { loadBundle, unappliedResources } from "../../lib/oci/bundle.ts";
@@ -102,7 +102,12 @@ Deno.test("oci cgroupsPath: the path names the cgroup itself; systemd's form bec
 
 Deno.test("oci bundle: relative root, runc's default devices, mount options for the runtime, warnings", () => {
   const dir = bundleWith((c) => {
-    c.mounts.push({ destination: "/data", type: "bind", source: "data", options: ["tmpcopyup"] });
+    c.mounts.push({
+      destination: "/data",
+      type: "bind",
+      source: "data",
+      options: ["tmpcopyup", "Z"],
+    });
     (c.process as unknown as Record<string, unknown>).apparmorProfile = "x";
   });
   Deno.mkdirSync(`${dir}/data`);
@@ -115,6 +120,7 @@ Deno.test("oci bundle: relative root, runc's default devices, mount options for 
   assert.ok(spec.linux.devices!.some((d) => d.path === "/dev/null"));
   assert.ok(spec.linux.resources!.devices!.some((r) => r.allow && r.major === 1 && r.minor === 3));
   assert.ok(warnings.some((w) => /tmpcopyup/.test(w)), warnings.join("\n"));
+  assert.ok(warnings.some((w) => /option Z \(SELinux relabelling\)/.test(w)), warnings.join("\n"));
   assert.ok(warnings.some((w) => /apparmorProfile/.test(w)), warnings.join("\n"));
   Deno.removeSync(dir, { recursive: true });
 });
@@ -496,4 +502,20 @@ Deno.test("oci hooks: a failed hook op is a sentence naming the stage, the path 
     "startContainer hook /bin/sc2: timed out after 3 s",
   );
   assert.equal(fifoReport(new Uint8Array([7]), []), undefined);
+});
+
+Deno.test("process attributes: ioprio_set and personality ops, only when the spec asks", () => {
+  const dir = bundleWith((c) => {
+    c.process.ioPriority = { class: "IOPRIO_CLASS_RT", priority: 4 };
+    c.linux.personality = { domain: "LINUX32" };
+  });
+  const spec = loadBundle(dir, () => {});
+  assert.deepEqual(processAttributeOps(spec).map((o) => [o.call, o.args]), [
+    ["ioprio_set", [1, 0, (1 << 13) | 4]],
+    ["personality", [8]],
+  ]);
+  Deno.removeSync(dir, { recursive: true });
+  const plain = bundleWith(() => {});
+  assert.deepEqual(processAttributeOps(loadBundle(plain, () => {})), []);
+  Deno.removeSync(plain, { recursive: true });
 });
