@@ -78,6 +78,8 @@ export const IN_ROOT = {
   FILE: 2,
   /** The component walk of old kernels even where openat2 exists (tests). */
   WALK: 4,
+  /** The result may not be the root itself (EBUSY): a mount's destination. */
+  NOT_ROOT: 8,
 } as const;
 
 /**

@@ -72,6 +72,7 @@
 #define MC_IN_ROOT_MKDIR 1     // create missing directories (0755) on the way
 #define MC_IN_ROOT_FILE 2      // with MKDIR: the last component, if missing, is an empty file
 #define MC_IN_ROOT_WALK 4      // the component walk even where openat2 exists (tests)
+#define MC_IN_ROOT_NOT_ROOT 8  // the result may not be the root itself (EBUSY)
 
 #define MC_F_DEBUG_BEFORE 1
 
@@ -486,6 +487,13 @@ static long mc_open_in_root(long root, const char *path, long flags) {
   return cur;
 }
 
+// Whether fds a and b hold the same file (device and inode).
+static int mc_same_file(long a, long b) {
+  struct stat x, y;
+  if (syscall(SYS_fstat, a, &x) != 0 || syscall(SYS_fstat, b, &y) != 0) return 0;
+  return x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
 // Writes "/proc/self/fd/N" into buf (at least 32 bytes) and returns buf: the
 // path mount(2) takes to act on exactly the file fd N holds.
 static long mc_fd_path(char *buf, long fd) {
@@ -580,6 +588,13 @@ static __attribute__((noreturn)) void mc_child(const int64_t *ops, uint32_t nops
         break;
       case MC_OP_OPEN_IN_ROOT:
         r = mc_open_in_root(a[0], (const char *)a[1], a[2]);
+        if (r >= 0 && (a[2] & MC_IN_ROOT_NOT_ROOT) && mc_same_file(r, a[0])) {
+          // A destination that is a symlink to "/": a mount there would
+          // cover the root, and the mount's later steps, which find it
+          // again by name, would land on the root's own mount instead.
+          syscall(SYS_close, r);
+          r = -EBUSY;
+        }
         if (r < 0) {
           errno = (int)-r;
           r = -1;

@@ -47,7 +47,8 @@ const MOVE_EMPTY = K.MOVE_MOUNT_F_EMPTY_PATH | K.MOVE_MOUNT_T_EMPTY_PATH;
  * on the whole tree: a remount after them would reset the top mount's.
  */
 export function mountOps(f: Fragment, root: number, m: PreparedMount): void {
-  const flags = IN_ROOT.MKDIR | (m.fileTarget ? IN_ROOT.FILE : 0);
+  // "/" is refused by name (prepareMounts); NOT_ROOT refuses a symlink to it.
+  const flags = IN_ROOT.MKDIR | IN_ROOT.NOT_ROOT | (m.fileTarget ? IN_ROOT.FILE : 0);
   const label = `resolve ${m.destination} in the container`;
   if (!m.bind) {
     const path = pathBuffer();
@@ -65,7 +66,9 @@ export function mountOps(f: Fragment, root: number, m: PreparedMount): void {
       // are all this can change (the file system is in place already),
       // and only inside the root.
       const mounted = pathBuffer();
-      const top = f.open(root, m.inRoot, 0, `resolve ${m.destination} again`, { path: mounted });
+      const top = f.open(root, m.inRoot, IN_ROOT.NOT_ROOT, `resolve ${m.destination} again`, {
+        path: mounted,
+      });
       if (m.recursive) recursiveAttrOp(f, f.at(top), "", K.AT_EMPTY_PATH, m);
       if (m.propagation) {
         f.push({

@@ -269,6 +269,49 @@ Deno.test(
 );
 
 Deno.test(
+  rootOnly("paths: a destination that is a symlink to the container's / is refused, bind or not"),
+  async () => {
+    const root = `${base}/rootfs-linked`;
+    const built = await mc(["rootfs", "build", root]);
+    assert.equal(built.code, 0, built.stderr);
+    // The image's own symlinks to its root, direct and through "..".
+    Deno.symlinkSync("/", `${root}/data`);
+    Deno.symlinkSync("etc/..", `${root}/cfg`);
+    const before = hostMounts();
+    for (
+      const flags of [
+        ["--tmpfs", "/data"],
+        ["--mount", "type=tmpfs,destination=/cfg"],
+        ["-v", `${VOL}:/data`],
+        ["-v", `${VOL}:/cfg:ro`],
+      ]
+    ) {
+      const r = await mc(["run", "--rm", "--rootfs", root, ...flags, "true"]);
+      assert.equal(r.code, 125, `${flags.join(" ")}: ${r.stderr}`);
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+      assert.match(r.stderr, /resolve \/(data|cfg) in the container: Device or resource busy/);
+    }
+    assert.deepEqual(hostMounts(), before);
+    // A symlink to another directory of the root is still followed inside it.
+    Deno.symlinkSync("/srv", `${root}/srvlink`);
+    Deno.mkdirSync(`${root}/srv`, { recursive: true });
+    const ok = await mc([
+      "run",
+      "--rm",
+      "--rootfs",
+      root,
+      "--tmpfs",
+      "/srvlink",
+      "sh",
+      "-c",
+      "grep -c ' /srv ' /proc/mounts",
+    ]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stdout.trim(), "1");
+  },
+);
+
+Deno.test(
   rootOnly("paths: exec -w is resolved in the container: no magic links, links stay inside"),
   async () => {
     const name = `paths-${crypto.randomUUID().slice(0, 8)}`;
