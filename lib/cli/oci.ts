@@ -9,7 +9,7 @@
  * @module
  */
 
-import { closeFd, errno, libc, mknod, strerror, SysError } from "../../ffi/libc.ts";
+import { errno, libc, mknod, strerror, SysError } from "../../ffi/libc.ts";
 import { encodePlan, removeOps } from "../../ffi/plan.ts";
 import { K } from "../../ffi/syscalls.ts";
 import { trampoline } from "../../ffi/trampoline.ts";
@@ -138,6 +138,8 @@ function loadFlagsBundle(
 interface Foreground {
   consoleFd?: number;
   consoleSize?: WindowSize;
+  /** See CreateOptions.released. */
+  released?(pid: number): void;
 }
 
 /** Creates the container `id` of the bundle; leaves it waiting for `start`. */
@@ -187,6 +189,7 @@ async function doCreate(
       consoleFd: consoleFd ?? foreground?.consoleFd,
       consoleSize: foreground?.consoleSize,
       foreground: foreground !== undefined,
+      released: foreground?.released,
       debug: globalOptions.debug,
       hooks: {
         state: (pid, status) => JSON.stringify({ ...s.state(rec), status, pid }),
@@ -231,11 +234,15 @@ async function waitGone(rec: OciRecord, ms: number): Promise<boolean> {
   return true;
 }
 
-/** Releases a created container's init through its exec fifo (`known`: its record, when read). */
-async function doStart(id: string, known?: OciRecord): Promise<void> {
+/**
+ * Releases a created container's init through its exec fifo. `justCreated`:
+ * the record of the create this process has just made (a foreground run),
+ * whose status needs no reading: an init dead since is seen at the fifo.
+ */
+async function doStart(id: string, justCreated?: OciRecord): Promise<void> {
   const s = store();
-  const rec = known ?? s.read(id);
-  const status = s.status(rec);
+  const rec = justCreated ?? s.read(id);
+  const status = justCreated ? "created" : s.status(rec);
   if (status === "stopped") {
     throw new ContainerError("start", id, undefined, "cannot start a container that has stopped");
   }
@@ -268,11 +275,11 @@ async function doStart(id: string, known?: OciRecord): Promise<void> {
   const fd = libc().open(new TextEncoder().encode(`${fifo}\0`), O_NONBLOCK | K.O_CLOEXEC);
   if (fd < 0) throw new SysError(`open exec fifo ${fifo}`, errno());
   const hooks = rec.spec.hooks?.startContainer ?? [];
+  const t = trampoline();
   try {
     if (libc().fcntl(fd, F_SETFL, 0) !== 0) throw new SysError(`fcntl exec fifo ${fifo}`, errno());
     // "0" once the startContainer hooks passed, or a failing hook's record
     // (one write, then the init exits: read to the end).
-    const t = trampoline();
     const read = async () => {
       const first = await t.readFull(fd, 1);
       if (first[0] !== 0x45) return first;
@@ -307,17 +314,18 @@ async function doStart(id: string, known?: OciRecord): Promise<void> {
       if (!got.length) await new Promise((r) => setTimeout(r, 1));
     }
   } finally {
-    closeFd(fd);
+    t.close(fd);
   }
   try {
     Deno.removeSync(fifo);
   } catch (e) {
     throw fromDenoError("remove exec fifo", fifo, e);
   }
+  if (!rec.spec.hooks?.poststart?.length) return;
   try {
     // The state as of the start, whatever the command has done since.
     const state = { ...s.state(rec), status: "running" as const, pid: rec.pid };
-    await runHooks("poststart", rec.spec.hooks?.poststart, state);
+    await runHooks("poststart", rec.spec.hooks.poststart, state);
   } catch (e) {
     warn((e as Error).message);
   }
@@ -327,7 +335,9 @@ async function doStart(id: string, known?: OciRecord): Promise<void> {
 async function cleanUp(s: OciStore, rec: OciRecord): Promise<void> {
   removeCgroupDirs(rec.cgroupPaths);
   try {
-    await runHooks("poststop", rec.spec.hooks?.poststop, s.state(rec));
+    if (rec.spec.hooks?.poststop?.length) {
+      await runHooks("poststop", rec.spec.hooks.poststop, s.state(rec));
+    }
   } catch (e) {
     warn((e as Error).message);
   }
@@ -529,12 +539,14 @@ async function runcRun(
       created = await doCreate(id, flags, loaded, {
         consoleFd: sockets?.[1],
         consoleSize: tty?.hostWindowSize(),
+        // Registered while the init sets itself up (as launch does): off
+        // the way to its start; the init dies with this process before.
+        released: (pid) => stopForwarding = forwardSignals(pid),
       });
     } finally {
       if (sockets) t.close(sockets[1]);
     }
     const { pid } = created.rec;
-    stopForwarding = forwardSignals(pid);
     if (sockets && tty && io) {
       // Sent before the init reported ready: here already.
       master = await io.receiveFd(sockets[0]);

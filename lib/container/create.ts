@@ -7,15 +7,7 @@
  * @module
  */
 
-import {
-  closeFd,
-  errno,
-  inPidNamespace,
-  libc,
-  pipeCloexec,
-  SysError,
-  writeAll,
-} from "../../ffi/libc.ts";
+import { errno, inPidNamespace, libc, pipeCloexec, SysError, writeAll } from "../../ffi/libc.ts";
 import { encodePlan } from "../../ffi/plan.ts";
 import { K } from "../../ffi/syscalls.ts";
 import { trampoline } from "../../ffi/trampoline.ts";
@@ -46,6 +38,8 @@ export interface CreateOptions {
    * `run`): the init keeps its parent-death signal, as `run`'s containers do.
    */
   foreground?: boolean;
+  /** Called once the init was released: it sets itself up meanwhile. */
+  released?(pid: number): void;
   debug?: boolean;
   /** For config.json's hooks (lib/cli/oci.ts runs the runtime's own). */
   hooks?: CreateHooks;
@@ -187,7 +181,7 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
     // A PID namespace joined by path: the init is cloned into it.
     const pidns = spec.linux.namespaces.find((n) => n.type === "pid" && n.path)?.path;
     ({ pid, errorFd, syncFd } = pidns ? inPidNamespace(pidns, spawn) : spawn());
-    closeFd(readyW);
+    t.close(readyW);
     try {
       if (hooks && opts.hooks) {
         // Shared with the child since the clone: written before it can read.
@@ -210,6 +204,7 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
       // Two bytes on the sync pipe: the release, then the end of the runtime's hooks.
       try {
         writeAll(syncFd, new Uint8Array([1]));
+        opts.released?.(pid);
         ready = (await t.readFull(readyR, 1)).length;
         if (ready === 1) await opts.hooks.runtime(pid);
       } catch (e) {
@@ -218,7 +213,10 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
       }
       if (ready === 1) t.release(syncFd);
       else t.close(syncFd);
-    } else t.release(syncFd);
+    } else {
+      t.release(syncFd);
+      opts.released?.(pid);
+    }
     ready = (await t.readFull(readyR, 1)).length;
     if (ready !== 1) {
       const record = await t.readFull(errorFd, 8);
@@ -253,11 +251,12 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
       cg?.destroy();
     }
     closeMountFds(mounts);
-    closeFd(fifoFd);
-    if (fifoAt) closeFd(fifoAt.dirFd);
-    closeFd(readyR);
+    // The trampoline's close: libc's would be one more symbol to bind.
+    t.close(fifoFd);
+    if (fifoAt) t.close(fifoAt.dirFd);
+    t.close(readyR);
     for (const fd of [hooks?.createStateFd ?? -1, hooks?.startStateFd ?? -1]) {
-      if (fd >= 0) closeFd(fd);
+      if (fd >= 0) t.close(fd);
     }
     if (errorFd >= 0) t.close(errorFd);
   }
