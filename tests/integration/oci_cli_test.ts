@@ -1184,3 +1184,29 @@ Deno.test(
     assert.deepEqual(ownCgroups("notfound"), [], "a cgroup was left");
   },
 );
+
+Deno.test(
+  rootOnly("oci: run --keep leaves the container stopped; delete then runs poststop, removes all"),
+  async () => {
+    const poststop = `${DIR}/keep.poststop`;
+    try {
+      Deno.removeSync(poststop);
+    } catch { /* first run */ }
+    const b = await bundle("keep", (c) => {
+      c.process.args = ["sh", "-c", "exit 9"];
+      c.hooks = { poststop: [shHook(`cat > ${poststop}`)] };
+    });
+    const r = await oci(["run", "--keep", "--bundle", b, "kept"], "kept");
+    assert.equal(r.code, 9, r.err);
+    try {
+      assert.equal(JSON.parse((await state("kept")).out).status, "stopped");
+      assert.throws(() => Deno.statSync(poststop), Deno.errors.NotFound);
+      assert.notDeepEqual(ownCgroups("kept"), [], "its cgroup is kept for delete");
+    } finally {
+      assert.equal((await oci(["delete", "kept"])).code, 0);
+    }
+    assert.equal(JSON.parse(Deno.readTextFileSync(poststop)).id, "kept");
+    assert.match((await state("kept")).err, /container does not exist/);
+    assert.deepEqual(ownCgroups("kept"), [], "a cgroup was left");
+  },
+);
