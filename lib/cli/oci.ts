@@ -9,18 +9,19 @@
  * @module
  */
 
-import { closeFd, errno, libc, mknod, strerror, SysError } from "../../ffi/libc.ts";
+import { errno, libc, mknod, strerror, SysError } from "../../ffi/libc.ts";
 import { encodePlan, removeOps } from "../../ffi/plan.ts";
 import { K } from "../../ffi/syscalls.ts";
 import { trampoline } from "../../ffi/trampoline.ts";
 import { writeFileAtomic } from "../atomic_file.ts";
 import { readPids } from "../cgroups/fs.ts";
 import { removeCgroupDirs } from "../cgroups/remove.ts";
-import { createContainer } from "../container/create.ts";
+import { createContainer, type Created } from "../container/create.ts";
+import { exitCodeOf } from "../container/exit_status.ts";
 import { buildJoinPlan } from "../container/join.ts";
-import { launch } from "../container/launch.ts";
+import { forwardSignals, launch } from "../container/launch.ts";
 import { parseSignal } from "../container/lifecycle.ts";
-import { runContainer } from "../container/run.ts";
+import { oomSentence } from "../container/run.ts";
 import { ContainerError, fromDenoError, usageError } from "../errors.ts";
 import { loadBundle } from "../oci/bundle.ts";
 import { defaultConfig, features } from "../oci/features.ts";
@@ -29,6 +30,8 @@ import { runHooks } from "../oci/hooks.ts";
 import { checkId, freezerFile, type OciRecord, OciStore, startTimeOf } from "../oci/state.ts";
 import { securityOps } from "../security/process_ops.ts";
 import type { Process, Resources, Spec } from "../spec.ts";
+import type { Console } from "../tty/console.ts";
+import type { WindowSize } from "../tty/pty_ops.ts";
 import { isSameProcess } from "../state/liveness.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { globalOptions } from "./global.ts";
@@ -118,19 +121,40 @@ const CREATE_FLAGS: FlagDef[] = [
   { name: "preserve-fds", value: true, meta: "N", help: "Pass N more fds (only 0 supported)" },
 ];
 
+/** The bundle of --bundle (default: the working directory) and its config.json. */
+function loadFlagsBundle(
+  flags: Record<string, string | string[] | boolean | undefined>,
+  processOptional: boolean,
+): { bundle: string; spec: Spec } {
+  const bundle = absolute((flags.bundle as string | undefined) ?? ".").replace(/\/+$/, "") || "/";
+  return { bundle, spec: loadBundle(bundle, warn, { processOptional }) };
+}
+
+/**
+ * A foreground `run`'s create: this process stays the init's parent (the
+ * init keeps its parent-death signal) and, for a terminal without
+ * --console-socket, receives the pty master itself on `consoleFd`.
+ */
+interface Foreground {
+  consoleFd?: number;
+  consoleSize?: WindowSize;
+  /** See CreateOptions.released. */
+  released?(pid: number): void;
+}
+
 /** Creates the container `id` of the bundle; leaves it waiting for `start`. */
 async function doCreate(
   id: string,
   flags: Record<string, string | string[] | boolean | undefined>,
-): Promise<OciRecord> {
+  { bundle, spec } = loadFlagsBundle(flags, true),
+  foreground?: Foreground,
+): Promise<{ rec: OciRecord } & Pick<Created, "cgroup" | "execed">> {
   checkId(id);
   if (flags["preserve-fds"] !== undefined && flags["preserve-fds"] !== "0") {
     throw usageError("--preserve-fds is not supported");
   }
-  const bundle = absolute((flags.bundle as string | undefined) ?? ".").replace(/\/+$/, "") || "/";
-  const spec = loadBundle(bundle, warn, { processOptional: true });
   const consoleSocket = flags["console-socket"] as string | undefined;
-  if (spec.process.terminal && !consoleSocket) {
+  if (spec.process.terminal && !consoleSocket && !foreground) {
     throw new ContainerError(
       "create",
       id,
@@ -150,6 +174,7 @@ async function doCreate(
   s.reserve(id);
   const rec = newRecord(id, bundle, spec);
   let consoleFd: number | undefined;
+  let created: Created | undefined;
   try {
     const fifo = s.fifo(id);
     mknod(fifo, 0o010000 | 0o622, 0, 0);
@@ -158,10 +183,13 @@ async function doCreate(
     if (consoleSocket) {
       consoleFd = (await import("../../ffi/unix_socket.ts")).connectUnix(absolute(consoleSocket));
     }
-    const created = await createContainer(spec, {
+    created = await createContainer(spec, {
       id,
       fifoPath: fifo,
-      consoleFd,
+      consoleFd: consoleFd ?? foreground?.consoleFd,
+      consoleSize: foreground?.consoleSize,
+      foreground: foreground !== undefined,
+      released: foreground?.released,
       debug: globalOptions.debug,
       hooks: {
         state: (pid, status) => JSON.stringify({ ...s.state(rec), status, pid }),
@@ -181,12 +209,13 @@ async function doCreate(
     rec.cgroupPaths = created.cgroupPaths;
     s.write(rec);
     writePidFile(flags["pid-file"] as string | undefined, created.pid);
-    return rec;
+    return { rec, cgroup: created.cgroup, execed: created.execed };
   } catch (e) {
     if (rec.pid) {
       trampoline().kill(rec.pid, K.SIGKILL);
       await waitGone(rec, 5000);
     }
+    await created?.execed?.().catch(() => {});
     removeCgroupDirs(rec.cgroupPaths);
     s.remove(id);
     throw e;
@@ -205,11 +234,15 @@ async function waitGone(rec: OciRecord, ms: number): Promise<boolean> {
   return true;
 }
 
-/** Releases a created container's init through its exec fifo. */
-async function doStart(id: string): Promise<void> {
+/**
+ * Releases a created container's init through its exec fifo. `justCreated`:
+ * the record of the create this process has just made (a foreground run),
+ * whose status needs no reading: an init dead since is seen at the fifo.
+ */
+async function doStart(id: string, justCreated?: OciRecord): Promise<void> {
   const s = store();
-  const rec = s.read(id);
-  const status = s.status(rec);
+  const rec = justCreated ?? s.read(id);
+  const status = justCreated ? "created" : s.status(rec);
   if (status === "stopped") {
     throw new ContainerError("start", id, undefined, "cannot start a container that has stopped");
   }
@@ -229,24 +262,39 @@ async function doStart(id: string): Promise<void> {
     );
   }
   const fifo = s.fifo(id);
-  // Held open for reading (without blocking), the fifo lets the init's open
-  // for writing return; it writes one byte and executes the command. The
-  // byte stays readable even if the command has exited already.
+  // Held open for reading, the fifo lets the init's open for writing
+  // return; it runs the startContainer hooks, writes one byte and executes
+  // the command. The byte stays readable even if the command has exited
+  // already. Opened without blocking (a dead init never opens its end),
+  // then read blocking on a worker thread: the init counts as a writer from
+  // its open on, so its exec (the fifo is close-on-exec) or death is
+  // end-of-file; one still alive at end-of-file was between its ready
+  // report and that open.
   const O_NONBLOCK = 0o4000;
+  const F_SETFL = 4;
   const fd = libc().open(new TextEncoder().encode(`${fifo}\0`), O_NONBLOCK | K.O_CLOEXEC);
   if (fd < 0) throw new SysError(`open exec fifo ${fifo}`, errno());
   const hooks = rec.spec.hooks?.startContainer ?? [];
+  const t = trampoline();
   try {
+    if (libc().fcntl(fd, F_SETFL, 0) !== 0) throw new SysError(`fcntl exec fifo ${fifo}`, errno());
     // "0" once the startContainer hooks passed, or a failing hook's record
-    // (one write, below PIPE_BUF: read whole).
-    const buf = new Uint8Array(4096 + 8);
-    const got = () => {
-      const n = Number(libc().read(fd, buf, BigInt(buf.length)));
-      return n > 0 ? fifoReport(buf.subarray(0, n), hooks) : undefined;
+    // (one write, then the init exits: read to the end).
+    const read = async () => {
+      const first = await t.readFull(fd, 1);
+      if (first[0] !== 0x45) return first;
+      return new Uint8Array([...first, ...await t.readFull(fd, 4 + 4096)]);
     };
     for (;;) {
-      const report = got() ??
-        (isSameProcess(rec.pid, rec.pidStart) ? undefined : got() ?? { ok: false, error: null });
+      let got = await read();
+      const gone = !got.length && !isSameProcess(rec.pid, rec.pidStart);
+      // What it wrote before it went.
+      if (gone) got = await read();
+      const report = got.length
+        ? fifoReport(got, hooks)
+        : gone
+        ? { ok: false as const, error: null }
+        : undefined;
       if (report?.ok) break;
       if (report) {
         // The spec: a failing startContainer hook stops the container.
@@ -263,20 +311,21 @@ async function doStart(id: string): Promise<void> {
           )
           : new ContainerError("start", id, undefined, "the container's init exited before start");
       }
-      await new Promise((r) => setTimeout(r, 2));
+      if (!got.length) await new Promise((r) => setTimeout(r, 1));
     }
   } finally {
-    closeFd(fd);
+    t.close(fd);
   }
   try {
     Deno.removeSync(fifo);
   } catch (e) {
     throw fromDenoError("remove exec fifo", fifo, e);
   }
+  if (!rec.spec.hooks?.poststart?.length) return;
   try {
     // The state as of the start, whatever the command has done since.
     const state = { ...s.state(rec), status: "running" as const, pid: rec.pid };
-    await runHooks("poststart", rec.spec.hooks?.poststart, state);
+    await runHooks("poststart", rec.spec.hooks.poststart, state);
   } catch (e) {
     warn((e as Error).message);
   }
@@ -286,7 +335,9 @@ async function doStart(id: string): Promise<void> {
 async function cleanUp(s: OciStore, rec: OciRecord): Promise<void> {
   removeCgroupDirs(rec.cgroupPaths);
   try {
-    await runHooks("poststop", rec.spec.hooks?.poststop, s.state(rec));
+    if (rec.spec.hooks?.poststop?.length) {
+      await runHooks("poststop", rec.spec.hooks.poststop, s.state(rec));
+    }
   } catch (e) {
     warn((e as Error).message);
   }
@@ -462,51 +513,76 @@ async function runcRun(
   id: string,
   flags: Record<string, string | string[] | boolean | undefined>,
 ): Promise<number> {
+  checkId(id);
+  const loaded = loadFlagsBundle(flags, false);
   if (flags.detach) {
-    await doCreate(id, flags);
+    await doCreate(id, flags, loaded);
     await doStart(id);
     return 0;
   }
-  // Foreground: this process is the container's parent and waits, as runc's run.
-  checkId(id);
-  const bundle = absolute((flags.bundle as string | undefined) ?? ".").replace(/\/+$/, "") || "/";
-  const spec = loadBundle(bundle, warn);
-  for (const stage of ["createContainer", "startContainer"] as const) {
-    if (spec.hooks?.[stage]?.length) {
-      throw new ContainerError(
-        "run",
-        id,
-        undefined,
-        `hooks.${stage} are run by create and start only: use run --detach, or create and start`,
-      );
-    }
-  }
-  const s = store();
-  s.reserve(id);
-  const rec = newRecord(id, bundle, spec);
+  // Foreground: runc's run is create, start and a wait in one process, the
+  // container's parent: every hook runs as create and start run it. Its
+  // stdio are this process's own, a terminal this process's pty unless
+  // --console-socket takes the master.
+  const t = trampoline();
+  const terminal = loaded.spec.process.terminal && flags["console-socket"] === undefined;
+  const tty = terminal ? await import("../tty/console.ts") : undefined;
+  const io = terminal ? await import("../../ffi/io.ts") : undefined;
+  const sockets = io?.socketPair();
+  let created: Awaited<ReturnType<typeof doCreate>> | undefined;
+  let reaped = false;
+  let stopForwarding: (() => void) | undefined;
+  let master: number | null = null;
+  let console_: Console | undefined;
   try {
-    s.write(rec);
-    return await runContainer(spec, {
-      id,
-      interactive: true,
-      stateRoot: globalOptions.stateRoot,
-      onCgroup: (paths) => {
-        rec.cgroupPaths = [...paths];
-      },
-      hooks: {
-        started: async (pid) => {
-          rec.pid = pid;
-          rec.pidStart = startTimeOf(pid);
-          s.write(rec);
-          writePidFile(flags["pid-file"] as string | undefined, pid);
-          await runHooks("poststart", spec.hooks?.poststart, s.state(rec)).catch((e) =>
-            warn((e as Error).message)
-          );
-        },
-      },
-    });
+    try {
+      created = await doCreate(id, flags, loaded, {
+        consoleFd: sockets?.[1],
+        consoleSize: tty?.hostWindowSize(),
+        // Registered while the init sets itself up (as launch does): off
+        // the way to its start; the init dies with this process before.
+        released: (pid) => stopForwarding = forwardSignals(pid),
+      });
+    } finally {
+      if (sockets) t.close(sockets[1]);
+    }
+    const { pid } = created.rec;
+    if (sockets && tty && io) {
+      // Sent before the init reported ready: here already.
+      master = await io.receiveFd(sockets[0]);
+      if (master !== null) {
+        if (Deno.stdin.isTerminal()) tty.enterRawMode();
+        console_ = tty.attachConsole(master, true);
+      }
+    }
+    await doStart(id, created.rec);
+    const execed = created.execed;
+    created.execed = undefined;
+    await execed?.();
+    const status = await t.wait(pid);
+    reaped = true;
+    await console_?.done;
+    const oom = created.cgroup && oomSentence(created.cgroup.stats(false));
+    if (oom) {
+      console.error(`minicontainer: ${oom}`);
+      return 137;
+    }
+    return exitCodeOf(status);
   } finally {
-    if (!flags.keep) await cleanUp(s, rec);
+    stopForwarding?.();
+    console_?.detach();
+    tty?.restoreTerminal();
+    if (master !== null) t.close(master);
+    if (sockets) t.close(sockets[0]);
+    if (created) {
+      if (!reaped) {
+        // A failed start (doStart killed it already), or an error of ours.
+        t.kill(created.rec.pid, K.SIGKILL);
+        await t.wait(created.rec.pid).catch(() => {});
+      }
+      await created.execed?.().catch(() => {});
+      if (!flags.keep) await cleanUp(store(), created.rec);
+    }
   }
 }
 

@@ -7,17 +7,18 @@
  * @module
  */
 
-import { pipe, readSome } from "../../ffi/io.ts";
-import { closeFd, errno, inPidNamespace, libc, SysError, writeAll } from "../../ffi/libc.ts";
+import { errno, inPidNamespace, libc, pipeCloexec, SysError, writeAll } from "../../ffi/libc.ts";
 import { encodePlan } from "../../ffi/plan.ts";
 import { K } from "../../ffi/syscalls.ts";
 import { trampoline } from "../../ffi/trampoline.ts";
+import type { ContainerCgroup } from "../cgroups/cgroup.ts";
 import { ContainerError } from "../errors.ts";
 import { classifyMaskedPaths } from "../mounts/masks.ts";
 import { checkDevices, closeMountFds, prepareMounts } from "../mounts/prepare.ts";
 import { hookOpError } from "../oci/hook_ops.ts";
 import { securityOps } from "../security/process_ops.ts";
 import type { Spec } from "../spec.ts";
+import type { WindowSize } from "../tty/pty_ops.ts";
 import { writeMappings } from "../userns/mappings.ts";
 import { execError } from "./exec.ts";
 import { buildChildPlan, cloneFlags, type ContainerHooks } from "./plan.ts";
@@ -30,6 +31,15 @@ export interface CreateOptions {
   fifoPath: string;
   /** A connected unix socket to send the pty master on (spec.process.terminal). */
   consoleFd?: number;
+  /** The pty's size when spec.process.consoleSize gives none (default 24x80). */
+  consoleSize?: WindowSize;
+  /**
+   * The caller stays the init's parent and waits for it (a foreground
+   * `run`): the init keeps its parent-death signal, as `run`'s containers do.
+   */
+  foreground?: boolean;
+  /** Called once the init was released: it sets itself up meanwhile. */
+  released?(pid: number): void;
   debug?: boolean;
   /** For config.json's hooks (lib/cli/oci.ts runs the runtime's own). */
   hooks?: CreateHooks;
@@ -52,6 +62,15 @@ export interface Created {
   pid: number;
   /** Its cgroup directories, removed at delete. */
   cgroupPaths: string[];
+  /** Its cgroup (none without root), for what it measured once the init exited. */
+  cgroup?: ContainerCgroup;
+  /**
+   * With `foreground`: resolves once the init executed its command (after
+   * start), or rejects with the sentence of its failure (a command not
+   * found in $PATH, which no check before the fifo can see). Call it once,
+   * on every path: it closes the init's error pipe.
+   */
+  execed?: () => Promise<void>;
 }
 
 /** A close-on-exec memfd: the state a child hook reads as its stdin. */
@@ -114,7 +133,8 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
     dirFd: openPath(opts.fifoPath.slice(0, slash) || "/"),
     name: opts.fifoPath.slice(slash + 1),
   };
-  const [readyR, readyW] = pipe();
+  // libc's and the trampoline's calls: ffi/io.ts's symbols cost ~2 ms to bind.
+  const [readyR, readyW] = pipeCloexec();
   let errorFd = -1;
   const h = spec.hooks ?? {};
   const pause = !!(opts.hooks && (h.prestart?.length || h.createRuntime?.length));
@@ -140,17 +160,28 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
       securityOps: securityOps(spec),
       terminal: opts.consoleFd === undefined ? undefined : {
         socketFd: opts.consoleFd,
-        size: { rows: size?.height || 24, cols: size?.width || 80 },
+        size: {
+          rows: size?.height || opts.consoleSize?.rows || 24,
+          cols: size?.width || opts.consoleSize?.cols || 80,
+        },
       },
-      created: { fifoFd, readyFd: readyW, fifoAt, hooks },
+      created: { fifoFd, readyFd: readyW, fifoAt, hooks, parentDeath: opts.foreground },
     });
+    /** The sentence of the op the init's error record names. */
+    const failure = (record: Uint8Array) => {
+      const view = new DataView(record.buffer, record.byteOffset, 8);
+      const op = plan[view.getInt32(0, true)];
+      const err = view.getInt32(4, true);
+      if (op?.exec) return execError(spec.process.args[0], err);
+      return hookOpError(op, err) ?? new ContainerError(op?.label ?? "create", undefined, err);
+    };
     let syncFd: number;
     const encoded = encodePlan(plan, debug);
     const spawn = () => t.spawn(cloneFlags(spec), encoded, debug ? 2 : -1);
     // A PID namespace joined by path: the init is cloned into it.
     const pidns = spec.linux.namespaces.find((n) => n.type === "pid" && n.path)?.path;
     ({ pid, errorFd, syncFd } = pidns ? inPidNamespace(pidns, spawn) : spawn());
-    closeFd(readyW);
+    t.close(readyW);
     try {
       if (hooks && opts.hooks) {
         // Shared with the child since the clone: written before it can read.
@@ -168,13 +199,13 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
       t.close(syncFd);
       throw e;
     }
-    const byte = new Uint8Array(1);
     let ready: number;
     if (pause && opts.hooks) {
       // Two bytes on the sync pipe: the release, then the end of the runtime's hooks.
       try {
         writeAll(syncFd, new Uint8Array([1]));
-        ready = await readSome(readyR, byte);
+        opts.released?.(pid);
+        ready = (await t.readFull(readyR, 1)).length;
         if (ready === 1) await opts.hooks.runtime(pid);
       } catch (e) {
         t.close(syncFd);
@@ -182,8 +213,11 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
       }
       if (ready === 1) t.release(syncFd);
       else t.close(syncFd);
-    } else t.release(syncFd);
-    ready = await readSome(readyR, byte);
+    } else {
+      t.release(syncFd);
+      opts.released?.(pid);
+    }
+    ready = (await t.readFull(readyR, 1)).length;
     if (ready !== 1) {
       const record = await t.readFull(errorFd, 8);
       await t.wait(pid).catch(() => {});
@@ -191,16 +225,23 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
       if (record.length !== 8) {
         throw new ContainerError("create", opts.id, undefined, "the container's init died");
       }
-      const view = new DataView(record.buffer, record.byteOffset, 8);
-      const op = plan[view.getInt32(0, true)];
-      const err = view.getInt32(4, true);
-      if (op?.exec) throw execError(spec.process.args[0], err);
-      const hookError = hookOpError(op, err);
-      if (hookError) throw hookError;
-      throw new ContainerError(op?.label ?? "create", undefined, err);
+      throw failure(record);
     }
     done = true;
-    return { pid, cgroupPaths: [...(cg?.paths ?? [])] };
+    let execed: Created["execed"];
+    if (opts.foreground) {
+      const fd = errorFd;
+      errorFd = -1; // now execed's
+      execed = async () => {
+        try {
+          const record = await t.readFull(fd, 8);
+          if (record.length === 8) throw failure(record);
+        } finally {
+          t.close(fd);
+        }
+      };
+    }
+    return { pid, cgroupPaths: [...(cg?.paths ?? [])], cgroup: cg, execed };
   } finally {
     if (!done) {
       if (pid > 0) {
@@ -210,11 +251,12 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
       cg?.destroy();
     }
     closeMountFds(mounts);
-    closeFd(fifoFd);
-    if (fifoAt) closeFd(fifoAt.dirFd);
-    closeFd(readyR);
+    // The trampoline's close: libc's would be one more symbol to bind.
+    t.close(fifoFd);
+    if (fifoAt) t.close(fifoAt.dirFd);
+    t.close(readyR);
     for (const fd of [hooks?.createStateFd ?? -1, hooks?.startStateFd ?? -1]) {
-      if (fd >= 0) closeFd(fd);
+      if (fd >= 0) t.close(fd);
     }
     if (errorFd >= 0) t.close(errorFd);
   }

@@ -38,6 +38,27 @@ const SIGNAL_NUMBERS: Partial<Record<Deno.Signal, number>> = {
   SIGTERM: 15,
 };
 
+/**
+ * Forwards FORWARDED_SIGNALS received by this process to `pid` until the
+ * returned function is called.
+ */
+export function forwardSignals(pid: number, say: (line: string) => void = () => {}): () => void {
+  const t = trampoline();
+  const forward = new Map<Deno.Signal, () => void>();
+  for (const sig of FORWARDED_SIGNALS) {
+    const handler = () => {
+      say(`forwarding ${sig} to ${pid}`);
+      t.kill(pid, SIGNAL_NUMBERS[sig]!);
+    };
+    Deno.addSignalListener(sig, handler);
+    forward.set(sig, handler);
+  }
+  return () => {
+    for (const [sig, handler] of forward) Deno.removeSignalListener(sig, handler);
+    forward.clear();
+  };
+}
+
 /** Host-side steps around the child's start, for concerns such as cgroups. */
 export interface RunHooks {
   /** After the clone, before the child is released: e.g. put it in its cgroup. */
@@ -93,17 +114,7 @@ export async function launch(l: Launch): Promise<number> {
 
   const t = trampoline();
   let pid = -1;
-  const forward = new Map<Deno.Signal, () => void>();
-  const forwardSignals = () => {
-    for (const sig of FORWARDED_SIGNALS) {
-      const handler = () => {
-        say(`forwarding ${sig} to ${pid}`);
-        t.kill(pid, SIGNAL_NUMBERS[sig]!);
-      };
-      Deno.addSignalListener(sig, handler);
-      forward.set(sig, handler);
-    }
-  };
+  let stopForwarding: (() => void) | undefined;
 
   let released = false;
   let errorFd = -1;
@@ -118,7 +129,7 @@ export async function launch(l: Launch): Promise<number> {
       if (sockets) t.close(sockets[1]);
     }
     say(`clone ok, pid ${pid}`);
-    if (l.forwardSignalsEarly) forwardSignals();
+    if (l.forwardSignalsEarly) stopForwarding = forwardSignals(pid, say);
     if (l.idMaps) {
       await writeMappings(pid, l.idMaps);
       say("uid and gid maps written");
@@ -131,7 +142,7 @@ export async function launch(l: Launch): Promise<number> {
     // for them): ~1 ms of Deno's signal set-up off the way to the exec. A
     // signal before this ends the runtime as during its whole start, and the
     // child with it (parent-death signal); the next command reclaims.
-    if (!l.forwardSignalsEarly) forwardSignals();
+    if (!l.forwardSignalsEarly) stopForwarding = forwardSignals(pid, say);
 
     if (sockets && tty && io) {
       master = await io.receiveFd(sockets[0]);
@@ -173,7 +184,7 @@ export async function launch(l: Launch): Promise<number> {
     tty?.restoreTerminal();
     if (master !== null) t.close(master);
     if (sockets) t.close(sockets[0]);
-    for (const [sig, handler] of forward) Deno.removeSignalListener(sig, handler);
+    stopForwarding?.();
     await l.hooks?.cleanup?.();
   }
 }

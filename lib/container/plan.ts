@@ -141,6 +141,11 @@ export interface CreatedWait {
   fifoAt?: { dirFd: number; name: string };
   /** Hooks run by the child itself, in the container's namespaces. */
   hooks?: ContainerHooks;
+  /**
+   * Keep the parent-death signal: a foreground `run` creates and starts in
+   * one process, which stays the container's parent and waits for it.
+   */
+  parentDeath?: boolean;
 }
 
 /**
@@ -303,7 +308,7 @@ function execFifoOps(created: CreatedWait, command: string): Op[] {
   ];
 }
 
-/** Whether an op sets the parent-death signal or checks the parent (dropped for `created`). */
+/** Whether an op sets the parent-death signal or checks the parent (dropped for `created`, unless it keeps them). */
 function isParentDeathOp(op: Op): boolean {
   return op.call === "check_parent" ||
     (op.call === "prctl" && op.args[0] === K.PR_SET_PDEATHSIG);
@@ -438,7 +443,7 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
     // start refuses it (see lib/cli/oci.ts).
     ...(input.created && !proc.args.length ? [] : execOps(proc.args, proc.env ?? [])),
   );
-  return input.created ? removeOps(ops, isParentDeathOp) : ops;
+  return input.created && !input.created.parentDeath ? removeOps(ops, isParentDeathOp) : ops;
 }
 
 /** ioprio_set(2)'s classes (linux/ioprio.h), shifted into place by IOPRIO_CLASS_SHIFT (13). */

@@ -6,6 +6,7 @@
  */
 
 import type { Op } from "../../ffi/plan.ts";
+import type { CgroupStats } from "../cgroups/types.ts";
 import { debugLine } from "../debug.ts";
 import { ContainerError, fromDenoError } from "../errors.ts";
 import type { RootOverlay } from "../mounts/plan.ts";
@@ -79,6 +80,13 @@ export function checkRootfs(path: string): void {
 
 function mib(bytes: number): string {
   return `${Math.round(bytes / 1048576)} MiB`;
+}
+
+/** What the run says when the kernel's OOM killer struck in the container's cgroup. */
+export function oomSentence(stats: CgroupStats): string | undefined {
+  if (!stats.oomKilled) return undefined;
+  const limit = stats.memoryLimitBytes ? ` (limit ${mib(stats.memoryLimitBytes)})` : "";
+  return `container killed: out of memory${limit}`;
 }
 
 /** Whether the spec asks for a limit a cgroup enforces. */
@@ -235,11 +243,7 @@ async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
             if (cg) {
               // Peak memory and CPU time are read for --debug's line only.
               const stats = cg.stats(opts.debug ?? false);
-              if (stats.oomKilled) {
-                oom = `container killed: out of memory${
-                  stats.memoryLimitBytes ? ` (limit ${mib(stats.memoryLimitBytes)})` : ""
-                }`;
-              }
+              oom = oomSentence(stats);
               if (opts.debug) {
                 debugLine(
                   `peak memory ${

@@ -1049,7 +1049,7 @@ Deno.test(
 );
 
 Deno.test(
-  rootOnly("oci: a startContainer hook's timeout is enforced; foreground run refuses child hooks"),
+  rootOnly("oci: a startContainer hook's timeout is enforced, by start and by a foreground run"),
   async () => {
     const b = await bundle("hooktime", (c) => {
       c.process.args = ["sh", "-c", "echo ran"];
@@ -1069,10 +1069,145 @@ Deno.test(
     } finally {
       await oci(["delete", "--force", "ht"]);
     }
-    const run = await oci(["run", "--bundle", b, "ht2"]);
+    const run = await oci(["run", "--bundle", b, "ht2"], "ht2");
     assert.equal(run.code, 125);
-    assert.match(run.err, /hooks.startContainer are run by create and start only/);
+    assert.equal(
+      run.err.trim(),
+      "minicontainer: startContainer hook /bin/sh: timed out after 1 s (the container is now stopped)",
+    );
+    assert.equal(run.out, "", "the process ran");
     assert.match((await state("ht2")).err, /container does not exist/);
+    assert.deepEqual(ownCgroups("ht2"), [], "a cgroup was left");
+    await waitFor(() => processesRunning("sleep 3142").length === 0, 5000, "the hook's child gone");
+  },
+);
+
+Deno.test(
+  rootOnly(
+    "oci: a foreground run runs all six hooks in the spec's order, each with the state, " +
+      "and exits with the container's status; nothing is left",
+  ),
+  async () => {
+    const hk = `${DIR}/hkrun`;
+    try {
+      Deno.removeSync(hk, { recursive: true });
+    } catch { /* first run */ }
+    Deno.mkdirSync(hk, { recursive: true });
+    // Each hook keeps its state and adds its stage to the order.
+    const mark = (stage: string, dir = hk) =>
+      `cat > ${dir}/${stage}.state; echo ${stage} >> ${dir}/order`;
+    const b = await bundle("hkrun", (c) => {
+      // The process waits for poststart: the spec runs it once the process
+      // was executed, before start returns; poststop only after it exited.
+      c.process.args = [
+        "sh",
+        "-c",
+        "until grep -q poststart /hk/order; do sleep 0.02; done; echo process >> /hk/order; " +
+        "echo out; exit 7",
+      ];
+      c.mounts.push({ destination: "/hk", type: "bind", source: hk, options: ["rbind"] });
+      c.hooks = {
+        prestart: [shHook(mark("prestart"))],
+        createRuntime: [shHook(mark("createRuntime"))],
+        createContainer: [shHook(mark("createContainer"))],
+        startContainer: [shHook(mark("startContainer", "/hk"))],
+        poststart: [shHook(mark("poststart"))],
+        poststop: [shHook(mark("poststop"))],
+      };
+    });
+    const r = await oci(["run", "--bundle", b, "--pid-file", `${DIR}/hkrun.pid`, "hkrun"], "hkrun");
+    assert.equal(r.code, 7, r.err);
+    assert.equal(r.out, "out\n");
+    assert.equal(r.err, "");
+    const text = (f: string) => Deno.readTextFileSync(`${hk}/${f}`).trim();
+    assert.equal(
+      text("order"),
+      "prestart\ncreateRuntime\ncreateContainer\nstartContainer\npoststart\nprocess\npoststop",
+    );
+    const pid = Number(Deno.readTextFileSync(`${DIR}/hkrun.pid`));
+    const st = (stage: string) => {
+      const j = JSON.parse(text(`${stage}.state`));
+      return [j.id, j.status, j.pid, j.bundle];
+    };
+    assert.deepEqual(st("prestart"), ["hkrun", "created", pid, b]);
+    assert.deepEqual(st("createRuntime"), ["hkrun", "created", pid, b]);
+    assert.deepEqual(st("createContainer"), ["hkrun", "creating", pid, b]);
+    assert.deepEqual(st("startContainer"), ["hkrun", "created", pid, b]);
+    assert.deepEqual(st("poststart"), ["hkrun", "running", pid, b]);
+    assert.equal(JSON.parse(text("poststop.state")).id, "hkrun");
+    assert.match((await state("hkrun")).err, /container does not exist/);
+    assert.deepEqual(ownCgroups("hkrun"), [], "a cgroup was left");
+    assert.ok(!alive(pid));
+  },
+);
+
+Deno.test(
+  rootOnly(
+    "oci: a foreground run whose createContainer hook fails is one sentence, nothing left; " +
+      "a command not in $PATH is its sentence and 127",
+  ),
+  async () => {
+    const poststop = `${DIR}/hkfail.poststop`;
+    try {
+      Deno.removeSync(poststop);
+    } catch { /* first run */ }
+    const b = await bundle("hkfail", (c) => {
+      c.process.args = ["sh", "-c", "echo ran"];
+      c.hooks = {
+        createContainer: [shHook("exit 3")],
+        poststop: [shHook(`cat > ${poststop}`)],
+      };
+    });
+    const r = await oci(["run", "--bundle", b, "--pid-file", `${DIR}/hkfail.pid`, "hkfail"], "hkf");
+    assert.equal(r.code, 125);
+    assert.equal(r.err, "minicontainer: createContainer hook /bin/sh: exited with status 3\n");
+    assert.equal(r.out, "", "the process ran");
+    assert.match((await state("hkfail")).err, /container does not exist/);
+    assert.throws(
+      () => Deno.statSync(`${Deno.env.get("MINICONTAINER_ROOT")}/oci/hkfail`),
+      Deno.errors.NotFound,
+    );
+    // Nothing was created, so nothing is deleted: as with create.
+    assert.throws(() => Deno.statSync(poststop), Deno.errors.NotFound);
+    assert.deepEqual(ownCgroups("hkfail"), [], "a cgroup was left");
+
+    const nf = await bundle("hkfail", (c) => {
+      c.process.args = ["no-such-command-3143"];
+    });
+    const missing = await oci(["run", "--bundle", nf, "notfound"], "notfound");
+    assert.equal(missing.code, 127);
+    assert.equal(
+      missing.err,
+      'minicontainer: exec "no-such-command-3143": executable file not found in $PATH\n',
+    );
+    assert.match((await state("notfound")).err, /container does not exist/);
+    assert.deepEqual(ownCgroups("notfound"), [], "a cgroup was left");
+  },
+);
+
+Deno.test(
+  rootOnly("oci: run --keep leaves the container stopped; delete then runs poststop, removes all"),
+  async () => {
+    const poststop = `${DIR}/keep.poststop`;
+    try {
+      Deno.removeSync(poststop);
+    } catch { /* first run */ }
+    const b = await bundle("keep", (c) => {
+      c.process.args = ["sh", "-c", "exit 9"];
+      c.hooks = { poststop: [shHook(`cat > ${poststop}`)] };
+    });
+    const r = await oci(["run", "--keep", "--bundle", b, "kept"], "kept");
+    assert.equal(r.code, 9, r.err);
+    try {
+      assert.equal(JSON.parse((await state("kept")).out).status, "stopped");
+      assert.throws(() => Deno.statSync(poststop), Deno.errors.NotFound);
+      assert.notDeepEqual(ownCgroups("kept"), [], "its cgroup is kept for delete");
+    } finally {
+      assert.equal((await oci(["delete", "kept"])).code, 0);
+    }
+    assert.equal(JSON.parse(Deno.readTextFileSync(poststop)).id, "kept");
+    assert.match((await state("kept")).err, /container does not exist/);
+    assert.deepEqual(ownCgroups("kept"), [], "a cgroup was left");
   },
 );
 

@@ -39,6 +39,34 @@ function createPlan(spec: Spec): Op[] {
   });
 }
 
+Deno.test("oci plan: a foreground run's create keeps every parent-death op of run's plan", () => {
+  const dir = bundleWith((c) => {
+    c.process.user = { uid: 1000, gid: 1000 };
+    c.process.args = ["/bin/sh", "-c", "true"];
+  });
+  const spec = loadBundle(dir, () => {});
+  const input = {
+    spec,
+    mounts: prepareMounts(spec.mounts),
+    init: false,
+    securityOps: securityOps(spec, { lastCap: 40, held: (1n << 41n) - 1n }),
+  };
+  const isDeath = (op: Op) =>
+    op.call === "check_parent" || (op.call === "prctl" && op.args[0] === K.PR_SET_PDEATHSIG);
+  const run = buildChildPlan(input).filter(isDeath).map((op) => op.label);
+  const plan = buildChildPlan({
+    ...input,
+    created: { fifoFd: 50, readyFd: 51, parentDeath: true },
+  });
+  // Set first, then again (and checked) after the credential change.
+  assert.ok(run.length >= 3, run.join(", "));
+  assert.deepEqual(plan.filter(isDeath).map((op) => op.label), run);
+  const exec = plan.findIndex((op) => op.call === "execve");
+  assert.equal(plan[exec - 3].label, "wait for start on the exec fifo");
+  assert.deepEqual(plan[exec - 2].args[0], { back: 1 });
+  Deno.removeSync(dir, { recursive: true });
+});
+
 Deno.test("oci plan: create sets no parent-death signal and ends in the exec fifo before execve", () => {
   const dir = bundleWith((c) => {
     c.process.user = { uid: 1000, gid: 1000 };
