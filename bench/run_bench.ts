@@ -488,7 +488,7 @@ if (import.meta.main) {
     "run",
     "--allow-all",
     "--quiet",
-    "--v8-flags=--min-semi-space-size=4",
+    "--v8-flags=--min-semi-space-size=4,--no-lazy",
     "--config",
     `${repo}/deno.json`,
   ];

@@ -122,7 +122,7 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
   checkDevices(spec.linux.devices ?? []);
   const debug = opts.debug ?? false;
   const userns = spec.linux.namespaces.some((n) => n.type === "user" && !n.path);
-  const cg = await makeCgroup(spec, opts.id, debug, cgroupPlace(spec.linux.cgroupsPath, opts.id));
+  const cg = makeCgroup(spec, opts.id, debug, cgroupPlace(spec.linux.cgroupsPath, opts.id));
   const t = trampoline();
   let pid = -1;
   let done = false;

@@ -98,7 +98,7 @@ export async function startMonitored(spec: Spec, o: MonitorOptions): Promise<Mon
     );
   }
   checkDevices(spec.linux.devices ?? []);
-  const cg = await makeCgroup(spec, o.id, false);
+  const cg = makeCgroup(spec, o.id, false);
   const t = trampoline();
   const own: number[] = [];
   let ctl = -1;

@@ -7,6 +7,9 @@
 
 import type { Op } from "../../ffi/plan.ts";
 import type { CgroupStats } from "../cgroups/types.ts";
+// Loaded with this module (only run, create and runc's verbs load it): a
+// dynamic import at the cgroup step was a second pass of the module loader.
+import { createCgroup } from "../cgroups/cgroup.ts";
 import { debugLine } from "../debug.ts";
 import { ContainerError, fromDenoError } from "../errors.ts";
 import type { RootOverlay } from "../mounts/plan.ts";
@@ -100,7 +103,7 @@ function hasLimits(spec: Spec): boolean {
  * cgroup (or spec.linux.cgroupsPath). Without root there is none unless the
  * spec asks for limits, which then cannot be applied: a warning, not silence.
  */
-export async function makeCgroup(
+export function makeCgroup(
   spec: Spec,
   id: string,
   debug: boolean,
@@ -114,7 +117,6 @@ export async function makeCgroup(
     }
     return undefined;
   }
-  const { createCgroup } = await import("../cgroups/cgroup.ts");
   const cg = createCgroup(id, spec.linux.resources ?? {}, {
     parent: place ? place.parent : spec.linux.cgroupsPath,
     name: place?.name,
@@ -171,14 +173,14 @@ async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
   let netReleased: Promise<void> | undefined;
   const release = () => (netReleased ??= releaseNetwork(opts.net));
   let mounts: ReturnType<typeof prepareMounts> = [];
-  let cg: Awaited<ReturnType<typeof makeCgroup>>;
+  let cg: ReturnType<typeof makeCgroup>;
   const id = opts.id ?? newId();
   try {
     checkRootfs(spec.root.path);
     mounts = prepareMounts(spec.mounts, spec.linux);
     checkDevices(spec.linux.devices ?? []);
     if (opts.debug) debugLine("rootfs, mounts and devices checked");
-    cg = await makeCgroup(spec, id, opts.debug ?? false);
+    cg = makeCgroup(spec, id, opts.debug ?? false);
   } catch (e) {
     closeMountFds(mounts);
     await release();
