@@ -25,7 +25,7 @@ const SYMBOLS = {
 } as const;
 
 /** The ABI version this encoder writes; trampoline.c's mc_abi_version(). */
-export const ABI_VERSION = 7;
+export const ABI_VERSION = 8;
 
 /** Where the launcher builds the shared object. */
 export const TRAMPOLINE_URL = new URL("./build/libmctrampoline.so", import.meta.url);

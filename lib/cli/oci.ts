@@ -9,6 +9,7 @@
  * @module
  */
 
+import { execHelperFd } from "../../ffi/monitor.ts";
 import { closeFd, errno, libc, mknod, strerror, SysError } from "../../ffi/libc.ts";
 import { encodePlan, removeOps } from "../../ffi/plan.ts";
 import { K } from "../../ffi/syscalls.ts";
@@ -389,6 +390,7 @@ async function doExec(
       plan: (terminal) =>
         buildJoinPlan({
           pid: rec.pid,
+          execHelperFd: execHelperFd(),
           namespaces,
           args: proc.args,
           env: proc.env ?? [],
@@ -415,6 +417,7 @@ async function doExec(
   const plan = removeOps(
     buildJoinPlan({
       pid: rec.pid,
+      execHelperFd: execHelperFd(),
       namespaces,
       args: proc.args,
       env: proc.env ?? [],

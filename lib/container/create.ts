@@ -7,8 +7,18 @@
  * @module
  */
 
+import { execHelperFd } from "../../ffi/monitor.ts";
 import { pipe, readSome } from "../../ffi/io.ts";
-import { closeFd, errno, inPidNamespace, libc, SysError, writeAll } from "../../ffi/libc.ts";
+import {
+  closeFd,
+  errno,
+  inPidNamespace,
+  libc,
+  memfd,
+  sealMemfd,
+  SysError,
+  writeAll,
+} from "../../ffi/libc.ts";
 import { encodePlan } from "../../ffi/plan.ts";
 import { K } from "../../ffi/syscalls.ts";
 import { trampoline } from "../../ffi/trampoline.ts";
@@ -54,12 +64,12 @@ export interface Created {
   cgroupPaths: string[];
 }
 
-/** A close-on-exec memfd: the state a child hook reads as its stdin. */
+/**
+ * A close-on-exec memfd, sealed once written: the state a child hook reads
+ * as its stdin, which one hook must not be able to rewrite for the next.
+ */
 function stateFile(name: string): number {
-  const MFD_CLOEXEC = 1;
-  const fd = libc().memfd_create(new TextEncoder().encode(`${name}\0`), MFD_CLOEXEC);
-  if (fd < 0) throw new SysError("memfd_create", errno());
-  return fd;
+  return memfd(name, true);
 }
 
 function openPath(path: string): number {
@@ -135,6 +145,7 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
     const plan = buildChildPlan({
       spec,
       mounts,
+      execHelperFd: execHelperFd(),
       init: false,
       masked: classifyMaskedPaths(spec.linux.maskedPaths ?? []),
       securityOps: securityOps(spec),
@@ -155,7 +166,9 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
       if (hooks && opts.hooks) {
         // Shared with the child since the clone: written before it can read.
         writeAll(hooks.createStateFd, new TextEncoder().encode(opts.hooks.state(pid, "creating")));
+        sealMemfd(hooks.createStateFd, "createContainer-state");
         writeAll(hooks.startStateFd, new TextEncoder().encode(opts.hooks.state(pid, "created")));
+        sealMemfd(hooks.startStateFd, "startContainer-state");
       }
       if (userns) {
         await writeMappings(pid, {

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { execHelperFd } from "../../ffi/monitor.ts";
 import type { Op } from "../../ffi/plan.ts";
 import { debugLine } from "../debug.ts";
 import { ContainerError, fromDenoError } from "../errors.ts";
@@ -190,6 +191,7 @@ async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
         buildChildPlan({
           spec,
           mounts,
+          execHelperFd: execHelperFd(),
           init: opts.init ?? false,
           // fd 0 in place (after /dev/null replaced it without -i): dup3 skips it.
           stdio: opts.stdio ??
