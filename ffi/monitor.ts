@@ -13,7 +13,8 @@
  * @module
  */
 
-import { closeFd, memfd, sealMemfd, SysError, writeAll } from "./libc.ts";
+import { SysError } from "./libc.ts";
+import { trampoline } from "./trampoline.ts";
 
 /** Where ffi/build.sh builds the monitor. */
 export const MONITOR_URL = new URL("./build/mcmonitor", import.meta.url);
@@ -22,22 +23,6 @@ export const EXEC_HELPER_URL = new URL("./build/mcexec", import.meta.url);
 
 let memfdPath: string | undefined;
 let execHelper: number | undefined;
-
-/**
- * A close-on-exec memfd named `name` holding `bytes`; with `seal`, sealed
- * (see {@link sealMemfd}).
- */
-function memfdWith(name: string, bytes: Uint8Array, seal: boolean): number {
-  const fd = memfd(name, seal);
-  try {
-    writeAll(fd, bytes);
-    if (seal) sealMemfd(fd, name);
-  } catch (e) {
-    closeFd(fd);
-    throw e;
-  }
-  return fd;
-}
 
 function readBuilt(url: URL, what: string): Uint8Array {
   try {
@@ -53,7 +38,7 @@ export function monitorPath(): string {
     if (Deno.statSync(MONITOR_URL).isFile) return MONITOR_URL.pathname;
   } catch { /* compiled: only the bytes are here */ }
   if (memfdPath) return memfdPath;
-  const fd = memfdWith("mcmonitor", readBuilt(MONITOR_URL, "monitor"), false);
+  const fd = trampoline().memfd("mcmonitor", readBuilt(MONITOR_URL, "monitor"), false);
   return (memfdPath = `/proc/self/fd/${fd}`);
 }
 
@@ -64,7 +49,7 @@ export function monitorPath(): string {
  */
 export function execHelperFd(): number {
   if (execHelper === undefined) {
-    execHelper = memfdWith("mcexec", readBuilt(EXEC_HELPER_URL, "exec helper"), true);
+    execHelper = trampoline().memfd("mcexec", readBuilt(EXEC_HELPER_URL, "exec helper"), true);
   }
   return execHelper;
 }
