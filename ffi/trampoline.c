@@ -121,9 +121,11 @@ static void mc_put_number(char *s, long v) {
 
 // Executes the exec helper held by fd `helper` with argv (whose argv[1] is
 // filled with errfd, kept open across this exec only: the helper makes it
-// close-on-exec again before the command's). execveat needs no /proc; a
-// seccomp profile that denies it (docker's allows it) leaves the same file
-// by its /proc/self/fd path through execve, which every profile must allow.
+// close-on-exec again before the command's). execveat needs no /proc; when
+// it fails (a seccomp profile may deny it with an errno: docker's allows it;
+// lib/security/seccomp.ts refuses one that kills on it), the same file is
+// executed by its /proc/self/fd path through execve, which every profile
+// must allow, and that one's errno is reported.
 // Returns only on failure, with errno set.
 static long mc_exec_helper(long helper, char **argv, char **envp, int errfd) {
   char path[32];
@@ -134,12 +136,10 @@ static long mc_exec_helper(long helper, char **argv, char **envp, int errfd) {
   mc_put_number(argv[1], errfd);
   if (syscall(SYS_fcntl, errfd, F_SETFD, 0) < 0) return -1;
   syscall(SYS_execveat, helper, "", argv, envp, AT_EMPTY_PATH);
-  if (errno == ENOSYS || errno == EPERM) {
-    static const char prefix[] = "/proc/self/fd/";
-    memcpy(path, prefix, sizeof prefix);
-    mc_put_number(path + sizeof prefix - 1, helper);
-    syscall(SYS_execve, path, argv, envp);
-  }
+  static const char prefix[] = "/proc/self/fd/";
+  memcpy(path, prefix, sizeof prefix);
+  mc_put_number(path + sizeof prefix - 1, helper);
+  syscall(SYS_execve, path, argv, envp);
   int err = errno;
   syscall(SYS_fcntl, errfd, F_SETFD, FD_CLOEXEC);
   errno = err;

@@ -92,7 +92,12 @@ function wrap(lib: Deno.DynamicLibrary<typeof SYMBOLS>): Trampoline {
       return buf.subarray(0, n);
     },
     memfd(name, bytes, seal) {
-      const fd = s.mc_memfd(new TextEncoder().encode(`${name}\0`), bytes, BigInt(bytes.length), seal ? 1 : 0);
+      const fd = s.mc_memfd(
+        new TextEncoder().encode(`${name}\0`),
+        bytes,
+        BigInt(bytes.length),
+        seal ? 1 : 0,
+      );
       if (fd < 0) throw new SysError(`make the memfd ${name}`, -fd);
       return fd;
     },

@@ -169,3 +169,50 @@ test("oci: a hook cannot rewrite the state the next hook reads (the state memfd 
   assert.doesNotMatch(read, /FORGED/);
   assert.match(read, /"status":"created"/);
 });
+
+test("run: a seccomp profile denying execveat with an errno still runs the command through the helper; one killing on it is refused", async () => {
+  await rootfs();
+  const deny = `${DIR}/deny-execveat.json`;
+  const rule = (action: string) =>
+    JSON.stringify({
+      defaultAction: "SCMP_ACT_ALLOW",
+      syscalls: [{ names: ["execveat"], action }],
+    });
+  Deno.writeTextFileSync(deny, rule("SCMP_ACT_ERRNO"));
+  const control = await mc([
+    "run",
+    "--rm",
+    "--security-opt",
+    `seccomp=${deny}`,
+    "--rootfs",
+    ROOT,
+    "/bin/dyn",
+  ]);
+  assert.equal(control.code, 0, control.stderr);
+  assert.match(control.stdout, /^PROBE exe=\/bin\/dyn /m);
+  for (const command of ATTACKS) {
+    const r = await mc([
+      "run",
+      "--rm",
+      "--security-opt",
+      `seccomp=${deny}`,
+      "--rootfs",
+      ROOT,
+      command,
+    ]);
+    assert.deepEqual(foreignProbes(r.stdout), [], `${command}: ${r.stdout}${r.stderr}`);
+  }
+  const kill = `${DIR}/kill-execveat.json`;
+  Deno.writeTextFileSync(kill, rule("SCMP_ACT_KILL"));
+  const refused = await mc([
+    "run",
+    "--rm",
+    "--security-opt",
+    `seccomp=${kill}`,
+    "--rootfs",
+    ROOT,
+    "/bin/dyn",
+  ]);
+  assert.equal(refused.code, 125);
+  assert.match(refused.stderr, /kills on execveat/);
+});
