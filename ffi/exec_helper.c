@@ -36,6 +36,7 @@
 #define MC_ENOTDIR 20
 #define MC_F_SETFD 2
 #define MC_FD_CLOEXEC 1
+#define MC_PR_SET_DUMPABLE 4
 
 #if defined(MC_FREESTANDING) && defined(__x86_64__)
 static long sys3(long n, long a, long b, long c) {
@@ -90,6 +91,10 @@ static int helper(int argc, char **argv, char **envp) {
   long index = hook ? 0 : number(argv[2], &ok2);
   long n = number(argv[3], &ok3);
   if (!ok1 || !ok2 || !ok3 || n < 1 || 4 + 2 * n >= argc) return 127;
+  // The trampoline's exec made this process non-dumpable (its file is not
+  // readable to it); should that have failed, no process of the container
+  // may take the error pipe through /proc/PID/fd from here on.
+  sys3(SYS_prctl, MC_PR_SET_DUMPABLE, 0, 0);
   sys3(SYS_fcntl, errfd, MC_F_SETFD, MC_FD_CLOEXEC);
   char **args = argv + 4 + 2 * n;
   int sticky = 0;

@@ -119,6 +119,27 @@ static void mc_put_number(char *s, long v) {
   s[n] = 0;
 }
 
+// The helper holds the error pipe, a write end into the runtime, so it must
+// not be dumpable (a process of the container could take the pipe through
+// /proc/PID/fd) from its first instruction: exec makes a process
+// non-dumpable when its file is not readable to the process executing it.
+// The memfd is mode 0111 (mc_memfd); here the read-bypassing capabilities
+// leave the effective set for this exec only (the helper's own exec gets a
+// new set, the command's from the helper's exec likewise). A failure here
+// leaves the helper's own PR_SET_DUMPABLE, its first instruction.
+static void mc_unreadable_exec(void) {
+  struct {
+    uint32_t version;
+    int pid;
+  } head = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+  struct {
+    uint32_t effective, permitted, inheritable;
+  } data[2];
+  if (syscall(SYS_capget, &head, data) < 0) return;
+  data[0].effective &= ~((1U << 1) | (1U << 2));  // CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+  syscall(SYS_capset, &head, data);
+}
+
 // Executes the exec helper held by fd `helper` with argv (whose argv[1] is
 // filled with errfd, kept open across this exec only: the helper makes it
 // close-on-exec again before the command's). execveat needs no /proc; when
@@ -135,6 +156,7 @@ static long mc_exec_helper(long helper, char **argv, char **envp, int errfd) {
   }
   mc_put_number(argv[1], errfd);
   if (syscall(SYS_fcntl, errfd, F_SETFD, 0) < 0) return -1;
+  mc_unreadable_exec();
   syscall(SYS_execveat, helper, "", argv, envp, AT_EMPTY_PATH);
   static const char prefix[] = "/proc/self/fd/";
   memcpy(path, prefix, sizeof prefix);
@@ -864,7 +886,11 @@ int32_t mc_memfd(const char *name, const uint8_t *bytes, int64_t len, int32_t se
     }
     done += n;
   }
-  if (seal && fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
+  // Sealed: a program, executable by all and readable by none, so that
+  // whoever executes it is non-dumpable from the exec on (see
+  // mc_unreadable_exec).
+  if (seal && (fchmod(fd, 0111) < 0 ||
+               fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)) {
     int err = errno;
     close(fd);
     return -err;
