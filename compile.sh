@@ -19,7 +19,7 @@ if [ -n "${DENORT_BIN:-}" ] && [ ! -x "$DENORT_BIN" ]; then
   echo "compile.sh: DENORT_BIN=$DENORT_BIN is not an executable file" >&2
   exit 1
 fi
-if ! "$deno" compile --allow-all --no-check --include ffi/build/libmctrampoline.so --include ffi/build/mcmonitor --include lib/cli \
+if ! "$deno" compile --allow-all --no-check --include ffi/build/libmctrampoline.so --include ffi/build/mcmonitor --include ffi/build/mcexec --include lib/cli \
   --output dist/minicontainer main.ts 2>dist/compile.log; then
   if grep -qiE "denort|download|dns|connect|network" dist/compile.log; then
     echo "compile.sh: deno compile could not fetch its denort base binary (no network to Deno's host?); set DENORT_BIN=/path/to/denort of Deno $("$deno" --version | head -1 | cut -d' ' -f2)" >&2

@@ -281,6 +281,28 @@ export function detachMount(target: string): number {
   return libc().umount2(cpath(target), 2 /* MNT_DETACH */) === 0 ? 0 : errno();
 }
 
+/** A close-on-exec memfd named `name`; `sealable`: one {@link sealMemfd} can seal. */
+export function memfd(name: string, sealable: boolean): number {
+  const MFD_CLOEXEC = 1, MFD_ALLOW_SEALING = 2;
+  const flags = MFD_CLOEXEC | (sealable ? MFD_ALLOW_SEALING : 0);
+  const fd = libc().memfd_create(new TextEncoder().encode(`${name}\0`), flags);
+  if (fd < 0) throw new SysError("memfd_create", errno());
+  return fd;
+}
+
+/**
+ * Seals a memfd made sealable against any change: writes through any fd or
+ * mapping (one reopened through /proc/PID/fd included), resizing, and
+ * removing the seals. What its readers get is what was written before.
+ */
+export function sealMemfd(fd: number, name: string): void {
+  const F_ADD_SEALS = 1033;
+  const SEALS = 1 | 2 | 4 | 8; // F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE
+  if (libc().fcntl(fd, F_ADD_SEALS, SEALS) !== 0) {
+    throw new SysError(`seal the memfd ${name}`, errno());
+  }
+}
+
 /** fcntl(fd, F_SETFD, FD_CLOEXEC): `fd` stays out of the programs this process starts. */
 export function setCloexec(fd: number): void {
   if (libc().fcntl(fd, 2, /* F_SETFD */ 1 /* FD_CLOEXEC */) !== 0) {

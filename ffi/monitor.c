@@ -23,7 +23,9 @@
 //   5 with pipes: the read end of stderr's pipe
 //   6, 7 the container's ends (the plan names them; closed here once cloned)
 //   TTY 2: 8 the write end of the container's stdin pipe, 9 its read end (the
-//   container's, closed here once cloned)
+//   container's, closed here once cloned); otherwise copies of 10
+//   10 the sealed memfd of the exec helper (ffi/exec_helper.c) the plan
+//   executes the command through, closed here once cloned
 // Attach clients are greeted (greet()) with where the log stands and the
 // terminal's unfinished line, then get what the container writes.
 // With a pty, a second socket beside ATTACH (ATTACH.winsize) takes window
@@ -499,6 +501,11 @@ int main(int argc, char **argv) {
   else pid = (int32_t)mc_spawn(flags, plan, nops, -1, fds);
   close(6);
   close(7);
+  close(10);
+  if (tty != 2) {
+    close(8);
+    close(9);
+  }
   if (tty == 1) close(5); // a copy of 6 there
   if (tty == 2) {
     close(9);

@@ -47,8 +47,22 @@ export type SpecialOp =
    * envp args[2]), wait at most args[4] seconds (0: no limit). A failure
    * reports the errno, or {@link HOOK_FAILED} codes; with args[5] >= 0 it
    * is also written there ('E', int32 code, path) for `start` to read.
+   * The hook is executed through the exec helper (exec_helper op, which must
+   * come first): args[1] is the helper's argv ({@link execHelperArgv}).
    */
-  | "hook";
+  | "hook"
+  /**
+   * Names the exec helper (ffi/exec_helper.c) by the fd args[0] of its
+   * sealed memfd: kept by close_fds, executed by sealed_exec and hooks.
+   */
+  | "exec_helper"
+  /**
+   * Become the exec helper (execveat of its fd) with argv args[0] and envp
+   * args[1]; it executes the candidates, the execve ops that follow this
+   * one (never run by the trampoline), and reports their failures by their
+   * index. See {@link execHelperArgv}.
+   */
+  | "sealed_exec";
 
 const SPECIAL: Record<SpecialOp, number> = {
   wait_sync: -1,
@@ -60,7 +74,37 @@ const SPECIAL: Record<SpecialOp, number> = {
   close_fds: -7,
   check_parent: -8,
   hook: -9,
+  exec_helper: -10,
+  sealed_exec: -11,
 };
+
+/**
+ * A placeholder the child overwrites with a number (the error pipe's fd, an
+ * op index) before it executes the exec helper. A fresh string each time:
+ * the encoder does not share strings between ops.
+ */
+const NUMBER_SLOT = "............";
+
+/**
+ * The exec helper's argv (see ffi/exec_helper.c): the error pipe and first
+ * op index to be filled in by the child (`hook`: report an errno only),
+ * each candidate path and whether its failure may be passed over (a PATH
+ * entry that is not the last), then the command's own argv.
+ */
+export function execHelperArgv(
+  candidates: readonly { path: string; tolerated: boolean }[],
+  args: readonly string[],
+  hook = false,
+): string[] {
+  return [
+    "mcexec",
+    NUMBER_SLOT,
+    hook ? "-" : NUMBER_SLOT,
+    `${candidates.length}`,
+    ...candidates.flatMap((c) => [c.tolerated ? "1" : "0", c.path]),
+    ...args,
+  ];
+}
 
 /** What a failed hook op reports instead of an errno (MC_HOOK_* in trampoline.c). */
 export const HOOK_FAILED = {

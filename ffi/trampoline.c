@@ -28,7 +28,13 @@
 // container it joins can read /proc/PID/{environ,fd,exe,mem} or ptrace it,
 // until its final execve makes it the command (runc's CVE-2016-9962 and
 // CVE-2019-5736). The plan closes the runtime's files with close_fds before
-// any container process can see the child.
+// any container process can see the child. Its /proc/self/exe is still the
+// runtime's binary, though: a command that is /proc/self/exe (or a link to
+// it, or has it as #! interpreter) would run the host's binary in the
+// container, free to reopen it for writing once it execs something else.
+// So plans execute their command, and hooks, through the exec helper
+// (ffi/exec_helper.c) run from a sealed memfd: the exec_helper op names its
+// fd, sealed_exec becomes it, and it makes the real execve.
 
 #define _GNU_SOURCE
 #include <errno.h>
@@ -39,6 +45,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <poll.h>
@@ -62,6 +69,8 @@
 #define MC_OP_CLOSE_FDS (-7)
 #define MC_OP_CHECK_PARENT (-8)
 #define MC_OP_HOOK (-9)
+#define MC_OP_EXEC_HELPER (-10)
+#define MC_OP_SEALED_EXEC (-11)
 
 // How a failed hook op reports beyond errno (ffi/plan.ts's HOOK_FAILED):
 // its wait status above this bit, or the timeout. Real errnos stay below.
@@ -97,6 +106,67 @@ static __attribute__((noreturn)) void mc_fail(int errfd, int32_t index, int32_t 
   struct mc_error rec = {index, err};
   syscall(SYS_write, errfd, &rec, sizeof rec);
   mc_exit(125);
+}
+
+// Writes v in decimal into the string s (a placeholder of the plan at least
+// 12 bytes long): how the child tells the exec helper numbers only it knows.
+static void mc_put_number(char *s, long v) {
+  char digits[24];
+  int n = 0;
+  unsigned long u = (unsigned long)v;
+  do digits[n++] = (char)('0' + u % 10);
+  while ((u /= 10) && n < 11);
+  for (int k = 0; k < n; k++) s[k] = digits[n - 1 - k];
+  s[n] = 0;
+}
+
+// The helper holds the error pipe, a write end into the runtime, so it must
+// not be dumpable (a process of the container could take the pipe through
+// /proc/PID/fd) from its first instruction: exec makes a process
+// non-dumpable when its file is not readable to the process executing it.
+// The memfd is mode 0111 (mc_memfd); here the read-bypassing capabilities
+// leave the effective set for this exec only (the helper's own exec gets a
+// new set, the command's from the helper's exec likewise). A failure here
+// leaves the helper's own PR_SET_DUMPABLE, its first instruction.
+static void mc_unreadable_exec(void) {
+  struct {
+    uint32_t version;
+    int pid;
+  } head = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+  struct {
+    uint32_t effective, permitted, inheritable;
+  } data[2];
+  if (syscall(SYS_capget, &head, data) < 0) return;
+  data[0].effective &= ~((1U << 1) | (1U << 2));  // CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+  syscall(SYS_capset, &head, data);
+}
+
+// Executes the exec helper held by fd `helper` with argv (whose argv[1] is
+// filled with errfd, kept open across this exec only: the helper makes it
+// close-on-exec again before the command's). execveat needs no /proc; when
+// it fails (a seccomp profile may deny it with an errno: docker's allows it;
+// lib/security/seccomp.ts refuses one that kills on it), the same file is
+// executed by its /proc/self/fd path through execve, which every profile
+// must allow, and that one's errno is reported.
+// Returns only on failure, with errno set.
+static long mc_exec_helper(long helper, char **argv, char **envp, int errfd) {
+  char path[32];
+  if (helper < 0) {
+    errno = EBADF;
+    return -1;
+  }
+  mc_put_number(argv[1], errfd);
+  if (syscall(SYS_fcntl, errfd, F_SETFD, 0) < 0) return -1;
+  mc_unreadable_exec();
+  syscall(SYS_execveat, helper, "", argv, envp, AT_EMPTY_PATH);
+  static const char prefix[] = "/proc/self/fd/";
+  memcpy(path, prefix, sizeof prefix);
+  mc_put_number(path + sizeof prefix - 1, helper);
+  syscall(SYS_execve, path, argv, envp);
+  int err = errno;
+  syscall(SYS_fcntl, errfd, F_SETFD, FD_CLOEXEC);
+  errno = err;
+  return -1;
 }
 
 // Handlers installed by the runtime would run runtime code in the child, and
@@ -240,15 +310,15 @@ static long mc_wait_hook(long pid, long timeout) {
   return status;
 }
 
-// Runs one hook: execve(path, argv, envp) in a fork whose stdin is the
+// Runs one hook: the exec helper with argv (which names path) in a fork whose stdin is the
 // state file `statefd` (a memfd the runtime filled, read from its start),
 // waited for at most `timeout` s. 0, or -1 with errno: the hook's own errno
 // when it could not be executed, MC_HOOK_STATUS | status when it failed,
 // MC_HOOK_TIMEOUT. With reportfd >= 0 (startContainer: the exec fifo, which
 // `start` reads) a failure is also written there as 'E', int32 code, path,
 // since the runtime that reads the error pipe (`create`) is gone.
-static long mc_hook(const char *path, char *const *argv, char *const *envp, long statefd,
-                    long timeout, long reportfd) {
+static long mc_hook(const char *path, char **argv, char **envp, long statefd,
+                    long timeout, long reportfd, long helper) {
   int execp[2];
   int32_t code = 0;
   if (syscall(SYS_pipe2, execp, O_CLOEXEC) < 0) return -1;
@@ -265,7 +335,7 @@ static long mc_hook(const char *path, char *const *argv, char *const *envp, long
       code = errno;
     } else {
       syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
-      syscall(SYS_execve, path, argv, envp);
+      mc_exec_helper(helper, argv, envp, execp[1]);
       code = errno;
     }
     syscall(SYS_write, execp[1], &code, sizeof code);
@@ -544,6 +614,7 @@ static __attribute__((noreturn)) void mc_child(const int64_t *ops, uint32_t nops
                                                 int syncfd, int debugfd, int parentfd) {
   int64_t results[MC_MAX_OPS];
   int sticky = 0;  // execvp's rule: a PATH entry found but not executable wins over ENOENT
+  long helper = -1;  // the exec helper's sealed memfd (exec_helper op)
   for (uint32_t i = 0; i < nops; i++) {
     const int64_t *op = ops + (uint64_t)i * MC_OP_WORDS;
     int64_t a[6];
@@ -606,15 +677,24 @@ static __attribute__((noreturn)) void mc_child(const int64_t *ops, uint32_t nops
         r = mc_fd_path((char *)a[0], a[1]);
         break;
       case MC_OP_CLOSE_FDS: {
-        long keep[8] = {a[0], a[1], a[2], a[3], a[4], a[5], errfd, parentfd};
-        r = mc_close_fds(keep, 8);
+        long keep[9] = {a[0], a[1], a[2], a[3], a[4], a[5], errfd, parentfd, helper};
+        r = mc_close_fds(keep, 9);
         break;
       }
       case MC_OP_CHECK_PARENT:
         r = mc_check_parent(parentfd);
         break;
       case MC_OP_HOOK:
-        r = mc_hook((const char *)a[0], (char *const *)a[1], (char *const *)a[2], a[3], a[4], a[5]);
+        r = mc_hook((const char *)a[0], (char **)a[1], (char **)a[2], a[3], a[4], a[5], helper);
+        break;
+      case MC_OP_EXEC_HELPER:
+        r = helper = a[0];
+        break;
+      case MC_OP_SEALED_EXEC:
+        // The candidates are the execve ops that follow: the helper reports
+        // a failure by their index, as if this loop had made them.
+        mc_put_number(((char **)a[0])[2], (long)i + 1);
+        r = mc_exec_helper(helper, (char **)a[0], (char **)a[1], errfd);
         break;
       default:
         r = syscall(op[0], a[0], a[1], a[2], a[3], a[4], a[5]);
@@ -803,8 +883,38 @@ int32_t mc_set_winsize(int32_t fd, uint16_t rows, uint16_t cols) {
   return ioctl(fd, TIOCSWINSZ, &ws) == 0 ? 0 : -errno;
 }
 
+// A close-on-exec memfd named name holding len bytes: its fd or -errno.
+// With seal, sealed against any change (writes through any fd or mapping,
+// resizing, and removing the seals): a program executed from it (the exec
+// helper) is then a file no process can write. Here rather than in
+// ffi/libc.ts: `run` loads this library anyway, libc's bindings cost it 5 ms.
+int32_t mc_memfd(const char *name, const uint8_t *bytes, int64_t len, int32_t seal) {
+  int fd = (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC | (seal ? MFD_ALLOW_SEALING : 0));
+  if (fd < 0) return -errno;
+  for (int64_t done = 0; done < len;) {
+    ssize_t n = write(fd, bytes + done, (size_t)(len - done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = n < 0 ? errno : EIO;
+      close(fd);
+      return -err;
+    }
+    done += n;
+  }
+  // Sealed: a program, executable by all and readable by none, so that
+  // whoever executes it is non-dumpable from the exec on (see
+  // mc_unreadable_exec).
+  if (seal && (fchmod(fd, 0111) < 0 ||
+               fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)) {
+    int err = errno;
+    close(fd);
+    return -err;
+  }
+  return fd;
+}
+
 // The layout version the TypeScript encoder checks before it trusts this .so.
-int32_t mc_abi_version(void) { return 7; }
+int32_t mc_abi_version(void) { return 8; }
 
 // Blocking helpers for the parent. JavaScript calls them through nonblocking
 // FFI symbols, on a worker thread, so the event loop keeps forwarding

@@ -22,10 +22,11 @@ const SYMBOLS = {
   mc_wait: { parameters: ["i32"], result: "i32", nonblocking: true },
   mc_read_full: { parameters: ["i32", "buffer", "i32"], result: "i32", nonblocking: true },
   mc_abi_version: { parameters: [], result: "i32" },
+  mc_memfd: { parameters: ["buffer", "buffer", "i64", "i32"], result: "i32" },
 } as const;
 
 /** The ABI version this encoder writes; trampoline.c's mc_abi_version(). */
-export const ABI_VERSION = 7;
+export const ABI_VERSION = 8;
 
 /** Where the launcher builds the shared object. */
 export const TRAMPOLINE_URL = new URL("./build/libmctrampoline.so", import.meta.url);
@@ -53,6 +54,11 @@ export interface Trampoline {
   wait(pid: number): Promise<number>;
   /** Reads up to `len` bytes from `fd`, stopping early only at EOF. */
   readFull(fd: number, len: number): Promise<Uint8Array>;
+  /**
+   * A close-on-exec memfd named `name` holding `bytes`; with `seal`, sealed
+   * against any change by anyone. Throws with the errno.
+   */
+  memfd(name: string, bytes: Uint8Array, seal: boolean): number;
 }
 
 function wrap(lib: Deno.DynamicLibrary<typeof SYMBOLS>): Trampoline {
@@ -84,6 +90,16 @@ function wrap(lib: Deno.DynamicLibrary<typeof SYMBOLS>): Trampoline {
       const n = await s.mc_read_full(fd, buf, len);
       if (n < 0) throw new SysError("read", -n);
       return buf.subarray(0, n);
+    },
+    memfd(name, bytes, seal) {
+      const fd = s.mc_memfd(
+        new TextEncoder().encode(`${name}\0`),
+        bytes,
+        BigInt(bytes.length),
+        seal ? 1 : 0,
+      );
+      if (fd < 0) throw new SysError(`make the memfd ${name}`, -fd);
+      return fd;
     },
   };
 }

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { execHelperFd } from "../../ffi/monitor.ts";
 import { print } from "./output.ts";
 import { mergeEnv } from "../container/default_spec.ts";
 import { insertOps } from "../../ffi/plan.ts";
@@ -104,6 +105,7 @@ export async function main(argv: string[]): Promise<number> {
     plan: (terminal) => {
       const ops = buildJoinPlan({
         pid,
+        execHelperFd: execHelperFd(),
         namespaces: spec.linux.namespaces.filter((n) => !n.path).map((n) => n.type),
         args: rest.slice(1),
         env,

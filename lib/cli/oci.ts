@@ -9,6 +9,7 @@
  * @module
  */
 
+import { execHelperFd } from "../../ffi/monitor.ts";
 import { errno, libc, mknod, strerror, SysError } from "../../ffi/libc.ts";
 import { encodePlan, removeOps } from "../../ffi/plan.ts";
 import { K } from "../../ffi/syscalls.ts";
@@ -440,6 +441,7 @@ async function doExec(
       plan: (terminal) =>
         buildJoinPlan({
           pid: rec.pid,
+          execHelperFd: execHelperFd(),
           namespaces,
           args: proc.args,
           env: proc.env ?? [],
@@ -466,6 +468,7 @@ async function doExec(
   const plan = removeOps(
     buildJoinPlan({
       pid: rec.pid,
+      execHelperFd: execHelperFd(),
       namespaces,
       args: proc.args,
       env: proc.env ?? [],

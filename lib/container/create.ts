@@ -7,7 +7,17 @@
  * @module
  */
 
-import { errno, inPidNamespace, libc, pipeCloexec, SysError, writeAll } from "../../ffi/libc.ts";
+import { execHelperFd } from "../../ffi/monitor.ts";
+import {
+  errno,
+  inPidNamespace,
+  libc,
+  memfd,
+  pipeCloexec,
+  sealMemfd,
+  SysError,
+  writeAll,
+} from "../../ffi/libc.ts";
 import { encodePlan } from "../../ffi/plan.ts";
 import { K } from "../../ffi/syscalls.ts";
 import { trampoline } from "../../ffi/trampoline.ts";
@@ -73,12 +83,12 @@ export interface Created {
   execed?: () => Promise<void>;
 }
 
-/** A close-on-exec memfd: the state a child hook reads as its stdin. */
+/**
+ * A close-on-exec memfd, sealed once written: the state a child hook reads
+ * as its stdin, which one hook must not be able to rewrite for the next.
+ */
 function stateFile(name: string): number {
-  const MFD_CLOEXEC = 1;
-  const fd = libc().memfd_create(new TextEncoder().encode(`${name}\0`), MFD_CLOEXEC);
-  if (fd < 0) throw new SysError("memfd_create", errno());
-  return fd;
+  return memfd(name, true);
 }
 
 function openPath(path: string): number {
@@ -155,6 +165,7 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
     const plan = buildChildPlan({
       spec,
       mounts,
+      execHelperFd: execHelperFd(),
       init: false,
       masked: classifyMaskedPaths(spec.linux.maskedPaths ?? []),
       securityOps: securityOps(spec),
@@ -186,7 +197,9 @@ export async function createContainer(spec: Spec, opts: CreateOptions): Promise<
       if (hooks && opts.hooks) {
         // Shared with the child since the clone: written before it can read.
         writeAll(hooks.createStateFd, new TextEncoder().encode(opts.hooks.state(pid, "creating")));
+        sealMemfd(hooks.createStateFd, "createContainer-state");
         writeAll(hooks.startStateFd, new TextEncoder().encode(opts.hooks.state(pid, "created")));
+        sealMemfd(hooks.startStateFd, "startContainer-state");
       }
       if (userns) {
         await writeMappings(pid, {

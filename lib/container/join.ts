@@ -13,7 +13,7 @@ import { parentDeathOps } from "../security/process_ops.ts";
 import type { Namespace, Rlimit } from "../spec.ts";
 import { ptyOps, type WindowSize } from "../tty/pty_ops.ts";
 import { execOps } from "./exec.ts";
-import { becomeNamespaceRootOps, nullStdinOps } from "./plan.ts";
+import { becomeNamespaceRootOps, execHelperOps, nullStdinOps } from "./plan.ts";
 import { rlimitOps } from "./rlimits.ts";
 import { workdirOps } from "../mounts/plan.ts";
 
@@ -42,6 +42,13 @@ const FILE: Record<Namespace["type"], string> = {
 export interface JoinInput {
   /** The container's PID 1, as the host sees it. */
   pid: number;
+  /**
+   * The fd of the exec helper's sealed memfd (ffi/monitor.ts execHelperFd):
+   * the command is executed through it, never as a copy of
+   * the runtime's binary. Left out only by tests of the plan's shape.
+   */
+  execHelperFd?: number;
+
   /** The namespaces the container has of its own. */
   namespaces: readonly Namespace["type"][];
   args: readonly string[];
@@ -63,6 +70,7 @@ export interface JoinInput {
 export function buildJoinPlan(input: JoinInput): Op[] {
   const joined = ORDER.filter((t) => input.namespaces.includes(t));
   const ops: Op[] = [
+    ...execHelperOps(input.execHelperFd),
     {
       call: "prctl",
       args: [K.PR_SET_PDEATHSIG, K.SIGKILL, 0, 0, 0],
@@ -145,7 +153,7 @@ export function buildJoinPlan(input: JoinInput): Op[] {
       tolerate: ["ENOSYS", "EINVAL"],
     },
     ...(input.securityOps ?? []),
-    ...execOps(input.args, input.env),
+    ...execOps(input.args, input.env, input.execHelperFd !== undefined),
   );
   return ops;
 }

@@ -10,7 +10,7 @@
  */
 
 import { pipe, socketPair, writeAllTo } from "../../ffi/io.ts";
-import { monitorPath } from "../../ffi/monitor.ts";
+import { execHelperFd, monitorPath } from "../../ffi/monitor.ts";
 import { encodePlan, type Op } from "../../ffi/plan.ts";
 import { K } from "../../ffi/syscalls.ts";
 import { trampoline } from "../../ffi/trampoline.ts";
@@ -25,7 +25,11 @@ import { execError } from "./exec.ts";
 import { buildChildPlan, cloneFlags } from "./plan.ts";
 import { checkRootfs, makeCgroup, releaseNetwork, type RunOptions } from "./run.ts";
 
+/** Where the monitor holds the exec helper's memfd (see ffi/monitor.c). */
+const MONITOR_EXEC_HELPER_FD = 10;
+
 /** What the monitor needs besides the spec. */
+
 export interface MonitorOptions {
   id: string;
   init: boolean;
@@ -126,6 +130,10 @@ export async function startMonitored(spec: Spec, o: MonitorOptions): Promise<Mon
         handed.push(inW, inR); // the monitor's 8 and the container's 9
       }
     }
+    // The exec helper's sealed memfd is the monitor's fd 10, which the plan
+    // names; 8 and 9 without stdin are copies of it, closed by the monitor.
+    while (handed.length < 7) handed.push(execHelperFd());
+    handed.push(execHelperFd());
     const argv = [
       monitorPath(),
       o.tty ? "1" : o.stdin ? "2" : "0",
@@ -147,6 +155,7 @@ export async function startMonitored(spec: Spec, o: MonitorOptions): Promise<Mon
     const plan = buildChildPlan({
       spec,
       mounts,
+      execHelperFd: MONITOR_EXEC_HELPER_FD,
       init: o.init,
       stdio: o.tty ? undefined : [o.stdin ? 9 : 0, 6, 7],
       nullStdin: false,

@@ -106,6 +106,12 @@ export interface ChildPlanInput {
   mounts: readonly PreparedMount[];
   /** spec.linux.maskedPaths, classified on the host (file or directory). */
   masked?: readonly MaskedPath[];
+  /**
+   * The fd of the exec helper's sealed memfd (ffi/monitor.ts execHelperFd):
+   * the command and the hooks are executed through it, never as a copy of
+   * the runtime's binary. Left out only by tests of the plan's shape.
+   */
+  execHelperFd?: number;
   /** Run a reaping, signal-forwarding PID 1 above the command. */
   init: boolean;
   /** Security steps (user, capabilities, no_new_privs, seccomp), last before exec. */
@@ -314,11 +320,19 @@ function isParentDeathOp(op: Op): boolean {
     (op.call === "prctl" && op.args[0] === K.PR_SET_PDEATHSIG);
 }
 
+/** The exec_helper op naming the sealed helper's fd `fd`, if any. */
+export function execHelperOps(fd: number | undefined): Op[] {
+  return fd === undefined
+    ? []
+    : [{ call: "exec_helper", args: [fd], label: "name the exec helper" }];
+}
+
 /** The child's plan, ending in the execve ops of the command. */
 export function buildChildPlan(input: ChildPlanInput): Op[] {
   const { spec } = input;
   const proc = spec.process;
   const ops: Op[] = [
+    ...execHelperOps(input.execHelperFd),
     {
       // If the runtime dies, so does the container (the runtime's own thread
       // made the clone and lives as long as the process).
@@ -441,7 +455,9 @@ export function buildChildPlan(input: ChildPlanInput): Op[] {
     ...(input.created ? execFifoOps(input.created, proc.args[0] ?? "") : []),
     // A container created without a process never gets past the fifo:
     // start refuses it (see lib/cli/oci.ts).
-    ...(input.created && !proc.args.length ? [] : execOps(proc.args, proc.env ?? [])),
+    ...(input.created && !proc.args.length
+      ? []
+      : execOps(proc.args, proc.env ?? [], input.execHelperFd !== undefined)),
   );
   return input.created && !input.created.parentDeath ? removeOps(ops, isParentDeathOp) : ops;
 }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { execHelperFd } from "../../ffi/monitor.ts";
 import type { Op } from "../../ffi/plan.ts";
 import type { CgroupStats } from "../cgroups/types.ts";
 // Loaded with this module (only run, create and runc's verbs load it): a
@@ -200,6 +201,7 @@ async function runOwned(spec: Spec, opts: RunOptions): Promise<number> {
         buildChildPlan({
           spec,
           mounts,
+          execHelperFd: execHelperFd(),
           init: opts.init ?? false,
           // fd 0 in place (after /dev/null replaced it without -i): dup3 skips it.
           stdio: opts.stdio ??

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { HOOK_FAILED, type Op, type Ref } from "../../ffi/plan.ts";
+import { execHelperArgv, HOOK_FAILED, type Op, type Ref } from "../../ffi/plan.ts";
 import { ContainerError } from "../errors.ts";
 import type { Hook } from "../spec.ts";
 
@@ -18,7 +18,8 @@ export type ChildHookStage = "createContainer" | "startContainer";
  * One `hook` op per hook of `stage`, in order, each with the state memfd
  * `stateFd` on its stdin. `report(k)` is the fd (or the reference to the op
  * that opened it) the k-th op writes its failure to, for a runtime that
- * does not read the error pipe (`start`).
+ * does not read the error pipe (`start`). The hooks are executed through
+ * the exec helper of the plan's exec_helper op (see ffi/exec_helper.c).
  */
 export function hookOps(
   stage: ChildHookStage,
@@ -30,7 +31,11 @@ export function hookOps(
     call: "hook",
     args: [
       hook.path,
-      hook.args?.length ? hook.args : [hook.path],
+      execHelperArgv(
+        [{ path: hook.path, tolerated: false }],
+        hook.args?.length ? hook.args : [hook.path],
+        true,
+      ),
       hook.env ?? [],
       stateFd,
       hook.timeout && hook.timeout > 0 ? Math.ceil(hook.timeout) : 0,

@@ -439,8 +439,9 @@ function filterFlags(profile: Seccomp): number {
 }
 
 /**
- * Refuses a profile that would deny the command's own execve: the filter is
- * loaded before it, so such a profile can never start anything.
+ * Refuses a profile that would deny the command's own execve, or kill on the
+ * execveat of the exec helper: the filter is loaded before both, so such a
+ * profile can never start anything.
  */
 function checkAllowsExecve(profile: Seccomp): void {
   const permits = (action: string) => action === "SCMP_ACT_ALLOW" || action === "SCMP_ACT_LOG";
@@ -454,6 +455,22 @@ function checkAllowsExecve(profile: Seccomp): void {
       undefined,
       undefined,
       "it does not allow execve, which the runtime makes after loading the filter",
+    );
+  }
+  // The command is executed through the sealed exec helper (ffi/exec_helper.c)
+  // by execveat(fd, "", AT_EMPTY_PATH). A profile that makes it fail
+  // (SCMP_ACT_ERRNO) is fine: the trampoline then executes the same file
+  // by its /proc/self/fd path with execve. One that kills or traps on it
+  // would end every container at its start without a word: refused here.
+  const fatal = (action: string) => /^SCMP_ACT_(KILL|KILL_PROCESS|KILL_THREAD|TRAP)$/.test(action);
+  const at = (profile.syscalls ?? []).filter((r) => r.names.includes("execveat"));
+  if (at.length ? at.some((r) => fatal(r.action)) : fatal(profile.defaultAction)) {
+    throw new ContainerError(
+      "seccomp profile",
+      undefined,
+      undefined,
+      "it kills on execveat, which the runtime makes after loading the filter " +
+        "(allow it, or make it fail with SCMP_ACT_ERRNO)",
     );
   }
 }

@@ -3,7 +3,7 @@
 // cgroupsPath puts the cgroup, config.json checks, and the JSON of state,
 // features and spec.
 import assert from "node:assert/strict";
-import { HOOK_FAILED, type Op, removeOps } from "../../ffi/plan.ts";
+import { execHelperArgv, HOOK_FAILED, type Op, removeOps } from "../../ffi/plan.ts";
 import { CLONE, K } from "../../ffi/syscalls.ts";
 import { cgroupPlace } from "../../lib/container/create.ts";
 import { buildJoinPlan } from "../../lib/container/join.ts";
@@ -444,8 +444,25 @@ Deno.test("oci plan: createContainer hooks after the pause for the runtime's hoo
   const plan = hookPlan(HOOKS, true);
   const at = (label: string) => plan.findIndex((op) => op.label === label);
   const cc1 = at("createContainer hook /bin/cc1");
-  assert.deepEqual(plan[cc1].args, ["/bin/cc1", ["cc1", "-x"], ["A=1"], 60, 5, -1]);
-  assert.deepEqual(plan[cc1 + 1].args, ["/bin/cc2", ["/bin/cc2"], [], 60, 0, -1]);
+  // Executed through the exec helper: its argv names the hook's path, then the hook's argv.
+  const helperArgv = (path: string, args: string[]) =>
+    execHelperArgv([{ path, tolerated: false }], args, true);
+  assert.deepEqual(plan[cc1].args, [
+    "/bin/cc1",
+    helperArgv("/bin/cc1", ["cc1", "-x"]),
+    ["A=1"],
+    60,
+    5,
+    -1,
+  ]);
+  assert.deepEqual(plan[cc1 + 1].args, [
+    "/bin/cc2",
+    helperArgv("/bin/cc2", ["/bin/cc2"]),
+    [],
+    60,
+    0,
+    -1,
+  ]);
   // The pause: byte 2 on the ready pipe, then a second byte on the sync pipe.
   assert.deepEqual(plan.slice(cc1 - 2, cc1).map((op) => [op.call, op.args[0]]), [
     ["write", 51],

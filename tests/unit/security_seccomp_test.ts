@@ -568,3 +568,24 @@ Deno.test("parseSeccompProfile: a NUL byte anywhere, or an odd architecture, is 
     );
   }
 });
+
+Deno.test("seccompOps: a profile that kills on execveat (the exec helper's) is refused; one with an errno is not", () => {
+  const profile = (action: string, defaultAction = "SCMP_ACT_ALLOW"): Seccomp => ({
+    defaultAction,
+    syscalls: [{ names: ["execve"], action: "SCMP_ACT_ALLOW" }, { names: ["execveat"], action }],
+  });
+  for (const action of ["SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP"]) {
+    assert.throws(() => seccompOps(profile(action), "x86_64"), /kills on execveat/, action);
+  }
+  assert.throws(
+    () =>
+      seccompOps({
+        defaultAction: "SCMP_ACT_KILL",
+        syscalls: [{ names: ["execve"], action: "SCMP_ACT_ALLOW" }],
+      }),
+    /kills on execveat/,
+  );
+  for (const action of ["SCMP_ACT_ERRNO", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG"]) {
+    assert.equal(seccompOps(profile(action), "x86_64").length, 1, action);
+  }
+});

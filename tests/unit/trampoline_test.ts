@@ -3,9 +3,11 @@
 import assert from "node:assert/strict";
 import { pipe } from "../../ffi/io.ts";
 import { closeFd, libc, writeAll } from "../../ffi/libc.ts";
-import { encodePlan, HOOK_FAILED, IN_ROOT, type Op } from "../../ffi/plan.ts";
+import { execHelperFd } from "../../ffi/monitor.ts";
+import { encodePlan, execHelperArgv, HOOK_FAILED, IN_ROOT, type Op } from "../../ffi/plan.ts";
 import { K } from "../../ffi/syscalls.ts";
 import { loadTrampolineFromBytes, TRAMPOLINE_URL } from "../../ffi/trampoline.ts";
+import { execOps } from "../../lib/container/exec.ts";
 import { exitCodeOf } from "../../lib/container/exit_status.ts";
 import { spawnPlan } from "./spawn_plan.ts";
 
@@ -72,6 +74,44 @@ Deno.test("trampoline: tolerated errnos continue; EACCES on the way beats a fina
   ]);
   Deno.removeSync(plain);
   assert.deepEqual(r.failed, { op: 3, errno: 13 });
+});
+
+// The exec helper (ffi/exec_helper.c): what a plan's command is executed
+// through so that it never starts from the runtime's binary.
+Deno.test("trampoline: through the sealed exec helper, a command runs and fails exactly as by execve", async () => {
+  const dir = Deno.makeTempDirSync();
+  Deno.writeTextFileSync(`${dir}/plain`, "");
+  Deno.chmodSync(`${dir}/plain`, 0o644);
+  Deno.writeTextFileSync(`${dir}/script`, "#!/bin/sh\nexit 7\n");
+  Deno.chmodSync(`${dir}/script`, 0o755);
+  const path = `PATH=/nonexistent:${dir}:/also/nonexistent`;
+  const helper: Op = { call: "exec_helper", args: [execHelperFd()], label: "name the exec helper" };
+  try {
+    const cases: [string[], string[]][] = [
+      [["/bin/sh", "-c", "exit 3"], []],
+      [["script"], [path]],
+      [["plain"], [path]],
+      [["nosuch"], [path]],
+      [["/nonexistent/x"], []],
+      [[dir], []],
+      [[`${dir}/plain/x`], []],
+    ];
+    for (const [args, env] of cases) {
+      const plain = await spawn([WAIT, helper, ...execOps(args, env)]);
+      const sealed = await spawn([WAIT, helper, ...execOps(args, env, true)]);
+      // One op more in front of the candidates: their indices move by one.
+      const moved = plain.failed ? { ...plain.failed, op: plain.failed.op + 1 } : null;
+      assert.deepEqual(sealed.failed, moved, args.join(" "));
+      assert.equal(sealed.code, plain.code, args.join(" "));
+    }
+    // What the command starts as is the helper, never this runtime: /proc/self/exe
+    // run as the command is the helper again, which refuses an argv not its own.
+    const self = await spawn([WAIT, helper, ...execOps(["/proc/self/exe", "--version"], [], true)]);
+    assert.equal(self.failed, null);
+    assert.equal(self.code, 127);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
 
 Deno.test("trampoline: results feed later ops (open, write, close)", async () => {
@@ -245,9 +285,19 @@ function stateMemfd(text: string): number {
 
 const hookOp = (script: string, stateFd: number, timeout = 0, report: number = -1): Op => ({
   call: "hook",
-  args: ["/bin/sh", ["sh", "-c", script, "arg0"], ["FOO=bar"], stateFd, timeout, report],
+  args: [
+    "/bin/sh",
+    execHelperArgv([{ path: "/bin/sh", tolerated: false }], ["sh", "-c", script, "arg0"], true),
+    ["FOO=bar"],
+    stateFd,
+    timeout,
+    report,
+  ],
   label: "createContainer hook /bin/sh",
 });
+
+/** Hooks are executed through the exec helper this op names. */
+const HELPER: Op = { call: "exec_helper", args: [execHelperFd()], label: "name the exec helper" };
 
 const TRUE: Op = { call: "execve", args: ["/bin/true", ["true"], []], label: "exec", exec: true };
 
@@ -256,7 +306,7 @@ Deno.test("trampoline: a hook reads the state on stdin (each hook from its start
   const state = stateMemfd('{"id":"c1","status":"creating"}');
   try {
     const script = `cat >> ${out}; echo " $0 $FOO $HOME" >> ${out}`;
-    const r = await spawn([WAIT, hookOp(script, state), hookOp(script, state), TRUE]);
+    const r = await spawn([WAIT, HELPER, hookOp(script, state), hookOp(script, state), TRUE]);
     assert.deepEqual(r.failed, null);
     assert.equal(r.code, 0);
     const line = '{"id":"c1","status":"creating"} arg0 bar \n';
@@ -270,17 +320,28 @@ Deno.test("trampoline: a hook reads the state on stdin (each hook from its start
 Deno.test("trampoline: a failing hook fails its op with its wait status, or its errno when not executable", async () => {
   const state = stateMemfd("{}");
   try {
-    const r = await spawn([WAIT, hookOp("exit 3", state), TRUE]);
-    assert.deepEqual(r.failed, { op: 1, errno: HOOK_FAILED.STATUS | (3 << 8) });
+    const r = await spawn([WAIT, HELPER, hookOp("exit 3", state), TRUE]);
+    assert.deepEqual(r.failed, { op: 2, errno: HOOK_FAILED.STATUS | (3 << 8) });
     assert.equal(r.code, 125);
-    const killed = await spawn([WAIT, hookOp("kill -9 $$", state), TRUE]);
-    assert.deepEqual(killed.failed, { op: 1, errno: HOOK_FAILED.STATUS | 9 });
+    const killed = await spawn([WAIT, HELPER, hookOp("kill -9 $$", state), TRUE]);
+    assert.deepEqual(killed.failed, { op: 2, errno: HOOK_FAILED.STATUS | 9 });
     const missing = await spawn([
       WAIT,
-      { ...hookOp("", state), args: ["/nonexistent/hook", ["x"], [], state, 0, -1] },
+      HELPER,
+      {
+        ...hookOp("", state),
+        args: [
+          "/nonexistent/hook",
+          execHelperArgv([{ path: "/nonexistent/hook", tolerated: false }], ["x"], true),
+          [],
+          state,
+          0,
+          -1,
+        ],
+      },
       TRUE,
     ]);
-    assert.deepEqual(missing.failed, { op: 1, errno: 2 });
+    assert.deepEqual(missing.failed, { op: 2, errno: 2 });
   } finally {
     closeFd(state);
   }
@@ -292,10 +353,11 @@ Deno.test("trampoline: a hook past its timeout is killed (SIGALRM and SIGTERM ig
   try {
     const r = await spawn([
       WAIT,
+      HELPER,
       hookOp("trap '' ALRM TERM; sleep 30", state, 1, reportW),
       TRUE,
     ]);
-    assert.deepEqual(r.failed, { op: 1, errno: HOOK_FAILED.TIMEOUT });
+    assert.deepEqual(r.failed, { op: 2, errno: HOOK_FAILED.TIMEOUT });
     closeFd(reportW);
     const record = await t.readFull(reportR, 64);
     assert.equal(record[0], "E".charCodeAt(0));
