@@ -97,6 +97,7 @@ Deno.test({
   ...rootOnly("rmi after a killed run IMAGE: the dead container's root no longer pins the layers"),
   async fn() {
     const work = Deno.makeTempDirSync({ prefix: "mc-pin-" });
+    const cgroupsBefore = new Set(containerCgroups());
     try {
       assert.equal((await mc(["run", "--rm", "/bin/true"])).code, 0); // the default rootfs, to import
       await sh(`tar -C ${TEST_HOME}/data/rootfs/default -cf ${work}/root.tar .`);
@@ -126,6 +127,9 @@ Deno.test({
         [],
         "the dead root is gone",
       );
+      // The killed run's cgroups are prune's (rmi reclaims only the root it pins).
+      assert.equal((await mc(["system", "prune", "-f"])).code, 0);
+      assert.deepEqual(containerCgroups().filter((p) => !cgroupsBefore.has(p)), []);
     } finally {
       Deno.removeSync(work, { recursive: true });
     }
