@@ -16,7 +16,7 @@ import {
 import { joinCgroupsOf } from "../../lib/cgroups/join.ts";
 import { parseProcCgroup } from "../../lib/cgroups/layout.ts";
 import { ContainerError } from "../../lib/errors.ts";
-import { IS_ROOT } from "./helpers.ts";
+import { IS_ROOT, processesWith, waitFor } from "./helpers.ts";
 
 const ROOT = "/sys/fs/cgroup";
 const MiB = 1024 * 1024;
@@ -525,7 +525,8 @@ v2Test("controllers enabled down the path; the parent's processes move to a leaf
       parent: `/${parent}`,
       warn: (s) => warnings.push(s),
     });
-    const held = new Held("sleep 1000 & read x");
+    // The sleep starts once the shell is in the cgroup: one forked before would stay outside.
+    const held = new Held("read x; sleep 1007 & wait");
     try {
       assert.equal(cg.version, "v2");
       const dir = `${V2_ROOT}/${parent}/minicontainer-${id}`;
@@ -540,12 +541,15 @@ v2Test("controllers enabled down the path; the parent's processes move to a leaf
 
       cg.addProcess(held.pid);
       assert.equal(cgroupsOf(held.pid).get(""), `/${parent}/minicontainer-${id}`);
+      await held.release();
+      await waitFor(() => processesWith("sleep 1007").length === 1, 5000, "the background sleep");
       assert.equal(cg.stats().oomKilled, false);
       assert.equal(typeof cg.stats().cpuUsageUsec, "number");
 
       // cgroup.kill takes the shell and its background sleep.
       cg.destroy();
       assert.equal((await held.done()).signal, "SIGKILL");
+      await waitFor(() => processesWith("sleep 1007").length === 0, 5000, "the sleep's end");
       assert.throws(() => Deno.statSync(dir), Deno.errors.NotFound);
       cg.destroy();
     } finally {
