@@ -9,6 +9,7 @@
 
 import { defaultDeviceRules, defaultDevices } from "../container/default_spec.ts";
 import { ContainerError, fromDenoError } from "../errors.ts";
+import { parseMountOptions } from "../mounts/options.ts";
 import { unavailableCapabilities } from "../security/capabilities.ts";
 import { checkSeccompProfile } from "../security/seccomp_profile.ts";
 import type { Mount, Namespace, Spec } from "../spec.ts";
@@ -289,9 +290,22 @@ function mountOf(
   }
   const bind = options.includes("bind") || options.includes("rbind");
   if (m.type === "bind" && !bind) options.push("rbind");
+  let kept = options;
+  if (bind || m.type === "bind") {
+    // mount(2) ignores a bind's file-system data, and runc passes it on
+    // regardless (runtime-tools' mounts test gives one mode= and size=):
+    // said and dropped, where a mount of our own flags refuses it.
+    const data = new Set(parseMountOptions(options).data?.split(",") ?? []);
+    if (data.size) {
+      warn(
+        `${m.destination}: file-system options ${[...data].join(", ")} are ignored on a bind mount`,
+      );
+      kept = options.filter((o) => !data.has(o));
+    }
+  }
   if (m.type === "cgroup") return cgroupMounts(m, options, cgroupns, warn);
   const source = m.source && (bind || m.type === "bind") ? inBundle(bundle, m.source) : m.source;
-  return [{ ...m, source, options }];
+  return [{ ...m, source, options: kept }];
 }
 
 /** Superblock options of a cgroup v1 mount that are not controllers. */
