@@ -20,11 +20,12 @@ import { removeCgroupDirs } from "../cgroups/remove.ts";
 import { createContainer, type Created } from "../container/create.ts";
 import { exitCodeOf } from "../container/exit_status.ts";
 import { buildJoinPlan } from "../container/join.ts";
+import { processAttributeOps } from "../container/plan.ts";
 import { forwardSignals, launch } from "../container/launch.ts";
 import { parseSignal } from "../container/lifecycle.ts";
 import { oomSentence } from "../container/run.ts";
 import { ContainerError, fromDenoError, usageError } from "../errors.ts";
-import { loadBundle } from "../oci/bundle.ts";
+import { checkProcessAttributes, loadBundle } from "../oci/bundle.ts";
 import { defaultConfig, features } from "../oci/features.ts";
 import { fifoReport } from "../oci/hook_ops.ts";
 import { runHooks } from "../oci/hooks.ts";
@@ -383,6 +384,7 @@ function execProcess(
     }
     p.user = p.user ?? { uid: 0, gid: 0 };
     p.cwd = p.cwd || "/";
+    checkProcessAttributes(p);
     return p;
   }
   if (!args.length) throw usageError("exec needs a command (or --process FILE)");
@@ -431,6 +433,8 @@ async function doExec(
   }
   const namespaces = rec.spec.linux.namespaces.map((n) => n.type);
   const security = securityOps(spec);
+  // process.json's own rlimits and I/O priority, the container's personality, as runc's exec.
+  const attributes = processAttributeOps(spec);
   const joinCgroup = async (child: number) => {
     if (Deno.uid() === 0 && rec.cgroupPaths.length) {
       (await import("../cgroups/join.ts")).joinCgroupsOf(rec.pid, child);
@@ -447,6 +451,8 @@ async function doExec(
           env: proc.env ?? [],
           cwd: proc.cwd,
           terminal,
+          rlimits: proc.rlimits,
+          attributeOps: attributes,
           securityOps: security,
         }),
       cloneFlags: 0,
@@ -476,6 +482,8 @@ async function doExec(
       terminal: proc.terminal && consoleFd !== undefined
         ? { socketFd: consoleFd, size: { rows: size?.height || 24, cols: size?.width || 80 } }
         : undefined,
+      rlimits: proc.rlimits,
+      attributeOps: attributes,
       securityOps: security,
     }),
     (op) =>

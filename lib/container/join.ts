@@ -59,6 +59,8 @@ export interface JoinInput {
   securityOps?: readonly Op[];
   /** The container's rlimits (spec.process.rlimits): PID 1 has them, so does this process. */
   rlimits?: readonly Rlimit[];
+  /** The process's attributes set by system call (I/O priority, personality): processAttributeOps. */
+  attributeOps?: readonly Op[];
   /**
    * exec -d: the runtime returns once the command runs. No parent-death
    * signal once released, stdin, stdout and stderr on the host's /dev/null.
@@ -146,6 +148,7 @@ export function buildJoinPlan(input: JoinInput): Op[] {
     ...workdirOps(input.cwd, false),
     // After the fds above are open: a low RLIMIT_NOFILE must not refuse them.
     ...rlimitOps(input.rlimits),
+    ...(input.attributeOps ?? []),
     {
       call: "close_range",
       args: [3, 0xffffffff, K.CLOSE_RANGE_CLOEXEC],

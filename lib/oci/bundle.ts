@@ -12,7 +12,7 @@ import { ContainerError, fromDenoError } from "../errors.ts";
 import { parseMountOptions } from "../mounts/options.ts";
 import { unavailableCapabilities } from "../security/capabilities.ts";
 import { checkSeccompProfile } from "../security/seccomp_profile.ts";
-import type { Mount, Namespace, Spec } from "../spec.ts";
+import type { Mount, Namespace, Process, Spec } from "../spec.ts";
 
 const NAMESPACE_TYPES: readonly Namespace["type"][] = [
   "pid",
@@ -418,6 +418,20 @@ export function unappliedResources(r: Record<string, unknown>): string[] {
     }
   }
   return out;
+}
+
+/** An exec's process.json: its rlimits and I/O priority checked as config.json's are. */
+export function checkProcessAttributes(p: Record<string, unknown> | Process): void {
+  const raw = p as Record<string, unknown>;
+  if (raw.rlimits !== undefined && !Array.isArray(raw.rlimits)) {
+    throw bad("process.rlimits", "must be a list");
+  }
+  for (const r of (raw.rlimits ?? []) as { type: unknown }[]) {
+    if (!isObject(r) || typeof r.type !== "string" || !/^RLIMIT_[A-Z]+$/.test(r.type)) {
+      throw bad("process.rlimits", `unknown type ${JSON.stringify(isObject(r) ? r.type : r)}`);
+    }
+  }
+  if (raw.ioPriority !== undefined) checkIoPriority(raw.ioPriority);
 }
 
 /** process.ioPriority: one of ioprio_set(2)'s classes and a level of 0 to 7. */

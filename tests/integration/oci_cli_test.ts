@@ -164,6 +164,33 @@ Deno.test(
         "exec output",
       );
 
+      // process.json's own rlimits and I/O priority reach the exec'd process (runc's exec).
+      Deno.writeTextFileSync(
+        `${DIR}/process2.json`,
+        JSON.stringify({
+          args: ["sh", "-c", "ulimit -n; ionice"],
+          cwd: "/",
+          user: { uid: 0, gid: 0 },
+          env: ["PATH=/bin"],
+          rlimits: [{ type: "RLIMIT_NOFILE", soft: 123, hard: 456 }],
+          ioPriority: { class: "IOPRIO_CLASS_IDLE", priority: 0 },
+        }),
+      );
+      const exec2 = await oci(["exec", "--process", `${DIR}/process2.json`, "life"], "exec2");
+      assert.equal(exec2.code, 0, exec2.err);
+      assert.match(exec2.out, /^123\nidle/);
+      Deno.writeTextFileSync(
+        `${DIR}/process3.json`,
+        JSON.stringify({
+          args: ["true"],
+          cwd: "/",
+          rlimits: [{ type: "NOFILE", soft: 1, hard: 1 }],
+        }),
+      );
+      const exec3 = await oci(["exec", "--process", `${DIR}/process3.json`, "life"], "exec3");
+      assert.notEqual(exec3.code, 0);
+      assert.match(exec3.err, /process.rlimits: unknown type "NOFILE"/);
+
       const ps = await oci(["ps", "--format", "json", "life"], "ps");
       assert.equal(ps.code, 0, ps.err);
       assert.ok(JSON.parse(ps.out).includes(pid), ps.out);
