@@ -17,7 +17,7 @@ import { StateStore } from "../state/store.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { forEachRef } from "./each_ref.ts";
 import { globalOptions } from "./global.ts";
-import { STOP_TIMEOUT_ANNOTATION } from "./annotations.ts";
+import { givenGrace, ownGrace, STOP_FLAGS } from "./stop.ts";
 
 const START_FLAGS: FlagDef[] = [
   {
@@ -53,17 +53,6 @@ is runc's start instead.
 Options:
 ${flagHelp(START_FLAGS)}`;
 
-const RESTART_FLAGS: FlagDef[] = [
-  {
-    name: "time",
-    short: "t",
-    value: true,
-    meta: "SECONDS",
-    help: "Grace period before SIGKILL (default: run --stop-timeout, else 10)",
-  },
-  { name: "help", help: "Show this help" },
-];
-
 const RESTART_HELP = `Usage: minicontainer restart [OPTIONS] NAME...
 
 Stop each container (its stop signal, then SIGKILL after the grace period)
@@ -71,7 +60,7 @@ and start it again under a new monitor: same id, name and writable layer, a
 new pid. A created or exited one is just started.
 
 Options:
-${flagHelp(RESTART_FLAGS)}`;
+${flagHelp(STOP_FLAGS)}`;
 
 /** The `start` command (docker's). */
 export async function main(argv: string[]): Promise<number> {
@@ -251,16 +240,13 @@ function logFrom(store: StateStore, id: string, path: string | undefined) {
 
 /** The `restart` command. */
 export async function restart(argv: string[]): Promise<number> {
-  const { flags, rest } = parseArgs(argv, RESTART_FLAGS);
+  const { flags, rest } = parseArgs(argv, STOP_FLAGS);
   if (flags.help) {
     print(RESTART_HELP);
     return 0;
   }
   if (!rest.length) throw usageError("restart needs a container name or id");
-  const given = flags.time === undefined ? undefined : Number(flags.time);
-  if (given !== undefined && (!Number.isInteger(given) || given < 0)) {
-    throw usageError(`--time must be a whole number of seconds, not "${flags.time}"`);
-  }
+  const given = givenGrace(flags.time);
   const store = new StateStore(globalOptions.stateRoot);
   return await forEachRef(rest, async (ref) => {
     const id = store.resolve(ref);
@@ -270,8 +256,7 @@ export async function restart(argv: string[]): Promise<number> {
     if (liveStatus(state) === "running") {
       // Not started again by its policy meanwhile: this start is ours (it clears the mark).
       store.write({ ...state, stoppedByUser: true });
-      const own = Number(state.spec.annotations?.[STOP_TIMEOUT_ANNOTATION] ?? 10);
-      await stopContainer(store, state, given ?? own);
+      await stopContainer(store, state, given ?? ownGrace(state));
     }
     await startStored(store, id);
     print(ref);

@@ -8,12 +8,13 @@ import { print } from "./output.ts";
 import { stopContainer } from "../container/lifecycle.ts";
 import { ContainerError, usageError } from "../errors.ts";
 import { forEachRef } from "./each_ref.ts";
-import { StateStore } from "../state/store.ts";
+import { type ContainerState, StateStore } from "../state/store.ts";
 import { type FlagDef, flagHelp, parseArgs } from "./args.ts";
 import { globalOptions } from "./global.ts";
 import { STOP_TIMEOUT_ANNOTATION } from "./annotations.ts";
 
-const FLAGS: FlagDef[] = [
+/** stop's flags, restart's too: the grace period before SIGKILL. */
+export const STOP_FLAGS: FlagDef[] = [
   {
     name: "time",
     short: "t",
@@ -23,6 +24,21 @@ const FLAGS: FlagDef[] = [
   },
   { name: "help", help: "Show this help" },
 ];
+const FLAGS = STOP_FLAGS;
+
+/** The grace period -t/--time gives (undefined: each container's own), checked. */
+export function givenGrace(time: string | string[] | boolean | undefined): number | undefined {
+  const given = time === undefined ? undefined : Number(time);
+  if (given !== undefined && (!Number.isFinite(given) || given < 0)) {
+    throw usageError(`--time must be a number of seconds, not "${time}"`);
+  }
+  return given;
+}
+
+/** A container's own grace period: run's --stop-timeout, else docker's 10 s. */
+export function ownGrace(state: ContainerState): number {
+  return Number(state.spec.annotations?.[STOP_TIMEOUT_ANNOTATION] ?? 10);
+}
 
 /** The `stop` command. */
 export async function main(argv: string[]): Promise<number> {
@@ -32,10 +48,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (!rest.length) throw usageError("stop needs a container name or id");
-  const given = flags.time === undefined ? undefined : Number(flags.time);
-  if (given !== undefined && (!Number.isFinite(given) || given < 0)) {
-    throw usageError(`--time must be a number of seconds, not "${flags.time}"`);
-  }
+  const given = givenGrace(flags.time);
   const store = new StateStore(globalOptions.stateRoot);
   return await forEachRef(rest, async (ref) => {
     const id = store.resolve(ref);
@@ -46,8 +59,7 @@ export async function main(argv: string[]): Promise<number> {
     if (state.restart && state.restart.name !== "no") {
       store.write({ ...state, stoppedByUser: true });
     }
-    const own = Number(state.spec.annotations?.[STOP_TIMEOUT_ANNOTATION] ?? 10);
-    await stopContainer(store, state, given ?? own);
+    await stopContainer(store, state, given ?? ownGrace(state));
     print(ref);
   });
 }
