@@ -8,6 +8,7 @@
 import { EXIT_OUTPUT_CLOSED, OutputClosed, print } from "./lib/cli/output.ts";
 import { SysError } from "./ffi/libc.ts";
 import { globalOptions, parseGlobalFlags } from "./lib/cli/global.ts";
+import { warmAttachEarly } from "./lib/cgroups/layout.ts";
 import { OCI_VERSION } from "./lib/spec.ts";
 import { ContainerError, EXIT_RUNTIME, usageError } from "./lib/errors.ts";
 
@@ -222,6 +223,12 @@ function usage(): string {
   ].join("\n");
 }
 
+/**
+ * Verbs that put a process into a cgroup (docker's and runc's forms):
+ * they start the kernel's wait for it before loading their modules.
+ */
+const ATTACHING_VERBS = ["run", "create", "start", "restart", "exec"];
+
 /** runc's commands: pause, create and start are docker's too (see runcStyle). */
 const OCI_COMMANDS: Record<string, string> = {
   create: "Create a container from an OCI bundle (runc's create)",
@@ -311,6 +318,9 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (name === "__cleanup") return await (await cli("cleanup")).main(rest);
+  if (ATTACHING_VERBS.includes(name) && !rest.some((a) => a === "--help" || a === "-h")) {
+    warmAttachEarly();
+  }
   if (
     (name in OCI_COMMANDS && !DUAL_VERBS.includes(name)) ||
     (DUAL_VERBS.includes(name) && runcStyle(name, rest))

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { detectCgroupLayout } from "../../lib/cgroups/cgroup.ts";
-import { parseProcCgroup } from "../../lib/cgroups/layout.ts";
+import { ownProcsFile, parseProcCgroup, warmAttachEarly } from "../../lib/cgroups/layout.ts";
 
 Deno.test("cgroups layout: /proc/self/cgroup of a hybrid host", () => {
   const text = [
@@ -51,4 +51,30 @@ Deno.test("cgroups layout: the host's answer agrees with its mount table", () =>
     ? "hybrid"
     : "v1";
   assert.equal(detectCgroupLayout(), expected);
+});
+
+Deno.test("cgroups layout: the own cgroup.procs file the early attach warm-up writes", () => {
+  const hybrid = parseProcCgroup("9:name=systemd:/\n4:memory:/process_api/39b0\n0::/\n");
+  assert.equal(ownProcsFile(hybrid, "/r"), "/r/memory/process_api/39b0/cgroup.procs");
+  const noMemory = parseProcCgroup("3:cpu,cpuacct:/a/\n2:pids:/\n0::/\n");
+  assert.equal(ownProcsFile(noMemory, "/r"), "/r/cpu/a/cgroup.procs");
+  assert.equal(
+    ownProcsFile(parseProcCgroup("0::/user.slice\n"), "/r"),
+    "/r/user.slice/cgroup.procs",
+  );
+  assert.equal(ownProcsFile(parseProcCgroup("0::/\n"), "/r"), "/r/cgroup.procs");
+  assert.equal(ownProcsFile([], "/r"), undefined);
+});
+
+Deno.test("cgroups layout: the early attach warm-up leaves this process where it was", async () => {
+  const before = Deno.readTextFileSync("/proc/self/cgroup");
+  const file = ownProcsFile(parseProcCgroup(before));
+  assert.ok(file && Deno.statSync(file).isFile, `no cgroup.procs at ${file}`);
+  warmAttachEarly();
+  // The write runs on a worker thread: give it the longest grace period seen (25 ms) and more.
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(Deno.readTextFileSync("/proc/self/cgroup"), before);
+  if (Deno.uid() === 0) {
+    assert.ok(Deno.readTextFileSync(file).split("\n").includes(String(Deno.pid)));
+  }
 });
