@@ -26,17 +26,43 @@ function inKernelFs(path: string): boolean {
 }
 
 /**
- * Classifies masked paths in /proc and /sys by looking at the host's own:
- * the container's are the same kernel's, mounted the same way, and no
- * container can change what they hold; paths the kernel lacks are left
- * out. Any other path is the container root's, which the host's file
- * says nothing about: the child finds out (see maskOps).
+ * What Linux's /proc and /sys hold at the names runc and Docker mask
+ * (true: a directory): the kernel's own layout, the same on every kernel
+ * that has them. Known here, they cost the start no stat; one a kernel
+ * lacks is skipped in the child (its resolution tolerates ENOENT).
+ */
+export const KERNEL_DIRS: ReadonlyMap<string, boolean> = new Map([
+  ["/proc/acpi", true],
+  ["/proc/asound", true],
+  ["/proc/kcore", false],
+  ["/proc/keys", false],
+  ["/proc/latency_stats", false],
+  ["/proc/timer_list", false],
+  ["/proc/timer_stats", false],
+  ["/proc/sched_debug", false],
+  ["/proc/scsi", true],
+  ["/sys/firmware", true],
+  ["/sys/devices/virtual/powercap", true],
+]);
+
+/**
+ * Classifies masked paths in /proc and /sys: the usual ones by the table
+ * above, any other by the host's own file (the container's are the same
+ * kernel's, mounted the same way, and no container can change what they
+ * hold; paths the kernel lacks are left out). Any other path is the
+ * container root's, which the host's file says nothing about: the child
+ * finds out (see maskOps).
  */
 export function classifyMaskedPaths(paths: readonly string[]): MaskedPath[] {
   const out: MaskedPath[] = [];
   for (const path of paths) {
     if (!inKernelFs(path)) {
       out.push({ path });
+      continue;
+    }
+    const known = KERNEL_DIRS.get(path.replace(/\/+$/, ""));
+    if (known !== undefined) {
+      out.push({ path, dir: known });
       continue;
     }
     try {
