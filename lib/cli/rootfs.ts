@@ -18,7 +18,7 @@ const FLAGS: FlagDef[] = [
   { name: "help", help: "Show this help" },
 ];
 
-const HELP = `Usage: minicontainer rootfs build [OPTIONS] [DIR]
+const help = () => `Usage: minicontainer rootfs build [OPTIONS] [DIR]
 
 Build a root filesystem in DIR (default: ${defaultRootfsPath()}),
 the one 'run' uses when no --rootfs is given: a static busybox when the host
@@ -31,13 +31,13 @@ ${flagHelp(FLAGS)}`;
 export async function main(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === undefined || sub === "--help" || sub === "-h") {
-    print(HELP);
+    print(help());
     return sub === undefined ? 125 : 0;
   }
   if (sub !== "build") throw usageError(`unknown rootfs command "${sub}"; try 'rootfs build'`);
   const { flags, rest: dirs } = parseArgs(rest, FLAGS);
   if (flags.help) {
-    print(HELP);
+    print(help());
     return 0;
   }
   if (dirs.length > 1) throw usageError("rootfs build takes at most one directory");

@@ -224,7 +224,8 @@ const FLAGS: FlagDef[] = [
   { name: "help", help: "Show this help" },
 ];
 
-const HELP = `Usage: minicontainer run [OPTIONS] [--] IMAGE|CMD [ARG...]
+/** Built when asked for: ~100 flags' help is not paid by every start. */
+const help = () => `Usage: minicontainer run [OPTIONS] [--] IMAGE|CMD [ARG...]
 
 Run a command in new PID, mount, UTS, IPC, network and cgroup namespaces,
 inside a root filesystem of its own: an image's (a local one named by the
@@ -240,7 +241,7 @@ ${flagHelp(FLAGS)}`;
 /** create takes every flag of run but -d: a created container starts in the background. */
 const CREATE_FLAGS = FLAGS.filter((f) => f.name !== "detach");
 
-const CREATE_HELP = `Usage: minicontainer create [OPTIONS] [--] IMAGE|CMD [ARG...]
+const createHelp = () => `Usage: minicontainer create [OPTIONS] [--] IMAGE|CMD [ARG...]
 
 Create a container as run would (its root, writable layer, networking
 files and state) without starting it, and print its full id. ps -a shows
@@ -487,7 +488,7 @@ export async function main(
   const { flags, rest } = parseArgs(argv, creating ? CREATE_FLAGS : FLAGS);
   if (flags.debug) debugLine(`run's modules loaded from ${Deno.mainModule}, flags parsed`);
   if (flags.help) {
-    print(creating ? CREATE_HELP : HELP);
+    print(creating ? createHelp() : help());
     return 0;
   }
   if (rest.length === 0) {

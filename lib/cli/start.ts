@@ -39,7 +39,7 @@ const START_FLAGS: FlagDef[] = [
   { name: "help", help: "Show this help" },
 ];
 
-const START_HELP = `Usage: minicontainer start [OPTIONS] NAME...
+const startHelp = () => `Usage: minicontainer start [OPTIONS] NAME...
 
 Start created or exited containers in the background under their monitor,
 with the stored command, id, name and writable layer (an exited one keeps
@@ -53,7 +53,7 @@ is runc's start instead.
 Options:
 ${flagHelp(START_FLAGS)}`;
 
-const RESTART_HELP = `Usage: minicontainer restart [OPTIONS] NAME...
+const restartHelp = () => `Usage: minicontainer restart [OPTIONS] NAME...
 
 Stop each container (its stop signal, then SIGKILL after the grace period)
 and start it again under a new monitor: same id, name and writable layer, a
@@ -66,7 +66,7 @@ ${flagHelp(STOP_FLAGS)}`;
 export async function main(argv: string[]): Promise<number> {
   const { flags, rest } = parseArgs(argv, START_FLAGS);
   if (flags.help) {
-    print(START_HELP);
+    print(startHelp());
     return 0;
   }
   if (!rest.length) throw usageError("start needs a container name or id");
@@ -242,7 +242,7 @@ function logFrom(store: StateStore, id: string, path: string | undefined) {
 export async function restart(argv: string[]): Promise<number> {
   const { flags, rest } = parseArgs(argv, STOP_FLAGS);
   if (flags.help) {
-    print(RESTART_HELP);
+    print(restartHelp());
     return 0;
   }
   if (!rest.length) throw usageError("restart needs a container name or id");

@@ -26,7 +26,7 @@ import { SECCOMP_FLAGS } from "./seccomp_profile.ts";
 import { type SyscallAbi, syscallNumbers } from "./syscall_tables.ts";
 
 export { parseSeccompProfile, readSeccompProfile } from "./seccomp_profile.ts";
-export { DEFAULT_SECCOMP_PROFILE, defaultSeccompProfile } from "./seccomp_default.ts";
+export { defaultSeccompProfile } from "./seccomp_default.ts";
 
 /** SECCOMP_RET_* values (linux/seccomp.h). */
 export const SECCOMP_RET = {

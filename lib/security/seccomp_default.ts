@@ -203,6 +203,3 @@ export function defaultSeccompProfile(
     syscalls,
   };
 }
-
-/** The default profile for Docker's default capabilities. */
-export const DEFAULT_SECCOMP_PROFILE: Seccomp = defaultSeccompProfile();

@@ -6,7 +6,9 @@
  * @module
  */
 
-import { compileSeccomp, DEFAULT_SECCOMP_PROFILE } from "./seccomp.ts";
+import { compileSeccomp, defaultSeccompProfile } from "./seccomp.ts";
+
+const DEFAULT_SECCOMP_PROFILE = defaultSeccompProfile();
 
 /** The text of seccomp_default_bpf.ts for the current compiler and profile. */
 export function generateDefaultFilters(): string {

@@ -3,13 +3,14 @@ import { ContainerError } from "../../lib/errors.ts";
 import {
   AUDIT_ARCH,
   compileSeccomp,
-  DEFAULT_SECCOMP_PROFILE,
   defaultSeccompProfile,
   parseSeccompProfile,
   SECCOMP_RET,
   seccompOps,
   X32_SYSCALL_BIT,
 } from "../../lib/security/seccomp.ts";
+
+const DEFAULT_SECCOMP_PROFILE = defaultSeccompProfile();
 import { PRECOMPILED } from "../../lib/security/seccomp_default_bpf.ts";
 import { type SyscallAbi, syscallNumbers } from "../../lib/security/syscall_tables.ts";
 import { syscallTable } from "../../ffi/syscalls.ts";
