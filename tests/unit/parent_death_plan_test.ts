@@ -11,8 +11,10 @@ import { buildChildPlan } from "../../lib/container/plan.ts";
 import { prepareMounts } from "../../lib/mounts/prepare.ts";
 import { resolveCapabilities } from "../../lib/security/capabilities.ts";
 import { securityOps } from "../../lib/security/process_ops.ts";
-import { DEFAULT_SECCOMP_PROFILE } from "../../lib/security/seccomp.ts";
+import { defaultSeccompProfile } from "../../lib/security/seccomp.ts";
 import type { Spec } from "../../lib/spec.ts";
+
+const DEFAULT_SECCOMP_PROFILE = defaultSeccompProfile();
 
 const ROOT = "/nonexistent-rootfs";
 const MAPS = {

@@ -10,8 +10,10 @@ import {
   PR,
   securityOps,
 } from "../../lib/security/process_ops.ts";
-import { DEFAULT_SECCOMP_PROFILE } from "../../lib/security/seccomp.ts";
+import { defaultSeccompProfile } from "../../lib/security/seccomp.ts";
 import type { Spec } from "../../lib/spec.ts";
+
+const DEFAULT_SECCOMP_PROFILE = defaultSeccompProfile();
 
 const ROOT = "/nonexistent-rootfs";
 const LAST_CAP = 40;
