@@ -78,7 +78,8 @@ function wrap(lib: Deno.DynamicLibrary<typeof SYMBOLS>): Trampoline {
       const err = s.mc_release(syncFd);
       if (err < 0) throw new SysError("release the container", -err);
     },
-    kill: (pid, signal) => -s.mc_kill(pid, signal),
+    // "|| 0": no -0 for success.
+    kill: (pid, signal) => -s.mc_kill(pid, signal) || 0,
     close: (fd) => s.mc_close(fd),
     async wait(pid) {
       const status = await s.mc_wait(pid);

@@ -16,7 +16,7 @@ import { K } from "../../ffi/syscalls.ts";
 import { trampoline } from "../../ffi/trampoline.ts";
 import { readPids } from "../cgroups/fs.ts";
 import { removeCgroupDirs } from "../cgroups/remove.ts";
-import { parseSignal } from "../container/lifecycle.ts";
+import { parseSignal, sendSignal } from "../container/lifecycle.ts";
 import { ContainerError, fromDenoError, usageError } from "../errors.ts";
 import { fifoReport } from "../oci/hook_ops.ts";
 import { runHooks } from "../oci/hooks.ts";
@@ -105,7 +105,7 @@ export async function doStart(id: string, justCreated?: OciRecord): Promise<void
   if (!rec.spec.process.args.length) {
     // The spec: start MUST be an error without a process. The init can
     // never run one, so it goes: the container is stopped.
-    trampoline().kill(rec.pid, K.SIGKILL);
+    sendSignal(rec.pid, K.SIGKILL);
     await waitGone(rec, 5000);
     throw new ContainerError(
       "start",
@@ -198,12 +198,11 @@ export async function cleanUp(s: OciStore, rec: OciRecord): Promise<void> {
 }
 
 function signalAll(rec: OciRecord, signal: number, all: boolean): void {
-  const t = trampoline();
   const pids = all && rec.cgroupPaths.length
     ? [...new Set(rec.cgroupPaths.flatMap((p) => readPids(`${p}/cgroup.procs`)))]
     : [rec.pid];
   for (const pid of pids) {
-    const err = t.kill(pid, signal);
+    const err = sendSignal(pid, signal);
     if (err && err !== 3 /* ESRCH: already gone */) throw new ContainerError("kill", `${pid}`, err);
   }
 }

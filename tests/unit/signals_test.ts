@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ContainerError } from "../../lib/errors.ts";
-import { parseSignal, SIGNALS, stopSignalOf } from "../../lib/container/lifecycle.ts";
+import { parseSignal, sendSignal, SIGNALS, stopSignalOf } from "../../lib/container/lifecycle.ts";
 import type { ContainerState } from "../../lib/state/store.ts";
 
 Deno.test("parseSignal: every kill -l name, with or without SIG, any case, and numbers", () => {
@@ -45,4 +45,26 @@ Deno.test("stopSignalOf: an image's unknown StopSignal is SIGTERM, with a warnin
   }
   assert.equal(warned.length, 1);
   assert.match(warned[0], /"SIGNOPE" is not one this runtime knows; sending SIGTERM/);
+});
+
+Deno.test("sendSignal: each named signal arrives as that number, a real-time one too; a gone pid is ESRCH", async () => {
+  // Deno reports a child killed by signal N as code 128 + N.
+  for (const signal of [SIGNALS.SIGTERM, SIGNALS.SIGUSR2, SIGNALS.SIGKILL]) {
+    const child = new Deno.Command("sleep", { args: ["30"] }).spawn();
+    assert.equal(sendSignal(child.pid, signal), 0);
+    assert.equal((await child.status).code, 128 + signal);
+  }
+  // Deno cannot name SIGRTMIN+3 (systemd's stop signal): bash traps it.
+  const bash = new Deno.Command("bash", {
+    args: ["-c", "trap 'exit 100' RTMIN+3; echo ready; while :; do sleep 0.05; done"],
+    stdout: "piped",
+  }).spawn();
+  const reader = bash.stdout.getReader();
+  assert.match(new TextDecoder().decode((await reader.read()).value), /ready/);
+  reader.releaseLock();
+  assert.equal(sendSignal(bash.pid, 37), 0);
+  assert.equal((await bash.output()).code, 100);
+  const gone = new Deno.Command("true").spawn();
+  await gone.status;
+  assert.equal(sendSignal(gone.pid, SIGNALS.SIGTERM), 3);
 });
