@@ -18,7 +18,8 @@ const FLAGS: FlagDef[] = [
   { name: "help", help: "Show this help" },
 ];
 
-const help = () => `Usage: minicontainer rootfs build [OPTIONS] [DIR]
+const help = () =>
+  `Usage: minicontainer rootfs build [OPTIONS] [DIR]
 
 Build a root filesystem in DIR (default: ${defaultRootfsPath()}),
 the one 'run' uses when no --rootfs is given: a static busybox when the host

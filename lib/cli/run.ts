@@ -225,7 +225,8 @@ const FLAGS: FlagDef[] = [
 ];
 
 /** Built when asked for: ~100 flags' help is not paid by every start. */
-const help = () => `Usage: minicontainer run [OPTIONS] [--] IMAGE|CMD [ARG...]
+const help = () =>
+  `Usage: minicontainer run [OPTIONS] [--] IMAGE|CMD [ARG...]
 
 Run a command in new PID, mount, UTS, IPC, network and cgroup namespaces,
 inside a root filesystem of its own: an image's (a local one named by the
@@ -241,7 +242,8 @@ ${flagHelp(FLAGS)}`;
 /** create takes every flag of run but -d: a created container starts in the background. */
 const CREATE_FLAGS = FLAGS.filter((f) => f.name !== "detach");
 
-const createHelp = () => `Usage: minicontainer create [OPTIONS] [--] IMAGE|CMD [ARG...]
+const createHelp = () =>
+  `Usage: minicontainer create [OPTIONS] [--] IMAGE|CMD [ARG...]
 
 Create a container as run would (its root, writable layer, networking
 files and state) without starting it, and print its full id. ps -a shows

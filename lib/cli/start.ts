@@ -39,7 +39,8 @@ const START_FLAGS: FlagDef[] = [
   { name: "help", help: "Show this help" },
 ];
 
-const startHelp = () => `Usage: minicontainer start [OPTIONS] NAME...
+const startHelp = () =>
+  `Usage: minicontainer start [OPTIONS] NAME...
 
 Start created or exited containers in the background under their monitor,
 with the stored command, id, name and writable layer (an exited one keeps
@@ -53,7 +54,8 @@ is runc's start instead.
 Options:
 ${flagHelp(START_FLAGS)}`;
 
-const restartHelp = () => `Usage: minicontainer restart [OPTIONS] NAME...
+const restartHelp = () =>
+  `Usage: minicontainer restart [OPTIONS] NAME...
 
 Stop each container (its stop signal, then SIGKILL after the grace period)
 and start it again under a new monitor: same id, name and writable layer, a
