@@ -246,21 +246,22 @@ async function doExec(
       (await import("../cgroups/join.ts")).joinCgroupsOf(rec.pid, child);
     }
   };
+  const plan = (terminal?: Parameters<typeof buildJoinPlan>[0]["terminal"]) =>
+    buildJoinPlan({
+      pid: rec.pid,
+      execHelperFd: execHelperFd(),
+      namespaces,
+      args: proc.args,
+      env: proc.env ?? [],
+      cwd: proc.cwd,
+      terminal,
+      rlimits: proc.rlimits,
+      attributeOps: attributes,
+      securityOps: security,
+    });
   if (!flags.detach) {
     return await launch({
-      plan: (terminal) =>
-        buildJoinPlan({
-          pid: rec.pid,
-          execHelperFd: execHelperFd(),
-          namespaces,
-          args: proc.args,
-          env: proc.env ?? [],
-          cwd: proc.cwd,
-          terminal,
-          rlimits: proc.rlimits,
-          attributeOps: attributes,
-          securityOps: security,
-        }),
+      plan,
       cloneFlags: 0,
       command: proc.args[0],
       terminal: proc.terminal,
@@ -277,26 +278,17 @@ async function doExec(
     ? (await import("../../ffi/unix_socket.ts")).connectUnix(absolute(consoleSocket))
     : undefined;
   const size = proc.consoleSize;
-  const plan = removeOps(
-    buildJoinPlan({
-      pid: rec.pid,
-      execHelperFd: execHelperFd(),
-      namespaces,
-      args: proc.args,
-      env: proc.env ?? [],
-      cwd: proc.cwd,
-      terminal: proc.terminal && consoleFd !== undefined
+  const detached = removeOps(
+    plan(
+      proc.terminal && consoleFd !== undefined
         ? { socketFd: consoleFd, size: { rows: size?.height || 24, cols: size?.width || 80 } }
         : undefined,
-      rlimits: proc.rlimits,
-      attributeOps: attributes,
-      securityOps: security,
-    }),
+    ),
     (op) =>
       op.call === "check_parent" || (op.call === "prctl" && op.args[0] === K.PR_SET_PDEATHSIG),
   );
   const t = trampoline();
-  const { pid, errorFd, syncFd } = t.spawn(0, encodePlan(plan), -1);
+  const { pid, errorFd, syncFd } = t.spawn(0, encodePlan(detached), -1);
   if (consoleFd !== undefined) t.close(consoleFd);
   try {
     await joinCgroup(pid);
@@ -312,7 +304,7 @@ async function doExec(
   if (record.length === 8) {
     await t.wait(pid).catch(() => {});
     const view = new DataView(record.buffer, record.byteOffset, 8);
-    const op = plan[view.getInt32(0, true)];
+    const op = detached[view.getInt32(0, true)];
     const err = view.getInt32(4, true);
     if (op?.exec) throw (await import("../container/exec.ts")).execError(proc.args[0], err);
     throw new ContainerError(op?.label ?? "exec", undefined, err);
