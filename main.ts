@@ -318,7 +318,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (name === "__cleanup") return await (await cli("cleanup")).main(rest);
-  if (ATTACHING_VERBS.includes(name) && !rest.some((a) => a === "--help" || a === "-h")) {
+  // Not for --help (which acts on nothing); -h is run's --hostname.
+  if (ATTACHING_VERBS.includes(name) && !rest.includes("--help")) {
     warmAttachEarly();
   }
   if (

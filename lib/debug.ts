@@ -8,14 +8,19 @@
 let origin: number | undefined;
 
 /**
- * Epoch microseconds the times count from: MINICONTAINER_T0, which the
- * launcher sets from bash's $EPOCHREALTIME (no fork), or else Deno's own
- * time origin (a few to tens of ms after exec).
+ * Epoch microseconds the times count from: MINICONTAINER_T0 (the caller's,
+ * or bash's $EPOCHREALTIME where /bin/sh is bash: see the launcher) when it
+ * is a moment before Deno's start, or else Deno's own time origin (a few to
+ * tens of ms after the exec).
  */
 export function debugOriginUs(): number {
   if (origin === undefined) {
     const t0 = Number(Deno.env.get("MINICONTAINER_T0"));
-    origin = t0 > 0 ? Math.round(t0 * 1e6) : Math.round(performance.timeOrigin * 1000);
+    const deno = Math.round(performance.timeOrigin * 1000);
+    // One inherited from another process long gone (a minute before Deno's
+    // start, or in the future) would make every line's time meaningless.
+    const us = Math.round(t0 * 1e6);
+    origin = t0 > 0 && us <= deno && deno - us < 60e6 ? us : deno;
   }
   return origin;
 }

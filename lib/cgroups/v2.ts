@@ -309,8 +309,19 @@ class V2Cgroup implements ContainerCgroup {
     } catch (e) {
       if ((e as ContainerError).errno !== ERRNO.EBUSY) throw e;
       if (!mayMove) return enabled;
-      this.#moveToLeaf(dir);
-      writeFile(file, value);
+      // Twice at most: main.ts's early attach warm-up writes this process
+      // into the cgroup it started in, and on a loaded host that one write
+      // may reach the kernel only after the first move (once controllers
+      // are enabled, it fails and changes nothing).
+      for (let round = 0;; round++) {
+        this.#moveToLeaf(dir);
+        try {
+          writeFile(file, value);
+          break;
+        } catch (again) {
+          if (round > 0 || (again as ContainerError).errno !== ERRNO.EBUSY) throw again;
+        }
+      }
     }
     for (const c of toEnable) enabled.add(c);
     return enabled;
