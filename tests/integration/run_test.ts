@@ -159,7 +159,12 @@ isolated(
     const until = async (text: string) => {
       while (!seen.includes(text)) {
         const { value, done } = await reader.read();
-        if (done) throw new Error(`stdout ended before "${text}": ${seen}`);
+        if (done) {
+          // What the runtime said, for a failure that is not this test's.
+          const stderr = await new Response(p.stderr).text();
+          const { code } = await p.status;
+          throw new Error(`stdout ended before "${text}" (exit ${code}): ${seen} ${stderr}`);
+        }
         seen += value;
       }
     };
