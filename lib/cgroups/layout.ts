@@ -78,7 +78,7 @@ export function ownProcsFile(
 /**
  * Starts warmAttach (see fs.ts) at the very start of a command that will
  * put a process into a cgroup (run, create, start, exec). The kernel's grace
- * period lasts 10-25 ms on the hosts measured here, longer than the run path
+ * period lasts 5-25 ms on the hosts measured here, often longer than the run path
  * between the container's cgroup mkdir and the child's attach; begun here,
  * it overlaps module loading and spec building as well. The lock taken is
  * global, so any hierarchy will do, and the move is of this process into the
