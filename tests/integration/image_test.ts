@@ -284,7 +284,8 @@ test("save then load gives the same files back; export writes a running containe
     names.includes("proc/") && !names.some((n) => n.startsWith("proc/1/")),
     "other mounts are not descended into",
   );
-  await mc(["--root", root, "rm", "-f", "ex"], { env });
+  const removed = await mc(["--root", root, "rm", "-f", "ex"], { env });
+  assert.equal(removed.code, 0, removed.stderr);
   Deno.removeSync(root, { recursive: true });
   await m(["rmi", "roundtrip:1"]);
   Deno.removeSync(dir, { recursive: true });
@@ -376,7 +377,9 @@ test("rmi refuses an image a container uses unless -f; another name of it may go
     const ps = await mc(["--root", root, "exec", "user", "cat", "/etc/motd"], { env });
     assert.equal(ps.stdout, "from the image\n", "the container keeps its layers");
   } finally {
-    await mc(["--root", root, "rm", "-f", "user"], { env });
+    const removed = await mc(["--root", root, "rm", "-f", "user"], { env });
     Deno.removeSync(root, { recursive: true });
+    // Unchecked, a failed rm left its `sleep 300` running for the next tests to trip on.
+    assert.equal(removed.code, 0, removed.stderr);
   }
 });

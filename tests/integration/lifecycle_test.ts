@@ -112,15 +112,16 @@ withRoot(
 withRoot(
   "stop: 137 after the grace period when SIGTERM is ignored, 143 when it ends the container",
   async (m) => {
-    await m(["run", "-d", "--name", "stubborn", "sleep", "300"]);
+    // Its own duration: processesWith looks host-wide, and other tests (image_test.ts) sleep 300 too.
+    await m(["run", "-d", "--name", "stubborn", "sleep", "311"]);
     const t0 = Date.now();
     assert.equal((await m(["stop", "-t", "1", "stubborn"])).code, 0);
     assert.ok(Date.now() - t0 >= 1000, "waited the grace period");
     assert.equal(JSON.parse((await m(["inspect", "stubborn"])).stdout)[0].State.ExitCode, 137);
-    await m(["run", "-d", "--init", "--name", "polite", "sleep", "300"]);
+    await m(["run", "-d", "--init", "--name", "polite", "sleep", "311"]);
     assert.equal((await m(["stop", "polite"])).code, 0);
     assert.equal(JSON.parse((await m(["inspect", "polite"])).stdout)[0].State.ExitCode, 143);
-    assert.deepEqual(processesWith("sleep 300"), []);
+    assert.deepEqual(processesWith("sleep 311"), []);
   },
 );
 
@@ -161,7 +162,7 @@ withRoot(
 withRoot(
   "rm of a running container needs -f; --rm removes a detached container when it exits",
   async (m, root) => {
-    await m(["run", "-d", "--name", "busy", "sleep", "300"]);
+    await m(["run", "-d", "--name", "busy", "sleep", "312"]);
     const refused = await m(["rm", "busy"]);
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /it is running; stop it first or use rm -f/);
@@ -176,10 +177,10 @@ withRoot(
 );
 
 withRoot("ps after the supervisor is killed does not claim the container runs", async (m) => {
-  await m(["run", "-d", "--name", "orphan", "sleep", "300"]);
+  await m(["run", "-d", "--name", "orphan", "sleep", "313"]);
   const state = JSON.parse((await m(["inspect", "orphan"])).stdout)[0];
   assert.equal(state.State.Status, "running");
-  const supervisors = processesWith("sleep 300").length;
+  const supervisors = processesWith("sleep 313").length;
   assert.equal(supervisors, 1);
   // The supervisor is the container's parent: kill it as a crash would.
   const ppid = Number(
@@ -187,7 +188,7 @@ withRoot("ps after the supervisor is killed does not claim the container runs", 
   );
   Deno.kill(ppid, "SIGKILL");
   await waitFor(
-    () => processesWith("sleep 300").length === 0,
+    () => processesWith("sleep 313").length === 0,
     10_000,
     "the container to die with its supervisor",
   );
